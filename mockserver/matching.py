@@ -1,0 +1,395 @@
+"""Request matching: path templates, value matchers, and the index that avoids scanning rules.
+
+A matcher answers two questions. ``match()`` is the hot path: params on success, None on a miss,
+no allocation for the explanation. ``explain()`` is the slow path used only for unmatched
+requests, the journal and assertion messages: it lists what did not match, field by field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .request import NO_JSON, RequestSnapshot
+
+__all__ = [
+    "JsonMatcher",
+    "PathPattern",
+    "PathRegex",
+    "PathTemplate",
+    "RequestMatcher",
+    "RuleIndex",
+    "TemplateError",
+    "ValueMatcher",
+]
+
+
+class TemplateError(ValueError):
+    """A path template that cannot be compiled; the message says what is valid."""
+
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(path))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    literal: str | None          # exact text, or None when the segment captures
+    regex: re.Pattern[str] | None  # for mixed segments such as {name}.json
+    name: str | None             # a whole-segment parameter
+    tail: bool = False           # {name:path}: the rest of the path, slashes included
+
+
+class PathTemplate:
+    """``/v1.0/{project_id}/clusters/{id}``: literal segments and ``{param}`` captures.
+
+    ``{name:path}`` as the last segment captures the rest of the path, slashes included.
+    """
+
+    __slots__ = ("names", "segments", "text")
+
+    def __init__(self, text: str, segments: tuple[_Segment, ...], names: tuple[str, ...]) -> None:
+        self.text = text
+        self.segments = segments
+        self.names = names
+
+    @classmethod
+    def compile(cls, text: str) -> PathTemplate:
+        parts = text.split("/")[1:]
+        segments: list[_Segment] = []
+        names: list[str] = []
+        for index, part in enumerate(parts):
+            found = list(_PARAM.finditer(part))
+            leftover = _PARAM.sub("", part)
+            if "{" in leftover or "}" in leftover:
+                raise TemplateError(f"a template whose parameters look like {{name}} (segment {part!r})")
+            for m in found:
+                if m.group(1) in names:
+                    raise TemplateError(f"parameter names used once each ({m.group(1)!r} repeats)")
+                names.append(m.group(1))
+            if not found:
+                segments.append(_Segment(part, None, None))
+            elif len(found) == 1 and found[0].group(0) == part:
+                tail = found[0].group(2) == "path"
+                if tail and index != len(parts) - 1:
+                    raise TemplateError("{name:path} only as the last segment")
+                segments.append(_Segment(None, None, found[0].group(1), tail))
+            else:
+                if any(m.group(2) for m in found):
+                    raise TemplateError("{name:path} as a whole segment")
+                pattern, pos = "", 0
+                for m in found:
+                    pattern += re.escape(part[pos:m.start()]) + f"(?P<{m.group(1)}>[^/]+?)"
+                    pos = m.end()
+                pattern += re.escape(part[pos:])
+                segments.append(_Segment(None, re.compile(pattern + r"\Z"), None))
+        return cls(text, tuple(segments), tuple(names))
+
+    def match(self, path: str) -> dict[str, str] | None:
+        parts = path.split("/")[1:]
+        segments = self.segments
+        tail = bool(segments) and segments[-1].tail
+        if len(parts) != len(segments) and not (tail and len(parts) >= len(segments)):
+            return None
+        params: dict[str, str] = {}
+        for index, seg in enumerate(segments):
+            part = parts[index]
+            if seg.literal is not None:
+                if part != seg.literal:
+                    return None
+            elif seg.tail:
+                params[seg.name or ""] = "/".join(parts[index:])
+            elif seg.name is not None:
+                if not part:
+                    return None
+                params[seg.name] = part
+            elif seg.regex is not None:
+                m = seg.regex.match(part)
+                if m is None:
+                    return None
+                params.update(m.groupdict())
+        return params
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class PathRegex:
+    """A path given as a regular expression (searched from the start); named groups are params."""
+
+    __slots__ = ("pattern", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pattern = re.compile(text)
+
+    def match(self, path: str) -> dict[str, str] | None:
+        m = self.pattern.match(path)
+        if m is None:
+            return None
+        return {k: v for k, v in m.groupdict().items() if v is not None}
+
+    def __repr__(self) -> str:
+        return f"regex {self.text}"
+
+
+PathPattern = PathTemplate | PathRegex
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ValueMatcher:
+    """One value test: equals, regex, contains, startswith, one_of, or present/absent."""
+
+    __slots__ = ("kind", "pattern", "texts", "value")
+
+    def __init__(self, kind: str, value: Any) -> None:
+        self.kind = kind
+        self.value = value
+        self.pattern = re.compile(value) if kind == "regex" else None
+        self.texts = frozenset(_text(v) for v in value) if kind == "one_of" else frozenset()
+
+    @classmethod
+    def of(cls, spec: Any) -> ValueMatcher:
+        """From a validated spec: a bare scalar, or a ValueMatchSpec."""
+        if isinstance(spec, str | int | float | bool):
+            return cls("equals", spec)
+        for kind in ("equals", "regex", "contains", "startswith", "one_of", "present"):
+            value = getattr(spec, kind)
+            if value is not None:
+                return cls(kind, value)
+        raise AssertionError("validated spec has no test")  # pragma: no cover
+
+    def check(self, actual: str | None) -> bool:
+        """Test a text value (query parameter or header); None means absent."""
+        kind = self.kind
+        if kind == "present":
+            return (actual is not None) is self.value
+        if actual is None:
+            return False
+        if kind == "equals":
+            return actual == _text(self.value)
+        if kind == "regex":
+            return self.pattern is not None and self.pattern.search(actual) is not None
+        if kind == "contains":
+            return self.value in actual
+        if kind == "startswith":
+            return actual.startswith(self.value)
+        return actual in self.texts
+
+    def check_json(self, actual: Any, present: bool) -> bool:
+        """Test a JSON value, comparing typed values for equals and one_of."""
+        if self.kind == "present":
+            return present is self.value
+        if not present:
+            return False
+        if self.kind == "equals":
+            return (actual == self.value and type(actual) is type(self.value)) or (
+                isinstance(actual, int | float) and not isinstance(actual, bool)
+                and isinstance(self.value, int | float) and not isinstance(self.value, bool)
+                and actual == self.value)
+        if self.kind == "one_of":
+            return any(actual == v for v in self.value)
+        return self.check(actual if isinstance(actual, str) else _json_text(actual))
+
+    def describe(self) -> str:
+        if self.kind == "present":
+            return "present" if self.value else "absent"
+        return f"{self.kind} {self.value!r}"
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def json_lookup(document: Any, path: str) -> tuple[bool, Any]:
+    """Follow ``a.b[0].c`` into a JSON document; (found, value)."""
+    current = document
+    for name, index in _PATH_TOKEN.findall(path):
+        if index:
+            if not isinstance(current, list) or int(index) >= len(current):
+                return False, None
+            current = current[int(index)]
+        else:
+            if not isinstance(current, dict) or name not in current:
+                return False, None
+            current = current[name]
+    return True, current
+
+
+def json_subset(expected: Any, actual: Any) -> bool:
+    """Every key of *expected* is in *actual* with a matching value; lists match item by item."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and json_subset(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(expected) == len(actual) and all(
+            json_subset(e, a) for e, a in zip(expected, actual, strict=True))
+    return bool(expected == actual and type(expected) is type(actual)) or (
+        isinstance(expected, int | float) and isinstance(actual, int | float)
+        and not isinstance(expected, bool) and not isinstance(actual, bool) and expected == actual)
+
+
+class JsonMatcher:
+    """Body conditions: a JSON subset and/or matchers on dotted paths."""
+
+    __slots__ = ("paths", "subset")
+
+    def __init__(self, subset: Any, paths: Mapping[str, ValueMatcher]) -> None:
+        self.subset = subset
+        self.paths = dict(paths)
+
+    def misses(self, request: RequestSnapshot) -> list[str]:
+        document = request.json
+        if document is NO_JSON:
+            return ["json: body is not JSON"]
+        out = []
+        if self.subset is not None and not json_subset(self.subset, document):
+            out.append("json: body does not contain the expected subset")
+        for path, matcher in self.paths.items():
+            found, value = json_lookup(document, path)
+            if not matcher.check_json(value, found):
+                shown = repr(value) if found else "absent"
+                out.append(f"json {path}: expected {matcher.describe()}, got {shown}")
+        return out
+
+
+class RequestMatcher:
+    """Everything a rule checks about a request, compiled once."""
+
+    __slots__ = ("headers", "json", "methods", "path", "query")
+
+    def __init__(
+        self,
+        methods: frozenset[str] | None = None,
+        path: PathPattern | None = None,
+        query: Mapping[str, ValueMatcher] | None = None,
+        headers: Mapping[str, ValueMatcher] | None = None,
+        json: JsonMatcher | None = None,
+    ) -> None:
+        self.methods = methods
+        self.path = path
+        self.query = tuple((query or {}).items())
+        self.headers = tuple((headers or {}).items())
+        self.json = json
+
+    def match(self, request: RequestSnapshot) -> dict[str, str] | None:
+        """Path parameters when the request matches, else None. The hot path: no explanations."""
+        if self.methods is not None and request.method not in self.methods:
+            return None
+        params: dict[str, str] | None = {} if self.path is None else self.path.match(request.path)
+        if params is None:
+            return None
+        for name, matcher in self.query:
+            if not matcher.check(request.query.get(name)):
+                return None
+        for name, matcher in self.headers:
+            if not matcher.check(request.headers.get(name)):
+                return None
+        if self.json is not None and self.json.misses(request):
+            return None
+        return params
+
+    def explain(self, request: RequestSnapshot) -> list[str]:
+        """What did not match, one line per field; empty when the request matches."""
+        out: list[str] = []
+        if self.methods is not None and request.method not in self.methods:
+            out.append(f"method: expected {'|'.join(sorted(self.methods))}, got {request.method}")
+        if self.path is not None and self.path.match(request.path) is None:
+            out.append(f"path: expected {self.path!r}, got {request.path}")
+        for name, matcher in self.query:
+            actual = request.query.get(name)
+            if not matcher.check(actual):
+                out.append(f"query {name}: expected {matcher.describe()}, got "
+                           f"{'absent' if actual is None else repr(actual)}")
+        for name, matcher in self.headers:
+            actual = request.headers.get(name)
+            if not matcher.check(actual):
+                out.append(f"header {name}: expected {matcher.describe()}, got "
+                           f"{'absent' if actual is None else repr(actual)}")
+        if self.json is not None:
+            out.extend(self.json.misses(request))
+        return out
+
+    def allows_path(self, path: str) -> bool:
+        return self.path is None or self.path.match(path) is not None
+
+
+class _Node:
+    __slots__ = ("literal", "param", "rules", "tail")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.rules: list[int] = []
+        self.tail: list[int] = []
+
+
+class RuleIndex:
+    """Finds the rules that could match a path without testing every rule.
+
+    Template paths live in a trie keyed by literal segments; regex paths and path-less rules are
+    always candidates. Candidates come back in rule order (the order the caller gave), so the
+    first full match is the winner.
+    """
+
+    __slots__ = ("_always", "_cache", "_root")
+
+    def __init__(self, paths: Sequence[PathPattern | None]) -> None:
+        self._root = _Node()
+        self._always: list[int] = []
+        self._cache: dict[str, tuple[int, ...]] = {}
+        for position, path in enumerate(paths):
+            if not isinstance(path, PathTemplate):
+                self._always.append(position)
+                continue
+            node = self._root
+            segments = path.segments
+            for seg in segments:
+                if seg.tail:
+                    break
+                if seg.literal is not None:
+                    node = node.literal.setdefault(seg.literal, _Node())
+                else:
+                    if node.param is None:
+                        node.param = _Node()
+                    node = node.param
+            if segments and segments[-1].tail:
+                node.tail.append(position)
+            else:
+                node.rules.append(position)
+
+    def candidates(self, path: str) -> tuple[int, ...]:
+        """Positions of rules whose path could match, in ascending order."""
+        hit = self._cache.get(path)
+        if hit is not None:
+            return hit
+        found: list[int] = list(self._always)
+        self._walk(self._root, path.split("/")[1:], 0, found)
+        result = tuple(sorted(set(found))) if len(found) > 1 else tuple(found)
+        if len(self._cache) >= 4096:
+            self._cache.clear()
+        self._cache[path] = result
+        return result
+
+    def _walk(self, node: _Node, parts: list[str], depth: int, found: list[int]) -> None:
+        if node.tail:
+            found.extend(node.tail)
+        if depth == len(parts):
+            found.extend(node.rules)
+            return
+        child = node.literal.get(parts[depth])
+        if child is not None:
+            self._walk(child, parts, depth + 1, found)
+        if node.param is not None:
+            self._walk(node.param, parts, depth + 1, found)

@@ -1,0 +1,61 @@
+"""A frozen snapshot of one request: everything the engine may look at, and no aiohttp types.
+
+The engine, matchers and templates only ever see this, which is why they can be unit-tested
+without sockets. JSON is parsed lazily, once, because most rules never look at the body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+__all__ = ["NO_JSON", "RequestSnapshot"]
+
+NO_JSON: Any = object()
+_UNPARSED: Any = object()
+
+
+class RequestSnapshot:
+    """Method, path, query, case-insensitive headers, body and where the request came from."""
+
+    __slots__ = ("_json", "body", "client", "headers", "method", "path", "query", "raw_path", "version")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        raw_path: str | None = None,
+        client: str = "",
+        version: str = "1.1",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.raw_path = raw_path if raw_path is not None else path
+        self.query: Mapping[str, str] = (
+            query if isinstance(query, MultiDictProxy | MultiDict) else MultiDict(query or {}))
+        self.headers: Mapping[str, str] = (
+            headers if isinstance(headers, CIMultiDictProxy | CIMultiDict) else CIMultiDict(headers or {}))
+        self.body = body
+        self.client = client
+        self.version = version
+        self._json: Any = _UNPARSED
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON, or NO_JSON when it is empty or not JSON."""
+        if self._json is _UNPARSED:
+            try:
+                self._json = json.loads(self.body) if self.body else NO_JSON
+            except ValueError:
+                self._json = NO_JSON
+        return self._json
+
+    def __repr__(self) -> str:
+        return f"<RequestSnapshot {self.method} {self.raw_path}>"

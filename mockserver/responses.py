@@ -1,0 +1,81 @@
+"""Response plans and sequences: what to send, and which answer the nth request gets.
+
+A Plan is compiled once with the catalogue's defaults folded in, so a static rule costs no
+work per request beyond copying its headers. A Responder maps a request ordinal to a plan,
+which makes sequences a pure function of a counter kept elsewhere (state.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .delays import Delay
+from .templating import Context, JsonTemplate, Template
+
+__all__ = ["Plan", "Responder"]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to send: status line, headers, body and how long to wait first."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    header_templates: tuple[tuple[str, Template], ...] = ()
+    body_template: Template | JsonTemplate | None = None
+    delay: Delay | None = None
+    repeat: int = 1
+    source: str = ""  # file:line of the plan, for the journal and error messages
+
+    @property
+    def templated(self) -> bool:
+        return bool(self.header_templates) or self.body_template is not None
+
+    def render(self, ctx: Context) -> tuple[list[tuple[str, str]], bytes]:
+        """Headers and body for one request; templates are filled from *ctx*."""
+        headers = list(self.headers)
+        for name, template in self.header_templates:
+            headers.append((name, template.render(ctx)))
+        if self.body_template is None:
+            return headers, self.body
+        if isinstance(self.body_template, JsonTemplate):
+            return headers, self.body_template.render(ctx)
+        return headers, self.body_template.render(ctx).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Responder:
+    """A sequence of plans, each for ``repeat`` requests, then ``cycle``, ``last`` or a plan."""
+
+    plans: tuple[Plan, ...]
+    then: Literal["cycle", "last"] | Plan = "last"
+    bounds: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        total, bounds = 0, []
+        for plan in self.plans:
+            total += plan.repeat
+            bounds.append(total)
+        object.__setattr__(self, "bounds", tuple(bounds))
+
+    @property
+    def single(self) -> bool:
+        return len(self.plans) == 1 and self.plans[0].repeat == 1 and self.then == "last"
+
+    def pick(self, ordinal: int) -> Plan:
+        """The plan for the request with this 0-based ordinal."""
+        if len(self.plans) == 1 and self.then == "last":
+            return self.plans[0]
+        total = self.bounds[-1]
+        if ordinal >= total:
+            if self.then == "last":
+                return self.plans[-1]
+            if self.then == "cycle":
+                ordinal %= total
+            else:
+                return self.then
+        return self.plans[bisect.bisect_right(self.bounds, ordinal)]

@@ -1,0 +1,490 @@
+"""Scenario loading: YAML or dicts in, validated and compiled frozen Scenario objects out.
+
+This is the only module that sees raw dicts. Validation is pydantic's (schema.py); this module
+turns its findings into ``file:line:col: field: found ...; expected ...`` lines and compiles
+what passed into matchers, plans and responders, with the catalogue's defaults folded in.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import catalogue
+from .deadline import Deadline
+from .delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
+from .errors import Problem, ScenarioError
+from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher
+from .responses import Plan, Responder
+from .schema import (
+    BranchSpec,
+    ConditionSpec,
+    DeadlineSpec,
+    DelaySpec,
+    MatchSpec,
+    PlanSpec,
+    RuleSpec,
+    ScenarioSpec,
+    show,
+)
+from .templating import JsonTemplate, Template, TemplateSyntaxError, has_template
+from .yamlsource import Document, PathKey, parse_document
+
+__all__ = [
+    "BUILTIN_DIR",
+    "MAX_SCENARIO_BYTES",
+    "Branch",
+    "Rule",
+    "Scenario",
+    "load_document",
+    "load_paths",
+    "load_scenario",
+]
+
+BUILTIN_DIR = Path(__file__).parent / "scenarios"
+MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
+NO_BODY_STATUSES = frozenset({204, 205, 304})
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A conditional answer inside a rule."""
+
+    condition: RequestMatcher
+    responder: Responder
+    key: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Rule:
+    """A compiled rule: matcher, answers, and the limits and state it obeys."""
+
+    id: str
+    name: str
+    scenario: str
+    priority: int
+    matcher: RequestMatcher
+    responder: Responder
+    branches: tuple[Branch, ...] = ()
+    times: int | None = None
+    state: str = "default"
+    requires_state: str | None = None
+    sets_state: str | None = None
+    deadline: Deadline | None = None
+    seed: int | None = None
+    source: str = ""
+
+    def describe(self) -> str:
+        return f"{self.id} ({self.source})" if self.source else self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One loaded scenario file (or dict)."""
+
+    name: str
+    source: str
+    rules: tuple[Rule, ...]
+    seed: int | None = None
+    description: str | None = None
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Scenario]:
+    """Load every scenario file named, or found directly inside each folder named.
+
+    All files are checked before any is returned, so one call reports every problem at once.
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in SCENARIO_SUFFIXES and p.is_file())
+            if not found:
+                problems.append(Problem(str(path), None, None, "(folder)",
+                                        "found no scenario files; expected *.yaml, *.yml or *.json"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), None, None, "(file)",
+                                    "found no such file or folder; expected a scenario file or folder"))
+    scenarios: list[Scenario] = []
+    for file in files:
+        try:
+            scenarios.append(load_scenario(file))
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    names: dict[str, str] = {}
+    for scenario in scenarios:
+        if scenario.name in names:
+            problems.append(Problem(scenario.source, None, None, "name",
+                                    f"found {scenario.name!r} again (also in {names[scenario.name]}); "
+                                    "expected scenario names that are unique"))
+        names.setdefault(scenario.name, scenario.source)
+    if problems:
+        raise ScenarioError(problems)
+    return scenarios
+
+
+def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any] | Scenario,
+                  *, name: str = "<inline>") -> Scenario:
+    """A scenario from a file path, a dict (as YAML would give), or an already loaded Scenario."""
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, Mapping):
+        return load_document(Document(name, dict(source)), folder=None)
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError([Problem(str(path), None, None, "(file)",
+                                         f"found {size} bytes; expected at most {MAX_SCENARIO_BYTES}")])
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([Problem(str(path), None, None, "(file)",
+                                     f"found bytes that are not UTF-8 ({exc.reason}); expected UTF-8 text")]
+                            ) from None
+    except OSError as exc:
+        raise ScenarioError([Problem(str(path), None, None, "(file)",
+                                     f"found it unreadable ({exc.strerror}); expected a readable file")]
+                            ) from None
+    return load_document(parse_document(text, str(path)), folder=path.parent)
+
+
+def load_text(text: str, source: str = "<text>") -> Scenario:
+    """A scenario from YAML or JSON text (the control API's input); body files are not allowed."""
+    return load_document(parse_document(text, source), folder=None)
+
+
+def load_document(doc: Document, folder: Path | None) -> Scenario:
+    """Validate and compile a parsed document."""
+    if not isinstance(doc.data, dict):
+        raise ScenarioError([doc.problem(
+            (), f"found {show(doc.data)}; expected a mapping with name and rules")])
+    try:
+        spec = ScenarioSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ScenarioError(_problems(exc, doc)) from None
+    return _Compiler(doc, folder).scenario(spec)
+
+
+# --- pydantic errors -> Problems ---------------------------------------------------------------
+
+_TYPE_ERRORS = frozenset({
+    "model_type", "dict_type", "list_type", "tuple_type", "string_type", "int_type", "int_parsing",
+    "int_from_float", "float_type", "float_parsing", "bool_type", "bool_parsing", "literal_error",
+    "model_attributes_type", "none_required", "mock_kind",
+})
+_EXPECTED = {
+    "string_type": "a string", "int_type": "an integer", "int_parsing": "an integer",
+    "int_from_float": "an integer", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping", "list_type": "a list",
+    "tuple_type": "a list", "none_required": "null",
+}
+
+
+def _clean_loc(loc: tuple[int | str, ...], data: Any, keep_last: bool) -> PathKey:
+    """Drop pydantic's union-branch tags: keep only the parts that exist in the document."""
+    out: list[str | int] = []
+    current = data
+    for index, part in enumerate(loc):
+        if (isinstance(current, dict) and part in current) or (
+                isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)):
+            out.append(part)
+            current = current[part]  # type: ignore[index]
+        elif keep_last and index == len(loc) - 1:
+            out.append(part)
+    return tuple(out)
+
+
+def _explain(err: Mapping[str, Any]) -> tuple[str, str]:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    found = show(err.get("input"))
+    if kind in ("mock", "mock_kind"):
+        return str(ctx["found"]), str(ctx["expected"])
+    if kind == "missing":
+        return "nothing", "a value: this field is required"
+    if kind == "literal_error":
+        return found, f"one of {ctx.get('expected', '?')}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
+                "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()), "?")
+        return found, f"a number {sign} {bound}"
+    if kind in ("too_short", "too_long"):
+        limit = ctx.get("min_length", ctx.get("max_length"))
+        word = "at least" if kind == "too_short" else "at most"
+        return found, f"{word} {limit} item{'s' if limit != 1 else ''}"
+    if kind in _EXPECTED:
+        return found, _EXPECTED[kind]
+    message = str(err.get("msg", kind))
+    return found, message.removeprefix("Value error, ")
+
+
+def _problems(exc: ValidationError, doc: Document) -> list[Problem]:
+    rows: list[tuple[PathKey, bool, str, str]] = []
+    for err in exc.errors():
+        loc = _clean_loc(tuple(err["loc"]), doc.data, keep_last=err["type"] == "missing")
+        if err["type"] == "unknown_field":
+            loc = (*loc, err["ctx"]["key"].strip("'\""))
+            rows.append((loc, False, "", str(err["msg"])))
+            continue
+        found, expected = _explain(err)
+        rows.append((loc, err["type"] in _TYPE_ERRORS, found, expected))
+    kept = [r for r in rows if not (r[1] and any(
+        o is not r and o[0][:len(r[0])] == r[0] and (len(o[0]) > len(r[0]) or not o[1]) for o in rows))]
+    merged: dict[PathKey, list[tuple[PathKey, bool, str, str]]] = {}
+    for row in kept:
+        merged.setdefault(row[0], []).append(row)
+    problems: list[Problem] = []
+    for loc, group in merged.items():
+        if all(r[1] for r in group):
+            expected = " or ".join(dict.fromkeys(r[3] for r in group))
+            problems.append(doc.problem(loc, f"found {group[0][2]}; expected {expected}"))
+            continue
+        for found, expected in dict.fromkeys((r[2], r[3]) for r in group if not r[1]):
+            message = expected if not found else f"found {found}; expected {expected}"
+            problems.append(doc.problem(loc, message))
+    return problems
+
+
+# --- compiling -----------------------------------------------------------------------------------
+
+
+class _Compiler:
+    """Turns a validated ScenarioSpec into runtime objects; collects located problems."""
+
+    def __init__(self, doc: Document, folder: Path | None) -> None:
+        self.doc = doc
+        self.folder = folder
+        self.problems: list[Problem] = []
+
+    def fail(self, path: PathKey, message: str) -> None:
+        self.problems.append(self.doc.problem(path, message))
+
+    def where(self, path: PathKey) -> str:
+        line, _ = self.doc.position(path)
+        return f"{self.doc.source}:{line}" if line is not None else self.doc.source
+
+    def scenario(self, spec: ScenarioSpec) -> Scenario:
+        rules: list[Rule] = []
+        names: dict[str, int] = {}
+        for index, rule_spec in enumerate(spec.rules):
+            path: PathKey = ("rules", index)
+            name = rule_spec.name or _derived_name(rule_spec.match)
+            if name in names:
+                if rule_spec.name is not None:
+                    self.fail((*path, "name"), f"found {name!r} again (rules[{names[name]}]); "
+                                               "expected rule names that are unique in the scenario")
+                name = f"{name}#{index}"
+            names[name] = index
+            rule = self.rule(spec, rule_spec, name, path)
+            if rule is not None:
+                rules.append(rule)
+        if self.problems:
+            raise ScenarioError(self.problems)
+        return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description)
+
+    def rule(self, scenario: ScenarioSpec, spec: RuleSpec, name: str, path: PathKey) -> Rule | None:
+        matcher = self.matcher(spec.match, (*path, "match"))
+        defaults = scenario.defaults
+        responder = self.responder(spec.respond, spec.then, defaults.headers, defaults.delay,
+                                   (*path, "respond"), (*path, "then"))
+        branches = []
+        for index, branch in enumerate(spec.when):
+            bpath: PathKey = (*path, "when", index)
+            branches.append(Branch(
+                self.condition(branch, (*bpath, "if")),
+                self.responder(branch.respond, branch.then, defaults.headers, defaults.delay,
+                               (*bpath, "respond"), (*bpath, "then")),
+                f"{scenario.name}/{name}/when[{index}]"))
+        deadline_spec = spec.deadline if spec.deadline is not True else defaults.deadline
+        return Rule(
+            id=f"{scenario.name}/{name}", name=name, scenario=scenario.name, priority=spec.priority,
+            matcher=matcher, responder=responder, branches=tuple(branches), times=spec.times,
+            state=spec.state, requires_state=spec.requires_state, sets_state=spec.sets_state,
+            deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path))
+
+    def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
+        methods = None
+        if spec.method is not None and "*" not in spec.method:
+            upper = {m.upper() for m in spec.method}
+            if "GET" in upper:
+                upper.add("HEAD")  # a HEAD is a GET without the body (RFC 9110 9.3.2)
+            methods = frozenset(upper)
+        pattern: PathTemplate | PathRegex | None = None
+        if isinstance(spec.path, str):
+            pattern = PathTemplate.compile(spec.path)
+        elif spec.path is not None:
+            pattern = PathRegex(spec.path.regex)
+        json_matcher = None
+        if spec.json_ is not None:
+            json_matcher = JsonMatcher(spec.json_.subset,
+                                       {k: ValueMatcher.of(v) for k, v in spec.json_.paths.items()})
+        return RequestMatcher(
+            methods, pattern,
+            {k: ValueMatcher.of(v) for k, v in spec.query.items()},
+            {k: ValueMatcher.of(v) for k, v in spec.headers.items()},
+            json_matcher)
+
+    def condition(self, branch: BranchSpec, path: PathKey) -> RequestMatcher:
+        cond: ConditionSpec = branch.if_
+        if not cond.query and not cond.headers:
+            self.fail(path, "found an empty condition; expected query and/or headers to test")
+        return RequestMatcher(None, None,
+                              {k: ValueMatcher.of(v) for k, v in cond.query.items()},
+                              {k: ValueMatcher.of(v) for k, v in cond.headers.items()})
+
+    def responder(self, spec: PlanSpec | list[PlanSpec], then: Any, default_headers: Mapping[str, Any],
+                  default_delay: Any, path: PathKey, then_path: PathKey) -> Responder:
+        specs = spec if isinstance(spec, list) else [spec]
+        if not specs:
+            self.fail(path, "found an empty list; expected at least one answer")
+            specs = [PlanSpec()]
+        plans = tuple(
+            self.plan(s, default_headers, default_delay, (*path, i) if isinstance(spec, list) else path)
+            for i, s in enumerate(specs))
+        final: Any = then
+        if isinstance(then, PlanSpec):
+            final = self.plan(then, default_headers, default_delay, then_path)
+        return Responder(plans, final)
+
+    def plan(self, spec: PlanSpec, default_headers: Mapping[str, Any], default_delay: Any,
+             path: PathKey) -> Plan:
+        status = spec.status
+        reason = spec.reason if spec.reason is not None else catalogue.reason_phrase(status)
+        merged: dict[str, tuple[str, str]] = {
+            k.lower(): (k, _header_text(v)) for k, v in default_headers.items()}
+        merged.update({k.lower(): (k, _header_text(v)) for k, v in spec.headers.items()})
+
+        body = b""
+        body_template: Template | JsonTemplate | None = None
+        content_type: str | None = None
+        no_body = status in NO_BODY_STATUSES or status < 200
+        if spec.json_ is not None:
+            content_type = "application/json"
+            body_template = self.json_template(spec.json_, (*path, "json"))
+            if body_template is None:
+                body = json.dumps(spec.json_).encode()
+        elif spec.body is not None:
+            content_type = "text/plain; charset=utf-8"
+            if has_template(spec.body):
+                body_template = self.text_template(spec.body, (*path, "body"))
+            else:
+                body = spec.body.encode()
+        elif spec.file is not None:
+            body = self.read_file(spec.file, (*path, "file"))
+            content_type = mimetypes.guess_type(spec.file)[0] or "application/octet-stream"
+        elif status >= 400:
+            body = catalogue.error_body(status)
+            content_type = "application/json"
+        if no_body and (body or body_template is not None):
+            self.fail(path, f"found a body on a {status}; expected none, "
+                            f"since {status} answers carry no content (RFC 9110)")
+        if content_type is not None and "content-type" not in merged and not no_body:
+            merged["content-type"] = ("Content-Type", content_type)
+
+        static: list[tuple[str, str]] = []
+        templated: list[tuple[str, Template]] = []
+        for name, value in merged.values():
+            if has_template(value):
+                template = self.text_template(value, (*path, "headers", name))
+                if template is not None:
+                    templated.append((name, template))
+            else:
+                static.append((name, value))
+        delay_spec = spec.delay if spec.delay is not None else default_delay
+        return Plan(
+            status=status, reason=reason, headers=tuple(static), body=body,
+            header_templates=tuple(templated), body_template=body_template,
+            delay=_delay(delay_spec), repeat=spec.repeat, source=self.where(path))
+
+    def text_template(self, text: str, path: PathKey) -> Template | None:
+        try:
+            return Template(text)
+        except TemplateSyntaxError as exc:
+            self.fail(path, f"found {show(text)}; expected {exc}")
+            return None
+
+    def json_template(self, document: Any, path: PathKey) -> JsonTemplate | None:
+        if not JsonTemplate.needed(document):
+            return None
+        try:
+            return JsonTemplate(document)
+        except TemplateSyntaxError as exc:
+            self.fail(path, f"found a template error; expected {exc}")
+            return None
+
+    def read_file(self, name: str, path: PathKey) -> bytes:
+        if self.folder is None:
+            self.fail(path, f"found file {name!r} in a scenario that has no folder; "
+                            "expected body or json (files need a scenario file)")
+            return b""
+        if os.path.isabs(name):
+            self.fail(path, f"found the absolute path {name!r}; expected a path relative to "
+                            "the scenario's folder")
+            return b""
+        base = self.folder.resolve()
+        target = (self.folder / name).resolve()
+        if not target.is_relative_to(base):
+            self.fail(path, f"found {name!r}, which leads outside the scenario's folder; "
+                            "expected a file in that folder or below it")
+            return b""
+        try:
+            return target.read_bytes()
+        except OSError as exc:
+            self.fail(path, f"found {name!r} unreadable ({exc.strerror}); "
+                            "expected a readable file next to the scenario")
+            return b""
+
+
+def _header_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _derived_name(match: MatchSpec) -> str:
+    method = "|".join(match.method) if match.method else "*"
+    if isinstance(match.path, str):
+        path = match.path
+    elif match.path is not None:
+        path = f"~{match.path.regex}"
+    else:
+        path = "/**"
+    return f"{method} {path}"
+
+
+def _delay(spec: Any) -> Delay | None:
+    if spec is None:
+        return None
+    if isinstance(spec, int | float):
+        return FixedDelay(float(spec)) if spec > 0 else None
+    assert isinstance(spec, DelaySpec)
+    if spec.fixed is not None:
+        return FixedDelay(spec.fixed) if spec.fixed > 0 else None
+    if spec.uniform is not None:
+        return UniformDelay(*spec.uniform)
+    assert spec.lognormal is not None
+    return LogNormalDelay(spec.lognormal.median, spec.lognormal.sigma, spec.lognormal.max)
+
+
+def _deadline(spec: DeadlineSpec | bool) -> Deadline | None:
+    if spec is False:
+        return None
+    if spec is True:
+        return Deadline()
+    return Deadline(spec.query, spec.header, spec.unit)

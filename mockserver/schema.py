@@ -1,0 +1,336 @@
+"""The scenario file format, as pydantic models: validation and the JSON Schema come from here.
+
+These models describe what a user may write, shorthands included. They are validated once at
+load time and then compiled (scenario.py) into frozen runtime objects; nothing downstream sees
+them or the raw dicts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .durations import DURATION_PATTERN, parse_duration
+
+__all__ = [
+    "BranchSpec",
+    "DeadlineSpec",
+    "DefaultsSpec",
+    "DelaySpec",
+    "JsonMatchSpec",
+    "MatchSpec",
+    "PlanSpec",
+    "RuleSpec",
+    "ScenarioSpec",
+    "ValueMatchSpec",
+]
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+
+
+def _fail(found: object, expected: str) -> PydanticCustomError:
+    return PydanticCustomError("mock", "found {found}; expected {expected}",
+                               {"found": show(found), "expected": expected})
+
+
+def show(value: object) -> str:
+    """A short, readable rendering of a YAML value for error messages."""
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise _fail(value, "a duration such as 1.5, 250ms, 2s or 1m")
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": DURATION_PATTERN}],
+                    "description": "seconds, or a number with a unit: us, ms, s, m, h"}),
+]
+
+
+class StrictModel(BaseModel):
+    """Base for every file-format model: unknown fields are errors that list the valid ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    shorthand: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            valid = sorted(f.alias or name for name, f in cls.model_fields.items())
+            for key in data:
+                if key not in valid:
+                    hint = difflib.get_close_matches(str(key), valid, n=1)
+                    did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    raise PydanticCustomError(
+                        "unknown_field", "unknown field {key}{hint}; valid fields: {valid}",
+                        {"key": repr(key), "hint": did_you_mean, "valid": ", ".join(valid)})
+        return data
+
+
+Scalar = str | int | float | bool
+
+
+class ValueMatchSpec(StrictModel):
+    """How one value (query parameter, header, JSON field) must look. A bare scalar means equals."""
+
+    equals: Scalar | None = None
+    regex: str | None = None
+    contains: str | None = None
+    startswith: str | None = None
+    one_of: list[Scalar] | None = None
+    present: bool | None = Field(None, description="true: must be there; false: must be absent")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise _fail(value, f"a valid regular expression ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueMatchSpec:
+        given = [k for k in ("equals", "regex", "contains", "startswith", "one_of", "present")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise _fail({} if not given else {k: 1 for k in given},
+                        "exactly one of equals, regex, contains, startswith, one_of, present")
+        return self
+
+
+ValueMatch = Scalar | ValueMatchSpec
+
+
+class PathRegexSpec(StrictModel):
+    """A path given as a regular expression; named groups become path parameters."""
+
+    regex: str
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise _fail(value, f"a valid regular expression ({exc})") from None
+        return value
+
+
+class JsonMatchSpec(StrictModel):
+    """JSON body matching: ``subset`` (every given key equal, recursively) and/or dotted ``paths``."""
+
+    subset: Any = None
+    paths: dict[str, ValueMatch] = Field(default_factory=dict,
+                                         description="dotted path (a.b[0].c) -> value matcher")
+
+
+def _method(value: object) -> object:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", item):
+                raise _fail(item, f"an HTTP method such as {', '.join(METHODS[:5])} or *")
+        return value
+    raise _fail(value, "a method or a list of methods")
+
+
+class MatchSpec(StrictModel):
+    """What a request must look like for the rule to answer it. Omitted parts match anything."""
+
+    method: Annotated[
+        list[str] | None,
+        BeforeValidator(lambda v: v if v is None else _method(v)),
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                        "description": "GET, [GET, HEAD] or * for any"}),
+    ] = None
+    path: str | PathRegexSpec | None = Field(
+        None, description="template such as /v1.0/{project_id}/clusters/{id}, or {regex: ...}")
+    query: dict[str, ValueMatch] = Field(default_factory=dict)
+    headers: dict[str, ValueMatch] = Field(default_factory=dict, description="names are case-insensitive")
+    json_: JsonMatchSpec | None = Field(None, alias="json")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | PathRegexSpec | None) -> str | PathRegexSpec | None:
+        if isinstance(value, str):
+            if not value.startswith("/"):
+                raise _fail(value, "a path that starts with /")
+            from .matching import PathTemplate, TemplateError
+
+            try:
+                PathTemplate.compile(value)
+            except TemplateError as exc:
+                raise _fail(value, str(exc)) from None
+        return value
+
+
+class LogNormalSpec(StrictModel):
+    """Lognormal delay: *median* is the 50th percentile, *sigma* the spread, *max* the cap."""
+
+    median: Duration
+    sigma: float = Field(0.5, ge=0, le=10)
+    max: Duration | None = None
+
+
+class DelaySpec(StrictModel):
+    """A delay distribution; a bare duration is shorthand for ``fixed``."""
+
+    fixed: Duration | None = None
+    uniform: Annotated[tuple[Duration, Duration] | None,
+                       Field(description="[lower, upper], both inclusive")] = None
+    lognormal: LogNormalSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DelaySpec:
+        given = [k for k in ("fixed", "uniform", "lognormal") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise _fail({k: 1 for k in given}, "exactly one of fixed, uniform, lognormal")
+        if self.uniform is not None and self.uniform[0] > self.uniform[1]:
+            raise _fail(list(self.uniform), "[lower, upper] with lower <= upper")
+        if self.lognormal is not None and self.lognormal.max is not None \
+                and self.lognormal.max < self.lognormal.median:
+            raise _fail(self.lognormal.max, "a max at least as large as the median")
+        return self
+
+
+Delay = Duration | DelaySpec
+
+
+def _status(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise _fail(value, "an HTTP status code, an integer from 100 to 599")
+    return value
+
+
+Status = Annotated[int, BeforeValidator(_status),
+                   WithJsonSchema({"type": "integer", "minimum": 100, "maximum": 599})]
+
+
+class PlanSpec(StrictModel):
+    """One answer: status, reason phrase, headers, a body (text, JSON or file) and a delay."""
+
+    status: Status = 200
+    reason: str | None = Field(None, description="reason phrase; default: the catalogue's")
+    headers: dict[str, Scalar] = Field(default_factory=dict)
+    body: str | None = None
+    json_: Any = Field(None, alias="json")
+    file: str | None = Field(None, description="a file in the scenario's folder (or below it)")
+    delay: Delay | None = None
+    repeat: int = Field(1, ge=1, description="in a sequence: how many requests get this answer")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "\r\n\0"):
+            raise _fail(value, "a reason phrase without CR, LF or NUL")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        for name, item in value.items():
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                raise _fail(name, "a header name made of letters, digits and !#$%&'*+.^_`|~-")
+            if any(c in str(item) for c in "\r\n\0"):
+                raise _fail(item, "a header value without CR, LF or NUL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self, info: ValidationInfo) -> PlanSpec:
+        given = [k for k, v in (("body", self.body), ("json", self.json_), ("file", self.file))
+                 if v is not None]
+        if len(given) > 1:
+            raise _fail({k: 1 for k in given}, "at most one of body, json, file")
+        return self
+
+
+Then = Literal["cycle", "last"] | PlanSpec
+Responder = PlanSpec | list[PlanSpec]
+
+
+class ConditionSpec(StrictModel):
+    """A condition on query parameters and headers, for conditional answers."""
+
+    query: dict[str, ValueMatch] = Field(default_factory=dict)
+    headers: dict[str, ValueMatch] = Field(default_factory=dict)
+
+
+class BranchSpec(StrictModel):
+    """A conditional answer: when the request meets ``if``, answer with ``respond``."""
+
+    if_: ConditionSpec = Field(alias="if")
+    respond: Responder
+    then: Then = "last"
+
+
+class DeadlineSpec(StrictModel):
+    """Which request parameter states the client's deadline (default: query or header Timeout)."""
+
+    query: str | None = "Timeout"
+    header: str | None = "Timeout"
+    unit: Literal["s", "ms"] = Field("s", description="unit of a bare number in the parameter")
+
+
+class RuleSpec(StrictModel):
+    """A rule: what it matches and how it answers."""
+
+    name: str | None = None
+    priority: int = Field(0, description="higher wins; ties keep file order")
+    match: MatchSpec = Field(default_factory=MatchSpec)
+    respond: Responder = Field(default_factory=PlanSpec)
+    then: Then = Field("last", description="after the last answer of a sequence: cycle, last, or a plan")
+    when: list[BranchSpec] = Field(default_factory=list)
+    times: int | None = Field(None, ge=1, description="answer at most this many requests")
+    state: str = Field("default", description="name of the state machine the rule reads and moves")
+    requires_state: str | None = None
+    sets_state: str | None = None
+    deadline: DeadlineSpec | bool = True
+
+
+class DefaultsSpec(StrictModel):
+    """What every rule of the scenario inherits unless it says otherwise."""
+
+    headers: dict[str, Scalar] = Field(default_factory=dict)
+    delay: Delay | None = None
+    deadline: DeadlineSpec | bool = True
+
+
+class ScenarioSpec(StrictModel):
+    """A scenario file: a name, defaults and rules."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    seed: int | None = Field(None, description="seed for delays and chaos draws; --seed overrides")
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    rules: list[RuleSpec] = Field(min_length=1)

@@ -1,0 +1,277 @@
+"""The aiohttp side: a catch-all handler that carries out resolutions, and MockServer.
+
+MockServer has two lifecycles on one class: ``with`` runs the server on its own loop in a
+daemon thread (sync tests: requests, the Huawei SDK), ``async with`` runs it on the caller's
+loop (async tests). Delays are asyncio sleeps, so thousands of delayed answers cost no threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .engine import Engine, Resolution
+from .journal import Entry, Journal
+from .request import RequestSnapshot
+from .scenario import Scenario, load_paths, load_scenario
+from .state import StateStore
+from .templating import Context
+
+__all__ = ["MockServer", "ScenarioSource"]
+
+ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
+
+
+def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Scenario]:
+    if sources is None:
+        return []
+    if isinstance(sources, str | os.PathLike | Mapping | Scenario):
+        sources = [sources]
+    out: list[Scenario] = []
+    paths: list[str | os.PathLike[str]] = []
+    for source in sources:
+        if isinstance(source, str | os.PathLike):
+            paths.append(source)
+        else:
+            out.append(load_scenario(source))
+    return load_paths(paths) + out if paths else out
+
+
+class MockServer:
+    """An HTTP server that answers from scenarios.
+
+    ``MockServer(["scenarios/css"], port=0)`` picks a free port; ``url`` tells which. Reads
+    of the journal and state are thread-safe, so a sync test can inspect a threaded server.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        scenarios: ScenarioSource | Iterable[ScenarioSource] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int | None = None,
+        journal_size: int = 10_000,
+        max_delay: float = 600.0,
+        shutdown_timeout: float = 2.0,
+        max_body_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.store = StateStore()
+        self.journal = Journal(journal_size)
+        self.max_delay = max_delay
+        self.shutdown_timeout = shutdown_timeout
+        self.max_body_size = max_body_size
+        self.engine = Engine(_load(scenarios), self.store, seed=seed)
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ids = itertools.count(1)
+        self._id_prefix = secrets.token_hex(4)
+
+    # --- scenarios -------------------------------------------------------------------------------
+
+    @property
+    def scenarios(self) -> tuple[Scenario, ...]:
+        return self.engine.scenarios
+
+    def load(self, *sources: ScenarioSource) -> list[Scenario]:
+        """Add scenarios (a scenario with the same name is replaced). Atomic: all or nothing."""
+        new = _load(list(sources))
+        names = {s.name for s in new}
+        kept = [s for s in self.engine.scenarios if s.name not in names]
+        self._swap(kept + new)
+        return new
+
+    def replace(self, *sources: ScenarioSource) -> list[Scenario]:
+        """Serve exactly these scenarios from now on."""
+        new = _load(list(sources))
+        self._swap(new)
+        return new
+
+    def remove(self, name: str) -> bool:
+        kept = [s for s in self.engine.scenarios if s.name != name]
+        if len(kept) == len(self.engine.scenarios):
+            return False
+        self._swap(kept)
+        return True
+
+    def _swap(self, scenarios: list[Scenario]) -> None:
+        # one reference assignment: a request sees the old engine or the new, never a mix
+        self.engine = Engine(scenarios, self.store, seed=self.engine.seed,
+                             session_header=self.engine.session_header)
+
+    @property
+    def seed(self) -> int | None:
+        return self.engine.seed
+
+    @seed.setter
+    def seed(self, value: int | None) -> None:
+        engine = Engine(self.engine.scenarios, self.store, seed=value,
+                        session_header=self.engine.session_header)
+        self.engine = engine
+
+    def reset(self, session: str | None = None) -> None:
+        """Forget counters, states and the journal (or one session's counters and states)."""
+        self.store.reset(session)
+        if session is None:
+            self.journal.clear()
+
+    # --- addresses -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def url_for(self, path: str) -> str:
+        return self.url + (path if path.startswith("/") else "/" + path)
+
+    # --- serving ---------------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body_size)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
+
+    async def start(self) -> None:
+        """Start serving on the running loop."""
+        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        address = runner.addresses[0]
+        self.port = int(address[1])
+
+    async def close(self) -> None:
+        """Stop accepting, let in-flight answers end within shutdown_timeout, then close."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> MockServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    def __enter__(self) -> MockServer:
+        self.start_in_thread()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop_thread()
+
+    def start_in_thread(self, timeout: float = 10.0) -> None:
+        """Run the server on its own event loop in a daemon thread; returns once it listens."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # reported to the starting thread below
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.close())
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name=f"mockserver:{self.port}", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError(f"mockserver did not start within {timeout}s")
+        if failure:
+            self._thread.join()
+            self._loop = self._thread = None
+            raise failure[0]
+
+    def stop_thread(self, timeout: float = 10.0) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+
+    # --- the handler -----------------------------------------------------------------------------
+
+    def _next_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):012x}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.time()
+        body = await request.read()
+        snapshot = RequestSnapshot(
+            request.method, request.path, query=request.query, headers=request.headers, body=body,
+            raw_path=request.raw_path, client=request.remote or "",
+            version=f"{request.version.major}.{request.version.minor}")
+        engine = self.engine
+        resolution = engine.resolve(snapshot)
+        request_id = self._next_request_id()
+        plan = resolution.plan
+        outcome = "answered" if resolution.rule is not None else "unmatched"
+        delay = min(resolution.delay, self.max_delay)
+        if delay > 0:
+            deadline = resolution.deadline
+            if deadline is not None and delay > deadline:
+                await asyncio.sleep(deadline)
+                plan, outcome = engine.timeout_plan, "timed_out"
+            else:
+                await asyncio.sleep(delay)
+        if plan.templated:
+            headers, payload = plan.render(Context(snapshot, resolution.params, request_id))
+        else:
+            headers, payload = list(plan.headers), plan.body
+        headers.append(("X-Request-Id", request_id))
+        response = web.Response(status=plan.status, reason=plan.reason, headers=headers,
+                                body=payload or None)
+        entry = self._entry(snapshot, resolution, request_id, plan.status, plan.reason, outcome, arrived)
+        try:
+            await response.prepare(request)
+            entry.first_byte = time.time()
+            await response.write_eof()
+        except ConnectionResetError:
+            entry.outcome = "client_gone"
+        entry.ended = time.time()
+        self.journal.record(entry)
+        return response
+
+    def _entry(self, snapshot: RequestSnapshot, resolution: Resolution, request_id: str, status: int,
+               reason: str, outcome: str, arrived: float) -> Entry:
+        return Entry(
+            seq=self.journal.next_seq(), request_id=request_id, method=snapshot.method,
+            path=snapshot.path, query_string=snapshot.raw_path.partition("?")[2],
+            headers=snapshot.headers, body=snapshot.body, client=snapshot.client,
+            session=resolution.session,
+            rule=resolution.rule.id if resolution.rule is not None else None, status=status,
+            reason=reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
+            arrived=arrived, near_misses=resolution.near_misses)
+
+
+
+

@@ -1,0 +1,98 @@
+"""YAML (and JSON) documents with the line and column of every node.
+
+Validation errors are reported against the path of a field (``rules[0].respond.status``); this
+module keeps a map from such paths to source positions so the message can say ``file:line:col``.
+Only the safe loader is used: scenario files never construct Python objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import Problem, ScenarioError
+
+__all__ = ["Document", "PathKey", "parse_document"]
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """Parsed data plus where each node of it came from."""
+
+    source: str
+    data: Any
+    marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: PathKey) -> tuple[int | None, int | None]:
+        """Line and column (1-based) of the deepest known node on *path*."""
+        for end in range(len(path), -1, -1):
+            mark = self.marks.get(path[:end])
+            if mark is not None:
+                return mark
+        return None, None
+
+    def problem(self, path: PathKey, message: str) -> Problem:
+        line, col = self.position(path)
+        return Problem(self.source, line, col, format_path(path), message)
+
+
+def format_path(path: PathKey) -> str:
+    """``('rules', 0, 'respond')`` -> ``rules[0].respond``; the empty path is ``(document)``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def parse_document(text: str, source: str) -> Document:
+    """Parse one YAML document; syntax errors and duplicate keys become a ScenarioError."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ScenarioError([Problem(source, 1, 1, "(document)",
+                                         "found an empty file; expected a mapping with name and rules")])
+        marks: dict[PathKey, tuple[int, int]] = {}
+        problems: list[Problem] = []
+        _walk(node, (), marks, problems, source)
+        if problems:
+            raise ScenarioError(problems)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise ScenarioError([Problem(source, line, col, "(document)",
+                                     f"invalid YAML: {what}; expected well-formed YAML or JSON")]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(source, None, None, "(document)",
+                                     f"invalid YAML: {exc}; expected well-formed YAML or JSON")]) from None
+    finally:
+        loader.dispose()
+    return Document(source, data, marks)
+
+
+def _walk(node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]],
+          problems: list[Problem], source: str) -> None:
+    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if key in seen and key != "<<":
+                problems.append(Problem(
+                    source, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                    format_path((*path, key)),
+                    f"found a duplicate key (first on line {seen[key]}); expected each key once"))
+            seen.setdefault(key, key_node.start_mark.line + 1)
+            _walk(value_node, (*path, key), marks, problems, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), marks, problems, source)
