@@ -216,9 +216,9 @@ def _explain(err: Mapping[str, Any]) -> tuple[str, str]:
     if kind in ("mock", "mock_kind"):
         return str(ctx["found"]), str(ctx["expected"])
     if kind == "missing":
-        return "nothing", "a value: this field is required"
+        return "nothing", "a value (this field is required)"
     if kind == "literal_error":
-        return found, f"one of {ctx.get('expected', '?')}"
+        return found, str(ctx.get("expected", "?"))
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
                 "less_than": "<"}[kind]
@@ -252,7 +252,9 @@ def _problems(exc: ValidationError, doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     for loc, group in merged.items():
         if all(r[1] for r in group):
-            expected = " or ".join(dict.fromkeys(r[3] for r in group))
+            options = [o for r in group for o in r[3].split(" or ")]
+            unique = list(dict.fromkeys(options))
+            expected = unique[0] if len(unique) == 1 else ", ".join(unique[:-1]) + " or " + unique[-1]
             problems.append(doc.problem(loc, f"found {group[0][2]}; expected {expected}"))
             continue
         for found, expected in dict.fromkeys((r[2], r[3]) for r in group if not r[1]):

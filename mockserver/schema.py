@@ -8,6 +8,7 @@ them or the raw dicts.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -42,16 +43,35 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", 
 
 
 def _fail(found: object, expected: str) -> PydanticCustomError:
+    """A located validation error: what was found and what would be valid."""
     return PydanticCustomError("mock", "found {found}; expected {expected}",
                                {"found": show(found), "expected": expected})
 
 
+def _scalar_fail(found: object, expected: str) -> PydanticCustomError:
+    """As _fail, but a mapping or list where a scalar belongs is only a kind mismatch, which
+    loses to the errors of a union's mapping branch when the two are reported together."""
+    kind = "mock_kind" if isinstance(found, dict | list) else "mock"
+    return PydanticCustomError(kind, "found {found}; expected {expected}",
+                               {"found": show(found), "expected": expected})
+
+
+def _conflict(given: list[str], expected: str) -> PydanticCustomError:
+    return PydanticCustomError("mock", "found {found}; expected {expected}",
+                               {"found": " and ".join(given) or "none of them", "expected": expected})
+
+
 def show(value: object) -> str:
     """A short, readable rendering of a YAML value for error messages."""
-    if isinstance(value, dict):
-        return "a mapping" if value else "an empty mapping"
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
+    if isinstance(value, dict | list):
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            text = ""
+        if text and len(text) <= 40:
+            return text
+        kind = "mapping" if isinstance(value, dict) else "list"
+        return f"a {kind}" if value else f"an empty {kind}"
     if value is None:
         return "null"
     text = repr(value)
@@ -61,7 +81,7 @@ def show(value: object) -> str:
 def _duration(value: object) -> float:
     seconds = parse_duration(value)
     if seconds is None:
-        raise _fail(value, "a duration such as 1.5, 250ms, 2s or 1m")
+        raise _scalar_fail(value, "a duration such as 1.5, 250ms, 2s or 1m")
     return seconds
 
 
@@ -123,8 +143,7 @@ class ValueMatchSpec(StrictModel):
         given = [k for k in ("equals", "regex", "contains", "startswith", "one_of", "present")
                  if getattr(self, k) is not None]
         if len(given) != 1:
-            raise _fail({} if not given else {k: 1 for k in given},
-                        "exactly one of equals, regex, contains, startswith, one_of, present")
+            raise _conflict(given, "exactly one of equals, regex, contains, startswith, one_of, present")
         return self
 
 
@@ -162,7 +181,7 @@ def _method(value: object) -> object:
             if not isinstance(item, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", item):
                 raise _fail(item, f"an HTTP method such as {', '.join(METHODS[:5])} or *")
         return value
-    raise _fail(value, "a method or a list of methods")
+    raise _scalar_fail(value, "a method or a list of methods")
 
 
 class MatchSpec(StrictModel):
@@ -211,13 +230,20 @@ class DelaySpec(StrictModel):
                        Field(description="[lower, upper], both inclusive")] = None
     lognormal: LogNormalSpec | None = None
 
+    @field_validator("uniform")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] > value[1]:
+            raise PydanticCustomError("mock", "found {found}; expected {expected}", {
+                "found": f"lower {value[0]:g}s above upper {value[1]:g}s",
+                "expected": "[lower, upper] with lower <= upper"})
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> DelaySpec:
         given = [k for k in ("fixed", "uniform", "lognormal") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise _fail({k: 1 for k in given}, "exactly one of fixed, uniform, lognormal")
-        if self.uniform is not None and self.uniform[0] > self.uniform[1]:
-            raise _fail(list(self.uniform), "[lower, upper] with lower <= upper")
+            raise _conflict(given, "exactly one of fixed, uniform, lognormal")
         if self.lognormal is not None and self.lognormal.max is not None \
                 and self.lognormal.max < self.lognormal.median:
             raise _fail(self.lognormal.max, "a max at least as large as the median")
@@ -229,7 +255,7 @@ Delay = Duration | DelaySpec
 
 def _status(value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
-        raise _fail(value, "an HTTP status code, an integer from 100 to 599")
+        raise _scalar_fail(value, "an HTTP status code, an integer from 100 to 599")
     return value
 
 
@@ -271,7 +297,7 @@ class PlanSpec(StrictModel):
         given = [k for k, v in (("body", self.body), ("json", self.json_), ("file", self.file))
                  if v is not None]
         if len(given) > 1:
-            raise _fail({k: 1 for k in given}, "at most one of body, json, file")
+            raise _conflict(given, "at most one of body, json, file")
         return self
 
 

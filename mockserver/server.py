@@ -251,14 +251,15 @@ class MockServer:
         response = web.Response(status=plan.status, reason=plan.reason, headers=headers,
                                 body=payload or None)
         entry = self._entry(snapshot, resolution, request_id, plan.status, plan.reason, outcome, arrived)
+        # recorded before the first byte goes out: a client that has its answer finds it journaled
+        self.journal.record(entry)
         try:
-            await response.prepare(request)
             entry.first_byte = time.time()
+            await response.prepare(request)
             await response.write_eof()
         except ConnectionResetError:
             entry.outcome = "client_gone"
         entry.ended = time.time()
-        self.journal.record(entry)
         return response
 
     def _entry(self, snapshot: RequestSnapshot, resolution: Resolution, request_id: str, status: int,

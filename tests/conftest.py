@@ -1,0 +1,34 @@
+"""Shared fixtures: scenario helpers and a raw-socket client for wire-level assertions."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 3.0) -> tuple[bytes, str]:
+    """Send raw bytes to 127.0.0.1:port; return what came back and how the connection ended."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    received = b""
+    end = "?"
+    try:
+        if data:
+            sock.sendall(data)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                end = "FIN"
+                break
+            received += chunk
+    except ConnectionResetError:
+        end = "RST"
+    except TimeoutError:
+        end = "open"
+    finally:
+        sock.close()
+    return received, end

@@ -1,0 +1,158 @@
+"""The server over 127.0.0.1 with real clients: aiohttp (async) and requests (sync, threaded)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+import requests
+
+from mockserver import MockServer
+from tests.conftest import raw_exchange
+
+SCENARIO: dict[str, Any] = {
+    "name": "wire",
+    "defaults": {"headers": {"X-Served-By": "mockserver"}},
+    "rules": [
+        {"name": "cluster", "match": {"method": "GET", "path": "/v1.0/{project_id}/clusters/{id}"},
+         "respond": {"json": {"id": "{{ path.id }}", "project": "{{ path.project_id }}",
+                              "limit": "{{ query.limit | 10 }}"}}},
+        {"name": "slow", "match": {"path": "/slow"}, "respond": {"delay": "1s", "body": "late"}},
+        {"name": "busy", "match": {"path": "/busy"},
+         "respond": {"status": 503, "headers": {"Retry-After": 1}}},
+        {"name": "create", "match": {"method": "POST", "path": "/orders",
+                                      "json": {"paths": {"qty": {"regex": "^[1-9]$"}}}},
+         "respond": {"status": 201, "headers": {"Location": "/orders/{{ json.id }}"}}},
+        {"name": "flaky", "match": {"path": "/flaky"},
+         "respond": [{"status": 500, "repeat": 2}, {"status": 200, "body": "ok"}]},
+        {"name": "delayed", "match": {"path": "/delayed"}, "respond": {"delay": "200ms", "body": "z"}},
+    ],
+}
+
+
+async def test_async_with_and_aiohttp_client() -> None:
+    async with MockServer(SCENARIO) as server, aiohttp.ClientSession() as session:
+        assert server.port > 0
+        async with session.get(server.url_for("/v1.0/p1/clusters/c9?limit=3")) as resp:
+            assert resp.status == 200 and resp.reason == "OK"
+            assert await resp.json() == {"id": "c9", "project": "p1", "limit": "3"}
+            assert resp.headers["X-Served-By"] == "mockserver"
+            request_id = resp.headers["X-Request-Id"]
+        async with session.get(server.url_for("/busy")) as resp:
+            assert (resp.status, resp.reason) == (503, "ServiceUnavailable")
+            assert resp.headers["Retry-After"] == "1"
+            assert await resp.json() == {"error_code": "CSS.0503",
+                                         "error_msg": "The requested service is invalid."}
+    entries = server.journal.entries()
+    assert (entries[0].rule, entries[0].status, entries[0].request_id) == ("wire/cluster", 200, request_id)
+
+
+def test_with_runs_a_threaded_server_for_sync_clients() -> None:
+    with MockServer(SCENARIO) as server:
+        s = requests.Session()
+        assert [s.get(server.url_for("/flaky")).status_code for _ in range(4)] == [500, 500, 200, 200]
+        r = s.post(server.url_for("/orders"), json={"id": 7, "qty": 3})
+        assert r.status_code == 201 and r.headers["Location"] == "/orders/7"
+        r = s.post(server.url_for("/orders"), json={"id": 7, "qty": 30})
+        assert r.status_code == 404
+        assert r.json()["near_misses"][0]["mismatches"] == ["json qty: expected regex '^[1-9]$', got 30"]
+        assert r.reason == "NotFound"
+    assert not any(t.name.startswith("mockserver:") for t in threading.enumerate())
+
+
+def test_timeout_parameter_gives_504_at_the_deadline_only_when_sent() -> None:
+    """504 ServerTimeout comes only when the request carries Timeout, at that moment."""
+    with MockServer(SCENARIO) as server:
+        started = time.monotonic()
+        r = requests.get(server.url_for("/slow"), params={"Timeout": "200ms"}, timeout=5)
+        waited = time.monotonic() - started
+        assert (r.status_code, r.reason) == (504, "ServerTimeout")
+        assert r.json()["error_code"] == "CSS.0504"
+        assert 0.18 <= waited < 0.9
+        r = requests.get(server.url_for("/slow"), headers={"Timeout": "0.1"}, timeout=5)
+        assert r.status_code == 504
+        started = time.monotonic()
+        r = requests.get(server.url_for("/slow"), timeout=5)
+        assert r.status_code == 200 and r.text == "late"
+        assert time.monotonic() - started >= 0.95
+        r = requests.get(server.url_for("/slow"), params={"Timeout": "5"}, timeout=5)
+        assert r.status_code == 200
+        outcomes = [e.outcome for e in server.journal.entries()]
+        assert outcomes == ["timed_out", "timed_out", "answered", "answered"]
+
+
+def test_status_line_on_the_wire() -> None:
+    with MockServer(SCENARIO) as server:
+        data, _ = raw_exchange(server.port, b"GET /slow?Timeout=0 HTTP/1.1\r\nHost: x\r\n"
+                                            b"Connection: close\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        assert lines[0] == b"HTTP/1.1 504 ServerTimeout"
+        assert b"Content-Type: application/json" in lines
+        assert any(line.startswith(b"X-Request-Id: ") for line in lines)
+        assert body.startswith(b'{"error_code": "CSS.0504"')
+
+
+async def test_many_delayed_requests_cost_no_threads() -> None:
+    """500 requests held by a 200 ms delay at once: all answered, no thread per request."""
+    async with MockServer(SCENARIO) as server:
+        threads_before = threading.active_count()
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async def one() -> int:
+                async with session.get(server.url_for("/delayed")) as resp:
+                    await resp.read()
+                    return resp.status
+
+            started = time.monotonic()
+            results = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(500))), 30)
+            elapsed = time.monotonic() - started
+        assert results == [200] * 500
+        assert threading.active_count() == threads_before
+        assert elapsed < 20  # serially this would take 100 s
+
+
+def test_head_gets_headers_without_body() -> None:
+    with MockServer(SCENARIO) as server:
+        data, _ = raw_exchange(server.port, b"HEAD /v1.0/p/clusters/c HTTP/1.1\r\nHost: x\r\n"
+                                            b"Connection: close\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK")
+        assert b"Content-Length: " in head and body == b""
+
+
+def test_load_replace_remove_and_reset() -> None:
+    with MockServer(SCENARIO) as server:
+        assert requests.get(server.url_for("/flaky")).status_code == 500
+        server.load({"name": "extra", "rules": [{"match": {"path": "/extra"}, "respond": {"status": 202}}]})
+        assert requests.get(server.url_for("/extra")).status_code == 202
+        assert requests.get(server.url_for("/flaky")).status_code == 500  # counters survive a load
+        server.reset()
+        assert requests.get(server.url_for("/flaky")).status_code == 500  # ...and reset starts over
+        assert len(server.journal) == 1
+        assert server.remove("extra") is True
+        assert requests.get(server.url_for("/extra")).status_code == 404
+        server.replace({"name": "only", "rules": [{"match": {"path": "/only"}}]})
+        assert [s.name for s in server.scenarios] == ["only"]
+        assert requests.get(server.url_for("/flaky")).status_code == 404
+
+
+def test_failed_load_keeps_what_was_served() -> None:
+    from mockserver import ScenarioError
+
+    with MockServer(SCENARIO) as server:
+        with pytest.raises(ScenarioError):
+            server.load({"name": "broken", "rules": [{"respond": {"status": 42}}]})
+        assert [s.name for s in server.scenarios] == ["wire"]
+        assert requests.get(server.url_for("/busy")).status_code == 503
+
+
+def test_port_in_use_is_reported() -> None:
+    with MockServer(SCENARIO) as first:
+        second = MockServer(SCENARIO, port=first.port)
+        with pytest.raises(OSError, match="address already in use"):
+            second.start_in_thread()

@@ -1,0 +1,136 @@
+"""Path templates, value matchers and the rule index, without sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from mockserver.matching import (
+    JsonMatcher,
+    PathRegex,
+    PathTemplate,
+    RequestMatcher,
+    RuleIndex,
+    TemplateError,
+    ValueMatcher,
+    json_lookup,
+    json_subset,
+)
+from mockserver.request import RequestSnapshot
+
+
+@pytest.mark.parametrize(
+    ("template", "path", "expected"),
+    [
+        ("/v1.0/{project_id}/clusters", "/v1.0/p1/clusters", {"project_id": "p1"}),
+        ("/v1.0/{project_id}/clusters/{id}", "/v1.0/p1/clusters/c9", {"project_id": "p1", "id": "c9"}),
+        ("/v1.0/{project_id}/clusters", "/v1.0/p1/clusters/extra", None),
+        ("/v1.0/{project_id}/clusters", "/v1.0//clusters", None),
+        ("/files/{name}.json", "/files/report.json", {"name": "report"}),
+        ("/files/{name}.json", "/files/report.xml", None),
+        ("/static/{rest:path}", "/static/a/b/c.css", {"rest": "a/b/c.css"}),
+        ("/", "/", {}),
+        ("/hello", "/hello/", None),
+    ],
+)
+def test_path_template(template: str, path: str, expected: dict[str, str] | None) -> None:
+    """A template captures whole segments (or parts of one) and nothing else."""
+    assert PathTemplate.compile(template).match(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("/a/{id}/b/{id}", "parameter names used once each ('id' repeats)"),
+        ("/a/{rest:path}/b", "{name:path} only as the last segment"),
+        ("/a/{1bad}", "a template whose parameters look like {name} (segment '{1bad}')"),
+    ],
+)
+def test_path_template_errors(template: str, message: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        PathTemplate.compile(template)
+    assert str(info.value) == message
+
+
+def test_path_regex_named_groups() -> None:
+    assert PathRegex(r"^/orders/(?P<id>\d+)$").match("/orders/12") == {"id": "12"}
+    assert PathRegex(r"^/orders/(?P<id>\d+)$").match("/orders/x") is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "actual", "expected"),
+    [
+        ("equals", "10", "10", True),
+        ("equals", 10, "10", True),
+        ("equals", True, "true", True),
+        ("equals", "10", None, False),
+        ("regex", r"^\d+$", "123", True),
+        ("regex", r"^\d+$", "12a", False),
+        ("contains", "json", "application/json", True),
+        ("startswith", "Bearer ", "Bearer x", True),
+        ("startswith", "Bearer ", "Basic x", False),
+        ("one_of", ["a", "b"], "b", True),
+        ("one_of", ["a", "b"], "c", False),
+        ("present", True, "", True),
+        ("present", True, None, False),
+        ("present", False, None, True),
+        ("present", False, "x", False),
+    ],
+)
+def test_value_matcher(kind: str, value: object, actual: str | None, expected: bool) -> None:
+    assert ValueMatcher(kind, value).check(actual) is expected
+
+
+def test_json_subset_and_lookup() -> None:
+    doc = {"cluster": {"name": "es", "instanceNum": 3, "tags": [{"k": "a"}]}}
+    assert json_subset({"cluster": {"name": "es"}}, doc)
+    assert not json_subset({"cluster": {"name": "other"}}, doc)
+    assert not json_subset({"cluster": {"instanceNum": "3"}}, doc)  # types matter
+    assert json_subset({"cluster": {"instanceNum": 3.0}}, doc)  # numbers compare as numbers
+    assert json_lookup(doc, "cluster.tags[0].k") == (True, "a")
+    assert json_lookup(doc, "cluster.tags[3].k") == (False, None)
+
+
+def _request(method: str = "GET", path: str = "/", **kw: object) -> RequestSnapshot:
+    return RequestSnapshot(method, path, **kw)  # type: ignore[arg-type]
+
+
+def test_request_matcher_headers_case_insensitive() -> None:
+    matcher = RequestMatcher(frozenset({"GET"}), PathTemplate.compile("/x"),
+                             headers={"X-Token": ValueMatcher("equals", "abc")})
+    assert matcher.match(_request(headers={"x-token": "abc"})) is None  # path differs
+    assert matcher.match(_request(path="/x", headers={"x-token": "abc"})) == {}
+    assert matcher.match(_request(path="/x", headers={"X-TOKEN": "nope"})) is None
+
+
+def test_request_matcher_explains_every_miss() -> None:
+    matcher = RequestMatcher(
+        frozenset({"POST"}), PathTemplate.compile("/orders"),
+        query={"dry": ValueMatcher("present", True)},
+        headers={"Authorization": ValueMatcher("startswith", "Bearer ")},
+        json=JsonMatcher({"kind": "order"}, {"qty": ValueMatcher("regex", r"^\d+$")}),
+    )
+    misses = matcher.explain(_request("GET", "/order", body=b'{"kind": "refund", "qty": "x"}'))
+    assert misses == [
+        "method: expected POST, got GET",
+        "path: expected /orders, got /order",
+        "query dry: expected present, got absent",
+        "header Authorization: expected startswith 'Bearer ', got absent",
+        "json: body does not contain the expected subset",
+        "json qty: expected regex '^\\\\d+$', got 'x'",
+    ]
+
+
+def test_rule_index_finds_only_candidates_in_order() -> None:
+    paths = [PathTemplate.compile(p) for p in ("/a/{id}", "/a/b", "/c", "/a/{id}/x")]
+    index = RuleIndex([*paths, PathRegex("^/a"), None])
+    assert index.candidates("/a/b") == (0, 1, 4, 5)
+    assert index.candidates("/a/z/x") == (3, 4, 5)
+    assert index.candidates("/c") == (2, 4, 5)
+    assert index.candidates("/zzz") == (4, 5)
+
+
+def test_rule_index_scales_without_scanning() -> None:
+    """1,000 distinct literal paths: a lookup sees one candidate, not a thousand."""
+    paths = [PathTemplate.compile(f"/items/{i}/detail") for i in range(1000)]
+    index = RuleIndex(paths)
+    assert index.candidates("/items/999/detail") == (999,)

@@ -1,0 +1,114 @@
+"""Scenario validation: every finding is one line, file:line:col: field: found ...; expected ...."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mockserver import ScenarioError, load_paths, load_scenario
+from mockserver.cli import main
+from tests.conftest import DATA
+
+INVALID = sorted((DATA / "invalid").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_file_gives_pinned_lines(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each file under tests/data/invalid fails with exactly the lines in its .expected file."""
+    monkeypatch.chdir(path.parent)
+    with pytest.raises(ScenarioError) as info:
+        load_paths([path.name])
+    expected = path.with_suffix(".expected").read_text().splitlines()
+    assert str(info.value).splitlines() == expected
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_validate_command_prints_the_same_lines(path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(path.parent)
+    assert main(["validate", path.name]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == path.with_suffix(".expected").read_text().splitlines()
+    assert "Traceback" not in out + err
+
+
+def test_validate_reports_every_file_at_once(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(DATA / "invalid")
+    assert main(["validate", "bad-then.yaml", "unknown-field.yaml"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["bad-then.yaml", "unknown-field.yaml"]
+
+
+def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "mockserver/scenarios"]) == 0
+    assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_missing_path_is_a_problem_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "no/such/file.yaml"]) == 1
+    assert capsys.readouterr().out == (
+        "no/such/file.yaml: (file): found no such file or folder; expected a scenario file or folder\n")
+
+
+def test_inline_dict_errors_name_the_field() -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario({"name": "x", "rules": [{"respond": {"status": 99}}]})
+    assert str(info.value) == (
+        "<inline>: rules[0].respond.status: found 99; expected an HTTP status code, "
+        "an integer from 100 to 599")
+
+
+def test_duplicate_scenario_names_across_files(tmp_path: Path) -> None:
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text("name: same\nrules: [{match: {path: /x}}]\n")
+    with pytest.raises(ScenarioError, match=r"b.yaml: name: found 'same' again \(also in .*a.yaml\); "
+                                            r"expected scenario names that are unique"):
+        load_paths([tmp_path])
+
+
+def test_file_body_symlink_cannot_escape(tmp_path: Path) -> None:
+    """A symlink inside the folder that points outside it is refused like ../."""
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "link.txt").symlink_to(outside)
+    (folder / "s.yaml").write_text("name: s\nrules:\n  - respond: {file: link.txt}\n")
+    with pytest.raises(ScenarioError, match="leads outside the scenario's folder"):
+        load_paths([folder / "s.yaml"])
+
+
+def test_file_body_inside_folder_is_read(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "c.json").write_text('{"id": 1}')
+    (tmp_path / "s.yaml").write_text("name: s\nrules:\n  - respond: {file: data/c.json}\n")
+    rule = load_paths([tmp_path / "s.yaml"])[0].rules[0]
+    plan = rule.responder.pick(0)
+    assert plan.body == b'{"id": 1}'
+    assert ("Content-Type", "application/json") in plan.headers
+
+
+def test_schema_command_prints_a_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert schema["required"] == ["name", "rules"]
+    rule = schema["$defs"]["RuleSpec"]["properties"]
+    assert {"match", "respond", "then", "when", "times", "deadline", "priority"} <= set(rule)
+    assert schema["$defs"]["PlanSpec"]["additionalProperties"] is False
+
+
+def test_schema_accepts_every_shipped_scenario() -> None:
+    """The exported schema agrees with the loader on the built-in files (checked with jsonschema
+    when it is installed; the loader itself is the reference)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    from mockserver.schema import ScenarioSpec
+
+    schema = ScenarioSpec.model_json_schema(by_alias=True)
+    for path in sorted(Path("mockserver/scenarios").rglob("*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
