@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 
@@ -40,7 +39,7 @@ def test_yaml_examples_are_valid_scenarios(where: str, source: str) -> None:
 
 @pytest.mark.parametrize(("where", "source"), PYTHON, ids=[w for w, _ in PYTHON])
 def test_python_examples_run(where: str, source: str) -> None:
-    exec(compile(source, where, "exec"), {"__name__": "__doc_example__"})  # noqa: S102
+    exec(compile(source, where, "exec"), {"__name__": "__doc_example__"})
 
 
 @pytest.mark.parametrize(("where", "source"), TRANSCRIPTS, ids=[w for w, _ in TRANSCRIPTS])
