@@ -17,6 +17,7 @@ from .request import RequestSnapshot
 from .responses import Plan
 from .scenario import Rule, Scenario
 from .state import StateStore
+from .templating import Context
 
 __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
 
@@ -47,6 +48,8 @@ class Resolution:
     deadline: float | None = None
     session: str = ""
     near_misses: tuple[NearMiss, ...] = field(default=())
+    state: str = ""
+    counter: str = ""
 
 
 class Engine:
@@ -66,7 +69,7 @@ class Engine:
             504, catalogue.reason_phrase(504), (("Content-Type", "application/json"),),
             catalogue.error_body(504, "The request could not be fulfilled within the Timeout it gave."))
 
-    def resolve(self, request: RequestSnapshot) -> Resolution:
+    def resolve(self, request: RequestSnapshot, request_id: str = "") -> Resolution:
         session_key = request.headers.get(self.session_header, "")
         rules = self.rules
         store = self.store
@@ -81,23 +84,33 @@ class Engine:
                 if branch.condition.match(request) is not None:
                     responder, branch_key = branch.responder, branch.key
                     break
+            counter, state = rule.id, rule.state
+            if rule.key is not None or not isinstance(state, str):
+                ctx = Context(request, params, request_id)
+                if rule.key is not None:
+                    counter = f"{rule.id}[{rule.key.render(ctx)}]"
+                    if branch_key is not None:
+                        branch_key = f"{branch_key}[{rule.key.render(ctx)}]"
+                if not isinstance(state, str):
+                    state = state.render(ctx)
             with store.lock:
                 session = store.session(session_key)
-                if rule.times is not None and session.hits.get(rule.id, 0) >= rule.times:
+                if rule.times is not None and session.hits.get(counter, 0) >= rule.times:
                     continue
-                if rule.requires_state is not None and session.state(rule.state) != rule.requires_state:
+                if rule.requires_state is not None and session.state(state) != rule.requires_state:
                     continue
-                ordinal = session.next_ordinal(rule.id)
+                ordinal = session.next_ordinal(counter)
                 pick = ordinal if branch_key is None else session.next_ordinal(branch_key)
                 if rule.sets_state is not None:
-                    session.states[rule.state] = rule.sets_state
+                    session.states[state] = rule.sets_state
             plan = responder.pick(pick)
             delay = 0.0
             if plan.delay is not None:
                 seed = self.seed if self.seed is not None else (rule.seed or 0)
                 delay = plan.delay.sample(seed, rule.id, ordinal)
             deadline = rule.deadline.read(request) if rule.deadline is not None else None
-            return Resolution(rule, plan, params, ordinal, delay, deadline, session_key)
+            return Resolution(rule, plan, params, ordinal, delay, deadline, session_key, state=state,
+                              counter=counter)
         return self._unmatched(request, session_key)
 
     def near_misses(self, request: RequestSnapshot, limit: int = 3) -> tuple[NearMiss, ...]:
@@ -107,11 +120,15 @@ class Engine:
             session = self.store.session(request.headers.get(self.session_header, ""))
             for position, rule in enumerate(self.rules):
                 misses = rule.matcher.explain(request)
-                if rule.times is not None and session.hits.get(rule.id, 0) >= rule.times:
+                params = rule.matcher.path.match(request.path) if rule.matcher.path is not None else {}
+                ctx = Context(request, params or {}, "")
+                counter = rule.id if rule.key is None else f"{rule.id}[{rule.key.render(ctx)}]"
+                state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
+                if rule.times is not None and session.hits.get(counter, 0) >= rule.times:
                     misses.append(f"times: used up ({rule.times} of {rule.times})")
-                current = session.state(rule.state)
+                current = session.state(state)
                 if rule.requires_state is not None and current != rule.requires_state:
-                    misses.append(f"state {rule.state}: expected {rule.requires_state!r}, is {current!r}")
+                    misses.append(f"state {state}: expected {rule.requires_state!r}, is {current!r}")
                 if not misses:
                     continue
                 path_ok = rule.matcher.allows_path(request.path)

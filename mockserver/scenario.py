@@ -75,7 +75,8 @@ class Rule:
     responder: Responder
     branches: tuple[Branch, ...] = ()
     times: int | None = None
-    state: str = "default"
+    key: Template | None = None
+    state: str | Template = "default"
     requires_state: str | None = None
     sets_state: str | None = None
     deadline: Deadline | None = None
@@ -314,10 +315,14 @@ class _Compiler:
                                (*bpath, "respond"), (*bpath, "then")),
                 f"{scenario.name}/{name}/when[{index}]"))
         deadline_spec = spec.deadline if spec.deadline is not True else defaults.deadline
+        key = self.text_template(spec.key, (*path, "key")) if spec.key is not None else None
+        state: str | Template = spec.state
+        if has_template(spec.state):
+            state = self.text_template(spec.state, (*path, "state")) or spec.state
         return Rule(
             id=f"{scenario.name}/{name}", name=name, scenario=scenario.name, priority=spec.priority,
             matcher=matcher, responder=responder, branches=tuple(branches), times=spec.times,
-            state=spec.state, requires_state=spec.requires_state, sets_state=spec.sets_state,
+            key=key, state=state, requires_state=spec.requires_state, sets_state=spec.sets_state,
             deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path))
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:

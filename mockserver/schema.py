@@ -338,7 +338,11 @@ class RuleSpec(StrictModel):
     then: Then = Field("last", description="after the last answer of a sequence: cycle, last, or a plan")
     when: list[BranchSpec] = Field(default_factory=list)
     times: int | None = Field(None, ge=1, description="answer at most this many requests")
-    state: str = Field("default", description="name of the state machine the rule reads and moves")
+    key: str | None = Field(
+        None, description="template such as {{ path.id }}: counters, sequences and times are kept "
+                          "per value, so each resource has its own")
+    state: str = Field("default", description="name of the state machine the rule reads and moves; "
+                                              "may be a template such as cluster-{{ path.id }}")
     requires_state: str | None = None
     sets_state: str | None = None
     deadline: DeadlineSpec | bool = True

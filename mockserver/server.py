@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from .clock import Clock
 from .engine import Engine, Resolution
 from .journal import Entry, Journal
 from .request import RequestSnapshot
@@ -29,6 +31,7 @@ from .templating import Context
 __all__ = ["MockServer", "ScenarioSource"]
 
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
+log = logging.getLogger("mockserver")
 
 
 def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Scenario]:
@@ -66,6 +69,7 @@ class MockServer:
         max_delay: float = 600.0,
         shutdown_timeout: float = 2.0,
         max_body_size: int = 16 * 1024 * 1024,
+        time_scale: float = 1.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -74,6 +78,11 @@ class MockServer:
         self.max_delay = max_delay
         self.shutdown_timeout = shutdown_timeout
         self.max_body_size = max_body_size
+        self.time_scale = time_scale  # fast mode: every sleep is multiplied by this
+        self.clock = Clock()
+        self.in_flight = 0
+        # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only
+        self.exchange_hooks: list[Callable[[Entry], None]] = []
         self.engine = Engine(_load(scenarios), self.store, seed=seed)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,10 +133,11 @@ class MockServer:
         self.engine = engine
 
     def reset(self, session: str | None = None) -> None:
-        """Forget counters, states and the journal (or one session's counters and states)."""
+        """Forget counters, states, the journal and the clock (or one session's counters and states)."""
         self.store.reset(session)
         if session is None:
             self.journal.clear()
+            self.clock.reset()
 
     # --- addresses -------------------------------------------------------------------------------
 
@@ -224,6 +234,13 @@ class MockServer:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await self._exchange(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _exchange(self, request: web.Request) -> web.StreamResponse:
         arrived = time.time()
         body = await request.read()
         snapshot = RequestSnapshot(
@@ -231,18 +248,18 @@ class MockServer:
             raw_path=request.raw_path, client=request.remote or "",
             version=f"{request.version.major}.{request.version.minor}")
         engine = self.engine
-        resolution = engine.resolve(snapshot)
         request_id = self._next_request_id()
+        resolution = engine.resolve(snapshot, request_id)
         plan = resolution.plan
         outcome = "answered" if resolution.rule is not None else "unmatched"
         delay = min(resolution.delay, self.max_delay)
         if delay > 0:
             deadline = resolution.deadline
             if deadline is not None and delay > deadline:
-                await asyncio.sleep(deadline)
+                await asyncio.sleep(deadline * self.time_scale)
                 plan, outcome = engine.timeout_plan, "timed_out"
             else:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay * self.time_scale)
         if plan.templated:
             headers, payload = plan.render(Context(snapshot, resolution.params, request_id))
         else:
@@ -260,7 +277,15 @@ class MockServer:
         except ConnectionResetError:
             entry.outcome = "client_gone"
         entry.ended = time.time()
+        self._after(entry)
         return response
+
+    def _after(self, entry: Entry) -> None:
+        for hook in self.exchange_hooks:
+            try:
+                hook(entry)
+            except Exception:
+                log.exception("exchange hook %r failed", hook)
 
     def _entry(self, snapshot: RequestSnapshot, resolution: Resolution, request_id: str, status: int,
                reason: str, outcome: str, arrived: float) -> Entry:

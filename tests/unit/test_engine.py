@@ -171,3 +171,25 @@ def test_catalogue_defaults_on_errors() -> None:
     assert plan.reason == "ServerTimeout"
     assert plan.body == b'{"error_code": "CSS.0504", "error_msg": "The request cannot be fulfilled ' \
                         b'within a given time."}'
+
+
+def test_key_gives_each_resource_its_own_counters_and_state() -> None:
+    """create sets the state of the new id; each id polls creating twice, then is available."""
+    e = engine(
+        {"name": "create", "match": {"method": "POST", "path": "/clusters"},
+         "state": "cluster-{{ request.id }}", "sets_state": "creating",
+         "respond": {"status": 201, "json": {"id": "{{ request.id }}"}}},
+        {"name": "polling", "match": {"path": "/clusters/{id}"}, "key": "{{ path.id }}", "times": 2,
+         "state": "cluster-{{ path.id }}", "requires_state": "creating",
+         "respond": {"json": {"status": "creating"}}},
+        {"name": "ready", "match": {"path": "/clusters/{id}"},
+         "state": "cluster-{{ path.id }}", "requires_state": "creating",
+         "respond": {"json": {"status": "available"}}},
+        {"name": "unknown", "match": {"path": "/clusters/{id}"}, "respond": {"status": 404}},
+    )
+    assert e.resolve(req("POST", "/clusters"), "c1").plan.status == 201
+    assert e.resolve(req("POST", "/clusters"), "c2").plan.status == 201
+    polls = [e.resolve(req(path=f"/clusters/{cid}")).rule.name  # type: ignore[union-attr]
+             for cid in ("c1", "c1", "c2", "c1", "c2", "c2", "zz")]
+    assert polls == ["polling", "polling", "polling", "ready", "polling", "ready", "unknown"]
+    assert e.store.states() == {"cluster-c1": "creating", "cluster-c2": "creating"}
