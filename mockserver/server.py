@@ -237,6 +237,22 @@ class MockServer:
         self.in_flight += 1
         try:
             return await self._exchange(request)
+        except (asyncio.CancelledError, web.HTTPException):
+            raise
+        except Exception as exc:
+            # a bug of ours must not look like the client's fault: journal it (strict mode in
+            # the pytest plugin fails the test on it) and answer 500 with what went wrong
+            log.exception("mockserver failed on %s %s", request.method, request.path_qs)
+            entry = Entry(
+                seq=self.journal.next_seq(), request_id="", method=request.method, path=request.path,
+                query_string=request.query_string, headers=request.headers, body=b"",
+                client=request.remote or "", session="", rule=None, status=500,
+                reason="InternalServerError", outcome="error", arrived=time.time(),
+                decisions=[f"{type(exc).__name__}: {exc}"])
+            self.journal.record(entry)
+            return web.json_response(
+                {"error_code": "MOCK.0500", "error_msg": f"mockserver failed: {type(exc).__name__}: {exc}"},
+                status=500, reason="InternalServerError")
         finally:
             self.in_flight -= 1
 
