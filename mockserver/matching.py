@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .request import NO_JSON, RequestSnapshot
+from .signature import SignatureMatcher
 
 __all__ = [
     "JsonMatcher",
@@ -267,7 +268,7 @@ class JsonMatcher:
 class RequestMatcher:
     """Everything a rule checks about a request, compiled once."""
 
-    __slots__ = ("headers", "json", "methods", "path", "query")
+    __slots__ = ("headers", "json", "methods", "path", "query", "signature")
 
     def __init__(
         self,
@@ -276,12 +277,14 @@ class RequestMatcher:
         query: Mapping[str, ValueMatcher] | None = None,
         headers: Mapping[str, ValueMatcher] | None = None,
         json: JsonMatcher | None = None,
+        signature: SignatureMatcher | None = None,
     ) -> None:
         self.methods = methods
         self.path = path
         self.query = tuple((query or {}).items())
         self.headers = tuple((headers or {}).items())
         self.json = json
+        self.signature = signature
 
     def match(self, request: RequestSnapshot) -> dict[str, str] | None:
         """Path parameters when the request matches, else None. The hot path: no explanations."""
@@ -297,6 +300,8 @@ class RequestMatcher:
             if not matcher.check(request.headers.get(name)):
                 return None
         if self.json is not None and self.json.misses(request):
+            return None
+        if self.signature is not None and self.signature.problem(request) is not None:
             return None
         return params
 
@@ -319,6 +324,10 @@ class RequestMatcher:
                            f"{'absent' if actual is None else repr(actual)}")
         if self.json is not None:
             out.extend(self.json.misses(request))
+        if self.signature is not None:
+            problem = self.signature.problem(request)
+            if problem is not None:
+                out.append(problem)
         return out
 
     def allows_path(self, path: str) -> bool:

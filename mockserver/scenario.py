@@ -34,6 +34,7 @@ from .schema import (
     ScenarioSpec,
     show,
 )
+from .signature import SignatureMatcher, expand_env
 from .templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .yamlsource import Document, PathKey, parse_document
 
@@ -341,11 +342,19 @@ class _Compiler:
         if spec.json_ is not None:
             json_matcher = JsonMatcher(spec.json_.subset,
                                        {k: ValueMatcher.of(v) for k, v in spec.json_.paths.items()})
+        signature = None
+        if spec.signature is not None:
+            credentials = {}
+            for access, secret in spec.signature.credentials.items():
+                key, value = expand_env(access), expand_env(secret)
+                if key is not None and value is not None:
+                    credentials[key] = value
+            signature = SignatureMatcher(credentials, spec.signature.valid)
         return RequestMatcher(
             methods, pattern,
             {k: ValueMatcher.of(v) for k, v in spec.query.items()},
             {k: ValueMatcher.of(v) for k, v in spec.headers.items()},
-            json_matcher)
+            json_matcher, signature)
 
     def condition(self, branch: BranchSpec, path: PathKey) -> RequestMatcher:
         cond: ConditionSpec = branch.if_

@@ -173,6 +173,16 @@ class JsonMatchSpec(StrictModel):
                                          description="dotted path (a.b[0].c) -> value matcher")
 
 
+class SignatureSpec(StrictModel):
+    """Check the Huawei SDK-HMAC-SHA256 signature against known access keys."""
+
+    scheme: Literal["sdk-hmac-sha256"] = "sdk-hmac-sha256"
+    credentials: dict[str, str] = Field(
+        default_factory=dict,
+        description="access key -> secret key; ${ENV} references are expanded, unset ones dropped")
+    valid: bool = Field(True, description="true: only correctly signed requests; false: missing or wrong")
+
+
 def _method(value: object) -> object:
     if isinstance(value, str):
         value = [value]
@@ -198,6 +208,7 @@ class MatchSpec(StrictModel):
     query: dict[str, ValueMatch] = Field(default_factory=dict)
     headers: dict[str, ValueMatch] = Field(default_factory=dict, description="names are case-insensitive")
     json_: JsonMatchSpec | None = Field(None, alias="json")
+    signature: SignatureSpec | None = None
 
     @field_validator("path")
     @classmethod
