@@ -1,0 +1,43 @@
+"""The ceiling: bare aiohttp with the benchmark's two routes and no scenario engine."""
+
+import argparse
+import asyncio
+import importlib
+import itertools
+import secrets
+
+from aiohttp import web
+
+BODY = b'{"error_code":"CSS.0001","error_msg":"Service unavailable"}'
+ids = itertools.count(1)
+PREFIX = secrets.token_hex(4)  # request ids as long as mockserver's
+
+
+async def clusters(request: web.Request) -> web.Response:
+    return web.Response(
+        status=503,
+        body=BODY,
+        content_type="application/json",
+        headers={"Retry-After": "1", "X-Request-Id": f"{PREFIX}{next(ids):012x}"},
+    )
+
+
+async def slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(0.1)
+    return web.Response(
+        body=b'{"ok":true}',
+        content_type="application/json",
+        headers={"X-Request-Id": f"{PREFIX}{next(ids):012x}"},
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--uvloop", action="store_true")
+    args = parser.parse_args()
+    if args.uvloop:
+        importlib.import_module("uvloop").install()  # installed by bench/run.py --uvloop
+    app = web.Application()
+    app.add_routes([web.get("/v1.0/proj/clusters", clusters), web.get("/slow", slow)])
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
