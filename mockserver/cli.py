@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import ssl
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .errors import ScenarioError
 
+if TYPE_CHECKING:
+    from .server import MockServer
+
 __all__ = ["main"]
+
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+class EnvError(ValueError):
+    """An environment variable holds something its flag would refuse."""
 
 
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -27,15 +40,46 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve scenario files (default: the built-in scenarios)")
     serve.add_argument("paths", nargs="*", metavar="PATH", help="scenario file or folder of them")
     serve.add_argument("--host", default=env.get("MOCKSERVER_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(env.get("MOCKSERVER_PORT", "8080")),
+    serve.add_argument("--port", type=int, default=_env_int(env, "MOCKSERVER_PORT", 8080),
                        help="0 picks a free port (default 8080)")
-    serve.add_argument("--seed", type=int, default=_int_or_none(env.get("MOCKSERVER_SEED")),
+    serve.add_argument("--seed", type=int, default=_env_int(env, "MOCKSERVER_SEED", None),
                        help="seed for delays and chaos draws (overrides the scenarios')")
-    serve.add_argument("--max-delay", type=float, default=float(env.get("MOCKSERVER_MAX_DELAY", "600")),
+    serve.add_argument("--max-delay", type=float, default=_env_float(env, "MOCKSERVER_MAX_DELAY", 600),
                        help="cap on any delay, in seconds")
     serve.add_argument("--shutdown-timeout", type=float,
-                       default=float(env.get("MOCKSERVER_SHUTDOWN_TIMEOUT", "2")),
+                       default=_env_float(env, "MOCKSERVER_SHUTDOWN_TIMEOUT", 2),
                        help="seconds in-flight answers get to finish on SIGTERM")
+
+    control = serve.add_argument_group("control API (/__mock/...)")
+    control.add_argument("--admin-token", default=env.get("MOCKSERVER_ADMIN_TOKEN") or None,
+                         metavar="TOKEN",
+                         help="require 'Authorization: Bearer TOKEN' on every control request "
+                              "(prefer the environment variable: flags show in process lists)")
+    control.add_argument("--public-health", action="store_true",
+                         default=_env_bool(env, "MOCKSERVER_PUBLIC_HEALTH"),
+                         help="with a token, leave GET /__mock/health open (for health probes)")
+    control.add_argument("--log-json", action="store_true", default=_env_bool(env, "MOCKSERVER_LOG_JSON"),
+                         help="one JSON line per exchange (and per event) on stdout")
+
+    watch = serve.add_argument_group("hot reload")
+    watch.add_argument("--watch", action="store_true", default=_env_bool(env, "MOCKSERVER_WATCH"),
+                       help="reload the scenario files when they change; a bad file keeps the last good one")
+    watch.add_argument("--watch-interval", type=float, metavar="SECONDS",
+                       default=_env_float(env, "MOCKSERVER_WATCH_INTERVAL", 0.5),
+                       help="how often to look for changes (default 0.5)")
+
+    tls = serve.add_argument_group("TLS")
+    tls.add_argument("--tls", action="store_true", default=_env_bool(env, "MOCKSERVER_TLS"),
+                     help="serve HTTPS with a certificate made at start (its CA is written to --cert-out)")
+    tls.add_argument("--cert-out", metavar="PATH", default=env.get("MOCKSERVER_CERT_OUT") or None,
+                     help="where to write the CA certificate clients trust (default: a temporary folder)")
+    tls.add_argument("--tls-name", action="append", metavar="NAME",
+                     default=[n for n in env.get("MOCKSERVER_TLS_NAMES", "").split(",") if n.strip()],
+                     help="another host name or address for the certificate (repeatable)")
+    tls.add_argument("--cert", metavar="PEM", default=env.get("MOCKSERVER_TLS_CERT") or None,
+                     help="serve HTTPS with this certificate (chain) instead; needs --key")
+    tls.add_argument("--key", metavar="PEM", default=env.get("MOCKSERVER_TLS_KEY") or None,
+                     help="the private key of --cert")
 
     validate = sub.add_parser("validate", help="check scenario files; one line per problem")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -44,8 +88,27 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value not in (None, "") else None
+def _env_int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    value = env.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise EnvError(f"{name}: found {value!r}; expected an integer") from None
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise EnvError(f"{name}: found {value!r}; expected a number") from None
+
+
+def _env_bool(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in TRUE or value in FALSE:
+        return value in TRUE
+    raise EnvError(f"{name}: found {env[name]!r}; expected one of 1, 0, true, false, yes, no, on, off")
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
@@ -53,7 +116,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    args = _parser(env).parse_args(argv)
+    try:
+        parser = _parser(env)
+    except EnvError as exc:
+        print(f"mockserver: {exc}", file=err)
+        return 2
+    args = parser.parse_args(argv)
     if args.command == "schema":
         from .schema import ScenarioSpec
 
@@ -82,33 +150,108 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
 
     paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
         or [str(BUILTIN_DIR)]
-    try:
-        server = MockServer(paths, host=args.host, port=args.port, seed=args.seed,
-                            max_delay=args.max_delay, shutdown_timeout=args.shutdown_timeout)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=err)
-        print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
-        return 1
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await server.start()
-        rules = sum(len(s.rules) for s in server.scenarios)
-        print(f"mockserver listening on {server.url} ({len(server.scenarios)} scenario(s), "
-              f"{rules} rule(s))", file=out, flush=True)
+    log = _Log(out, err, json_lines=args.log_json)
+    with tempfile.TemporaryDirectory(prefix="mockserver-tls-") as tls_dir:
         try:
-            await stop.wait()
-        finally:
-            print("mockserver: shutting down", file=out, flush=True)
-            await server.close()
+            ssl_context, ca = _tls(args, tls_dir)
+        except _Refusal as exc:
+            print(f"mockserver: {exc}", file=err)
+            return 1
+        try:
+            server = MockServer(paths, host=args.host, port=args.port, seed=args.seed,
+                                max_delay=args.max_delay, shutdown_timeout=args.shutdown_timeout,
+                                admin_token=args.admin_token, public_health=args.public_health,
+                                ssl_context=ssl_context)
+        except ScenarioError as exc:
+            for problem in exc.problems:
+                print(problem, file=err)
+            print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
+            return 1
+        if args.log_json:
+            from .metrics import JsonLog
 
-    try:
-        asyncio.run(run())
-    except OSError as exc:
-        print(f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
-        return 1
+            server.exchange_hooks.append(JsonLog(out))
+        try:
+            asyncio.run(_run(server, args, paths, ca, log))
+        except OSError as exc:
+            print(f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
+            return 1
     return 0
+
+
+class _Refusal(Exception):
+    """A setting that cannot work; the message says which and why."""
+
+
+def _tls(args: argparse.Namespace, folder: str) -> tuple[ssl.SSLContext | None, str | None]:
+    """The server's TLS context and the CA file clients should trust (None when not generated)."""
+    from .tls import self_signed, server_context
+
+    if (args.cert is None) != (args.key is None):
+        raise _Refusal("--cert and --key go together; give both or neither")
+    try:
+        if args.cert is not None:
+            return server_context(args.cert, args.key), None
+        if args.tls:
+            made = self_signed(folder, args.tls_name + ([args.host] if args.host else []),
+                               ca_path=args.cert_out)
+            return server_context(made.cert, made.key), str(made.ca)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise _Refusal(f"cannot set up TLS: {exc}") from None
+    return None, None
+
+
+class _Log:
+    """Startup, reload and shutdown messages: text lines, or JSON lines with --log-json."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, json_lines: bool) -> None:
+        self.out, self.err, self.json_lines = out, err, json_lines
+
+    def event(self, event: str, message: str, *, error: bool = False, problems: Sequence[str] = (),
+              **fields: object) -> None:
+        if self.json_lines:
+            from .metrics import JsonLog
+
+            extra = {"problems": list(problems)} if problems else {}
+            JsonLog(self.out).event({"event": event, "message": message, **fields, **extra})
+            return
+        stream = self.err if error else self.out
+        print(message, file=stream, flush=True)
+        for line in problems:
+            print(f"  {line}", file=stream, flush=True)
+
+
+async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], ca: str | None,
+               log: _Log) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    rules = sum(len(s.rules) for s in server.scenarios)
+    log.event("listening", f"mockserver listening on {server.base_url} ({len(server.scenarios)} scenario(s), "
+                           f"{rules} rule(s))", url=server.base_url)
+    if ca is not None:
+        log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
+    if server.admin_token is not None:
+        scope = "except /__mock/health" if server.public_health else "health included"
+        log.event("control", f"mockserver: the control API requires a bearer token ({scope})")
+    watcher_task: asyncio.Task[None] | None = None
+    if args.watch:
+        from .reload import Watcher
+
+        def report(ok: bool, message: str, problems: list[str]) -> None:
+            log.event("reload", f"mockserver: {message}", error=not ok, ok=ok, problems=problems)
+
+        watcher = Watcher(server, paths, interval=args.watch_interval, report=report)
+        watcher_task = asyncio.create_task(watcher.run())
+        log.event("watching", f"mockserver: watching {', '.join(paths)} for changes")
+    try:
+        await stop.wait()
+    finally:
+        log.event("stopping", "mockserver: shutting down")
+        if watcher_task is not None:
+            watcher_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher_task
+        await server.close()

@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -70,7 +71,12 @@ class MockServer:
         shutdown_timeout: float = 2.0,
         max_body_size: int = 16 * 1024 * 1024,
         time_scale: float = 1.0,
+        admin_token: str | None = None,
+        public_health: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        from .metrics import Metrics
+
         self.host = host
         self.port = port
         self.store = StateStore()
@@ -83,6 +89,14 @@ class MockServer:
         self.in_flight = 0
         # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only
         self.exchange_hooks: list[Callable[[Entry], None]] = []
+        # the control API (/__mock/...): with a token, every control request must carry it as
+        # "Authorization: Bearer <token>"; public_health leaves /__mock/health open
+        self.admin_token = admin_token or None
+        self.public_health = public_health
+        self.ssl_context = ssl_context  # serve HTTPS (tls.py makes one)
+        self.reload_error: str | None = None  # set by the file watcher (reload.py), shown in health
+        self.metrics = Metrics()
+        self.exchange_hooks.append(self.metrics.observe)
         self.engine = Engine(_load(scenarios), self.store, seed=seed)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,10 +163,19 @@ class MockServer:
     def url_for(self, path: str) -> str:
         return self.url + (path if path.startswith("/") else "/" + path)
 
+    @property
+    def base_url(self) -> str:
+        """Like ``url``, with ``https`` when serving TLS."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        return scheme + self.url.removeprefix("http")
+
     # --- serving ---------------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
+        from .admin import mount
+
         app = web.Application(client_max_size=self.max_body_size)
+        mount(app, self)  # the control API first: the catch-all below would take its paths
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
 
@@ -160,7 +183,7 @@ class MockServer:
         """Start serving on the running loop."""
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
         self._runner = runner
         address = runner.addresses[0]

@@ -1,0 +1,664 @@
+"""The control API: ``/__mock/...`` on the serving port, so tests in any language drive the mock.
+
+One route takes the whole prefix and dispatches from the table in ``ControlApi.routes``, so that
+authentication, the error table and the OpenAPI document are each decided in one place. Every
+failure answers ``{"error": "<code>", "detail": "..."}`` with the status that ``ERRORS`` gives the
+code, never a traceback; a rejected call changes nothing. Control requests are not journaled, are
+not counted in the metrics and are never logged with their headers, so a token stays private.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .errors import Problem, ScenarioError
+from .journal import Entry
+from .metrics import CONTENT_TYPE
+from .scenario import MAX_SCENARIO_BYTES, Scenario, load_document
+from .yamlsource import Document, parse_document
+
+if TYPE_CHECKING:
+    from .server import MockServer
+
+__all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "mount"]
+
+PREFIX = "/__mock"
+BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
+log = logging.getLogger("mockserver.admin")
+
+# code -> (HTTP status, what it means); every error the control API gives comes from here
+ERRORS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "the request is malformed: a query parameter or the JSON body is not valid"),
+    "unauthorized": (401, "the control API needs the header Authorization: Bearer <token>"),
+    "not_found": (404, "no such control endpoint"),
+    "unknown_scenario": (404, "no scenario is loaded under that name"),
+    "unknown_fault": (404, "no runtime fault has that name"),
+    "method_not_allowed": (405, "the endpoint exists but not with this method"),
+    "payload_too_large": (413, "the request body is too large"),
+    "invalid_scenario": (422, "the scenario is not valid; nothing was changed"),
+    "invalid_fault": (422, "the fault spec is not valid; nothing was changed"),
+    "internal_error": (500, "the control API failed; this is a bug in mockserver"),
+}
+
+
+class ApiError(Exception):
+    """A control call that fails with one of the ``ERRORS`` codes."""
+
+    def __init__(self, code: str, detail: str, *, problems: list[str] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.problems = problems
+        self.headers = dict(headers or {})
+
+    def response(self) -> web.Response:
+        status, _ = ERRORS[self.code]
+        body: dict[str, Any] = {"error": self.code, "detail": self.detail}
+        if self.problems is not None:
+            body["problems"] = self.problems
+        return web.json_response(body, status=status, headers=self.headers)
+
+
+Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # relative to PREFIX; {name} takes one path segment
+    handler: Handler
+    regex: re.Pattern[str]
+
+
+def mount(app: web.Application, server: MockServer) -> ControlApi:
+    """Add the control API to *app*; call it before the catch-all route."""
+    api = ControlApi(server)
+    app.router.add_route("*", PREFIX, api.dispatch)
+    app.router.add_route("*", PREFIX + "/{tail:.*}", api.dispatch)
+    return api
+
+
+class ControlApi:
+    """The handlers, bound to one server."""
+
+    def __init__(self, server: MockServer) -> None:
+        self.server = server
+        table: list[tuple[str, str, Handler]] = [
+            ("GET", "/health", self.health),
+            ("GET", "/scenarios", self.list_scenarios),
+            ("POST", "/scenarios", self.add_scenario),
+            ("PUT", "/scenarios", self.replace_scenarios),
+            ("DELETE", "/scenarios/{name}", self.delete_scenario),
+            ("POST", "/reset", self.reset),
+            ("GET", "/state", self.get_state),
+            ("PUT", "/state", self.put_state),
+            ("GET", "/journal", self.get_journal),
+            ("DELETE", "/journal", self.delete_journal),
+            ("POST", "/seed", self.set_seed),
+            ("POST", "/clock/advance", self.advance_clock),
+            ("GET", "/metrics", self.metrics),
+            ("GET", "/openapi.json", self.openapi),
+        ]
+        if self.faults_supported:
+            table += [
+                ("GET", "/faults", self.list_faults),
+                ("POST", "/faults", self.add_fault),
+                ("DELETE", "/faults/{name}", self.delete_fault),
+            ]
+        self.routes = [Route(m, p, h, _compile(p)) for m, p, h in table]
+
+    @property
+    def faults_supported(self) -> bool:
+        return all(hasattr(self.server, n) for n in ("add_fault", "remove_fault", "list_faults"))
+
+    # --- dispatch --------------------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        try:
+            path = request.path[len(PREFIX):] or "/"
+            if not (path == "/health" and self.server.public_health):
+                self._authorize(request)
+            allowed: list[str] = []
+            for route in self.routes:
+                found = route.regex.fullmatch(path)
+                if found is None:
+                    continue
+                if route.method == request.method:
+                    return await route.handler(request, found.groupdict())
+                allowed.append(route.method)
+            if allowed:
+                raise ApiError("method_not_allowed",
+                               f"{request.method} {PREFIX}{path}: allowed methods are {', '.join(allowed)}",
+                               headers={"Allow": ", ".join(allowed)})
+            known = ", ".join(sorted({f"{PREFIX}{r.path}" for r in self.routes}))
+            raise ApiError("not_found", f"no control endpoint {PREFIX}{path}; endpoints: {known}")
+        except ApiError as exc:
+            return exc.response()
+        except web.HTTPRequestEntityTooLarge:
+            return ApiError("payload_too_large",
+                            f"the body is larger than {self.server.max_body_size} bytes").response()
+        except Exception as exc:
+            log.exception("control API failed on %s %s", request.method, request.path)
+            return ApiError("internal_error", f"{type(exc).__name__}: {exc}").response()
+
+    def _authorize(self, request: web.Request) -> None:
+        token = self.server.admin_token
+        if token is None:
+            return
+        given = request.headers.get("Authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode()):
+            return
+        # the reason, never the token (neither the expected one nor the one given)
+        reason = "no Authorization header" if not given else "the bearer token is not the one configured"
+        raise ApiError("unauthorized", f"{reason}; send Authorization: Bearer <token>",
+                       headers={"WWW-Authenticate": 'Bearer realm="mockserver"'})
+
+    # --- health, scenarios ------------------------------------------------------------------------
+
+    async def health(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        scenarios = self.server.scenarios
+        return web.json_response({
+            "status": "ok", "scenarios": len(scenarios), "rules": sum(len(s.rules) for s in scenarios),
+            "reload_error": self.server.reload_error,
+        })
+
+    async def list_scenarios(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        return web.json_response([_summary(s) for s in self.server.scenarios])
+
+    async def add_scenario(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        doc = await self._scenario_document(request)
+        if isinstance(doc.data, list):
+            raise _invalid([doc.problem((), "found a list; expected one scenario "
+                                             "(PUT /__mock/scenarios replaces all with a list)")])
+        try:
+            scenario = load_document(doc, folder=None)
+        except ScenarioError as exc:
+            raise _invalid(list(exc.problems)) from None
+        existed = any(s.name == scenario.name for s in self.server.scenarios)
+        self.server.load(scenario)
+        return web.json_response(_summary(scenario), status=200 if existed else 201)
+
+    async def replace_scenarios(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        doc = await self._scenario_document(request)
+        docs = [doc] if not isinstance(doc.data, list) else [
+            Document(f"{doc.source}[{i}]", item,
+                     {key[1:]: mark for key, mark in doc.marks.items() if key[:1] == (i,)})
+            for i, item in enumerate(doc.data)]
+        scenarios: list[Scenario] = []
+        problems: list[Problem] = []
+        for part in docs:
+            try:
+                scenarios.append(load_document(part, folder=None))
+            except ScenarioError as exc:  # every item is checked, so one answer lists every problem
+                problems.extend(exc.problems)
+        seen: dict[str, str] = {}
+        for scenario in scenarios:
+            if scenario.name in seen:
+                problems.append(Problem(scenario.source, None, None, "name",
+                                        f"found {scenario.name!r} again (also in {seen[scenario.name]}); "
+                                        "expected scenario names that are unique"))
+            seen.setdefault(scenario.name, scenario.source)
+        if problems:
+            raise _invalid(problems)
+        self.server.replace(*scenarios)
+        return web.json_response([_summary(s) for s in scenarios])
+
+    async def delete_scenario(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        name = params["name"]
+        if not self.server.remove(name):
+            loaded = ", ".join(repr(s.name) for s in self.server.scenarios) or "none"
+            raise ApiError("unknown_scenario", f"no scenario named {name!r}; loaded: {loaded}")
+        return web.json_response({"removed": name})
+
+    async def _scenario_document(self, request: web.Request) -> Document:
+        raw = await request.read()
+        if len(raw) > MAX_SCENARIO_BYTES:
+            raise ApiError("payload_too_large",
+                           f"found {len(raw)} bytes; expected a scenario of at most {MAX_SCENARIO_BYTES}")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _invalid([Problem(BODY_SOURCE, None, None, "(document)",
+                                    f"found bytes that are not UTF-8 ({exc.reason}); expected UTF-8 text")]
+                           ) from None
+        if "json" in request.content_type:
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise _invalid([Problem(BODY_SOURCE, exc.lineno, exc.colno, "(document)",
+                                        f"invalid JSON: {exc.msg}; expected a JSON scenario")]) from None
+        try:
+            # YAML is a superset of JSON, and this parser remembers where every node came from
+            return parse_document(text, BODY_SOURCE)
+        except ScenarioError as exc:
+            raise _invalid(list(exc.problems)) from None
+
+    # --- state, reset, journal, seed, clock --------------------------------------------------------
+
+    async def reset(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        query = _query(request, {"session"})
+        session = query.get("session")
+        self.server.reset(session)
+        return web.json_response({"reset": True, "session": session})
+
+    async def get_state(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        session = _query(request, {"session"}).get("session", "")
+        return web.json_response({"states": self.server.store.states(session)})
+
+    async def put_state(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        body = await _json_object(request, required={"name": str, "value": str}, optional={"session": str})
+        session = body.get("session", "")
+        if not body["name"]:
+            raise ApiError("bad_request", "name: found ''; expected a state name")
+        self.server.store.set_state(body["name"], body["value"], session)
+        return web.json_response({"states": self.server.store.states(session)})
+
+    async def get_journal(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        valid = {"rule", "method", "path", "status", "session", "outcome", "limit"}
+        _query(request, valid)
+        query = request.query
+        statuses = {_int(v, "status", 100, 999) for v in query.getall("status", [])}
+        outcomes = set(query.getall("outcome", []))
+        limit = _int(query["limit"], "limit", 0, None) if "limit" in query else None
+        rule, method = query.get("rule"), query.get("method", "").upper()
+        path, session = query.get("path"), query.get("session")
+
+        def keep(e: Entry) -> bool:
+            return ((rule is None or e.rule == rule or (e.rule or "").partition("/")[2] == rule)
+                    and (not method or e.method.upper() == method)
+                    and (path is None or e.path == path)
+                    and (not statuses or e.status in statuses)
+                    and (session is None or e.session == session)
+                    and (not outcomes or e.outcome in outcomes))
+
+        entries = [e for e in self.server.journal.entries() if keep(e)]
+        if limit is not None:
+            entries = entries[len(entries) - limit:] if limit else []
+        return web.json_response({"entries": [e.as_dict() for e in entries], "count": len(entries)},
+                                 dumps=_dumps)
+
+    async def delete_journal(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        self.server.journal.clear()
+        return web.json_response({"cleared": True})
+
+    async def set_seed(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        body = await _json_object(request, required={"seed": (int, type(None))})
+        self.server.seed = body["seed"]
+        return web.json_response({"seed": self.server.seed})
+
+    async def advance_clock(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        body = await _json_object(request, required={"seconds": (int, float)})
+        seconds = float(body["seconds"])
+        if not 0 <= seconds < 1e12:  # also refuses NaN
+            raise ApiError("bad_request", f"seconds: found {body['seconds']!r}; "
+                                          "expected a number of seconds >= 0 (the clock only moves forward)")
+        return web.json_response({"now": self.server.clock.advance(seconds)})
+
+    # --- faults (the server's runtime fault registry) ---------------------------------------------
+
+    async def list_faults(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        return web.json_response(self.server.list_faults(), dumps=_dumps)
+
+    async def add_fault(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        body = await _json_object(request)
+        try:
+            fault = self.server.add_fault(body)
+        except ScenarioError as exc:
+            lines = [str(p) for p in exc.problems]
+            raise ApiError("invalid_fault", "\n".join(lines), problems=lines) from None
+        return web.json_response(fault, status=201, dumps=_dumps)
+
+    async def delete_fault(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        name = params["name"]
+        if not self.server.remove_fault(name):
+            active = ", ".join(repr(f.get("name")) for f in self.server.list_faults()) or "none"
+            raise ApiError("unknown_fault", f"no runtime fault named {name!r}; active: {active}")
+        return web.json_response({"removed": name})
+
+    # --- metrics, openapi --------------------------------------------------------------------------
+
+    async def metrics(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        scenarios = self.server.scenarios
+        text = self.server.metrics.render(in_flight=self.server.in_flight, scenarios=len(scenarios),
+                                          rules=sum(len(s.rules) for s in scenarios))
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def openapi(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        return web.json_response(openapi_document(faults=self.faults_supported,
+                                          secured=self.server.admin_token is not None,
+                                          public_health=self.server.public_health))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)))
+
+
+def _summary(scenario: Scenario) -> dict[str, Any]:
+    return {"name": scenario.name, "source": scenario.source, "rules": [r.id for r in scenario.rules]}
+
+
+def _invalid(problems: list[Problem]) -> ApiError:
+    lines = [str(p) for p in problems]
+    return ApiError("invalid_scenario", "\n".join(lines), problems=lines)
+
+
+def _query(request: web.Request, valid: set[str]) -> dict[str, str]:
+    unknown = sorted(set(request.query) - valid)
+    if unknown:
+        raise ApiError("bad_request", f"unknown query parameter {unknown[0]!r}; "
+                                      f"valid: {', '.join(sorted(valid)) or 'none'}")
+    return {k: request.query[k] for k in request.query}
+
+
+def _int(value: str, name: str, low: int, high: int | None) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < low or (high is not None and number > high):
+        upper = f" and <= {high}" if high is not None else ""
+        raise ApiError("bad_request", f"{name}: found {value!r}; expected an integer >= {low}{upper}")
+    return number
+
+
+def _kind(types: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", type(None): "null", bool: "true or false"}
+    items = types if isinstance(types, tuple) else (types,)
+    if set(items) == {int, float}:
+        return "a number"
+    return " or ".join(names.get(t, t.__name__) for t in items)
+
+
+async def _json_object(request: web.Request, *, required: Mapping[str, type | tuple[type, ...]] | None = None,
+                       optional: Mapping[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
+    """The body as a JSON object with exactly these fields (any Content-Type: curl -d sends a form one)."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except UnicodeDecodeError:
+        raise ApiError("bad_request", "the body is not UTF-8; expected a JSON object") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError("bad_request", f"the body is not JSON ({exc.msg} at line {exc.lineno} "
+                                      f"column {exc.colno}); expected a JSON object") from None
+    if not isinstance(data, dict):
+        found = "an empty body" if data is None else f"JSON {type(data).__name__}"
+        raise ApiError("bad_request", f"found {found}; expected a JSON object")
+    if required is None and optional is None:
+        return data
+    fields = {**(required or {}), **(optional or {})}
+    for name in data:
+        if name not in fields:
+            raise ApiError("bad_request", f"{name}: unknown field; valid fields: {', '.join(sorted(fields))}")
+    for name in required or {}:
+        if name not in data:
+            raise ApiError("bad_request", f"{name}: missing; expected {_kind(fields[name])}")
+    for name, value in data.items():
+        types = fields[name]
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in
+                                                (types if isinstance(types, tuple) else (types,)))
+        if not ok:
+            raise ApiError("bad_request", f"{name}: found {json.dumps(value)}; expected {_kind(types)}")
+    return data
+
+
+def _dumps(value: Any) -> str:
+    # JSON has no Infinity or NaN: such floats (an unbounded delay, say) are sent as null
+    return json.dumps(_finite(value))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+# --- the OpenAPI document --------------------------------------------------------------------------
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _content(schema: dict[str, Any], media: str = _JSON) -> dict[str, Any]:
+    return {"content": {media: {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for code in codes:
+        status, meaning = ERRORS[code]
+        described = out.setdefault(str(status), {"description": "", **_content(_ref("Error"))})
+        described["description"] = "; ".join(x for x in (described["description"], f"{code}: {meaning}") if x)
+    return out
+
+
+def _operation(summary: str, ok: dict[str, Any], *errors: str, body: dict[str, Any] | None = None,
+               parameters: list[dict[str, Any]] | None = None, secured: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(
+        *(("unauthorized",) if secured else ()), *errors, "internal_error")}}
+    if body is not None:
+        op["requestBody"] = {"required": True, **body}
+    if parameters:
+        op["parameters"] = parameters
+    if not secured:
+        op["security"] = []
+    return op
+
+
+def _param(name: str, schema: dict[str, Any], text: str, where: str = "query",
+           required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+            "description": text}
+
+
+def _ok(text: str, schema: dict[str, Any], status: str = "200", media: str = _JSON) -> dict[str, Any]:
+    return {status: {"description": text, **_content(schema, media)}}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error", "detail"],
+        "properties": {
+            "error": {"type": "string", "enum": sorted(ERRORS)},
+            "detail": {"type": "string"},
+            "problems": {"type": "array", "items": {"type": "string"},
+                         "description": "file:line:col: field: found ...; expected ... (one per problem)"},
+        },
+    },
+    "Health": {
+        "type": "object", "required": ["status", "scenarios", "rules", "reload_error"],
+        "properties": {"status": {"const": "ok"}, "scenarios": {"type": "integer", "minimum": 0},
+                       "rules": {"type": "integer", "minimum": 0},
+                       "reload_error": {"type": ["string", "null"]}},
+    },
+    "ScenarioSummary": {
+        "type": "object", "required": ["name", "source", "rules"],
+        "properties": {"name": {"type": "string"}, "source": {"type": "string"},
+                       "rules": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Scenario": {
+        "type": "object", "required": ["name", "rules"],
+        "description": "A scenario as in a scenario file (`mockserver schema` prints its full JSON Schema). "
+                       "Bodies may be JSON or YAML (Content-Type application/yaml or text/plain).",
+        "properties": {"name": {"type": "string"}, "rules": {"type": "array", "items": {"type": "object"}}},
+    },
+    "States": {
+        "type": "object", "required": ["states"],
+        "properties": {"states": {"type": "object", "additionalProperties": {"type": "string"}}},
+    },
+    "StateUpdate": {
+        "type": "object", "required": ["name", "value"], "additionalProperties": False,
+        "properties": {"name": {"type": "string", "minLength": 1}, "value": {"type": "string"},
+                       "session": {"type": "string", "default": ""}},
+    },
+    "Entry": {
+        "type": "object",
+        "required": ["seq", "request_id", "method", "path", "query", "headers", "body", "session", "rule",
+                     "status", "reason", "outcome", "delay", "arrived", "decisions"],
+        "properties": {
+            "seq": {"type": "integer"}, "request_id": {"type": "string"}, "method": {"type": "string"},
+            "path": {"type": "string"}, "query": {"type": "string"},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "body": {"type": "string"}, "client": {"type": "string"}, "session": {"type": "string"},
+            "rule": {"type": ["string", "null"]}, "status": {"type": ["integer", "null"]},
+            "reason": {"type": "string"},
+            "outcome": {"type": "string",
+                        "description": "answered | timed_out | unmatched | client_gone | error"},
+            "delay": {"type": ["number", "null"]}, "deadline": {"type": ["number", "null"]},
+            "arrived": {"type": "number"}, "first_byte": {"type": ["number", "null"]},
+            "ended": {"type": ["number", "null"]},
+            "decisions": {"type": "array", "items": {"type": "string"}},
+            "near_misses": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Journal": {
+        "type": "object", "required": ["entries", "count"],
+        "properties": {"entries": {"type": "array", "items": _ref("Entry")},
+                       "count": {"type": "integer", "minimum": 0}},
+    },
+    "Fault": {"type": "object", "description": "A runtime fault spec (see docs/control-api.md)."},
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mockserver")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def openapi_document(*, faults: bool, secured: bool, public_health: bool) -> dict[str, Any]:
+    """An OpenAPI 3.1 description of the control API as this server is configured."""
+    session = _param("session", {"type": "string"}, "a session (the X-Mock-Session header's value)")
+    name = _param("name", {"type": "string", "pattern": "^[^/]+$"}, "the scenario's name", "path")
+    scenario_body = {"content": {
+        _JSON: {"schema": _ref("Scenario")},
+        "application/yaml": {"schema": {"type": "string"}},
+        "text/plain": {"schema": {"type": "string"}},
+    }}
+    summaries = {"type": "array", "items": _ref("ScenarioSummary")}
+    number = {"type": "number"}
+    paths: dict[str, Any] = {
+        "/__mock/health": {"get": _operation(
+            "Is the server up; what it serves; the last reload error", _ok("serving", _ref("Health")),
+            secured=secured and not public_health)},
+        "/__mock/scenarios": {
+            "get": _operation("The loaded scenarios", _ok("loaded scenarios", summaries)),
+            "post": _operation(
+                "Add a scenario, or replace the one with the same name",
+                {**_ok("replaced", _ref("ScenarioSummary")), **_ok("added", _ref("ScenarioSummary"), "201")},
+                "payload_too_large", "invalid_scenario", body=scenario_body),
+            "put": _operation(
+                "Serve exactly these scenarios (a list, or one scenario)", _ok("now served", summaries),
+                "payload_too_large", "invalid_scenario", body={"content": {
+                    _JSON: {"schema": {"oneOf": [_ref("Scenario"),
+                                                 {"type": "array", "items": _ref("Scenario")}]}},
+                    "application/yaml": {"schema": {"type": "string"}},
+                    "text/plain": {"schema": {"type": "string"}}}}),
+        },
+        "/__mock/scenarios/{name}": {"delete": _operation(
+            "Stop serving a scenario",
+            _ok("removed", {"type": "object", "required": ["removed"],
+                            "properties": {"removed": {"type": "string"}}}),
+            "unknown_scenario", parameters=[name])},
+        "/__mock/reset": {"post": _operation(
+            "Forget counters, states, the journal and the clock (or one session's counters and states)",
+            _ok("reset", {"type": "object", "required": ["reset", "session"],
+                          "properties": {"reset": {"const": True},
+                                         "session": {"type": ["string", "null"]}}}),
+            "bad_request", parameters=[session])},
+        "/__mock/state": {
+            "get": _operation("Named states of a session", _ok("states", _ref("States")), "bad_request",
+                              parameters=[session]),
+            "put": _operation("Set one named state", _ok("the session's states", _ref("States")),
+                              "bad_request", body=_content(_ref("StateUpdate"))),
+        },
+        "/__mock/journal": {
+            "get": _operation(
+                "Recorded exchanges, oldest first, filtered", _ok("entries", _ref("Journal")), "bad_request",
+                parameters=[
+                    _param("rule", {"type": "string"}, "rule id (scenario/rule) or bare rule name"),
+                    _param("method", {"type": "string"}, "HTTP method, any case"),
+                    _param("path", {"type": "string"}, "exact request path"),
+                    _param("status", {"type": "integer", "minimum": 100, "maximum": 999},
+                           "answer status (repeat the parameter for several)"),
+                    session,
+                    _param("outcome", {"type": "string"},
+                           "answered, timed_out, unmatched, client_gone or error (repeatable)"),
+                    _param("limit", {"type": "integer", "minimum": 0}, "only the last N matching entries"),
+                ]),
+            "delete": _operation("Forget the journal", _ok("cleared", {
+                "type": "object", "required": ["cleared"], "properties": {"cleared": {"const": True}}})),
+        },
+        "/__mock/seed": {"post": _operation(
+            "Reseed delays and chaos draws (null: the scenarios' own seeds)",
+            _ok("the seed now", {"type": "object", "required": ["seed"],
+                                 "properties": {"seed": {"type": ["integer", "null"]}}}),
+            "bad_request", body=_content({
+                "type": "object", "required": ["seed"], "additionalProperties": False,
+                "properties": {"seed": {"type": ["integer", "null"]}}}))},
+        "/__mock/clock/advance": {"post": _operation(
+            "Move the mock's clock forward (timelines, rate limits)",
+            _ok("the clock now, in seconds since start or reset", {
+                "type": "object", "required": ["now"], "properties": {"now": number}}),
+            "bad_request", body=_content({
+                "type": "object", "required": ["seconds"], "additionalProperties": False,
+                "properties": {"seconds": {"type": "number", "minimum": 0}}}))},
+        "/__mock/metrics": {"get": _operation(
+            "Prometheus metrics (text format 0.0.4)",
+            _ok("metrics", {"type": "string"}, media="text/plain"))},
+        "/__mock/openapi.json": {"get": _operation(
+            "This document", _ok("OpenAPI 3.1", {"type": "object"}))},
+    }
+    if faults:
+        fault_name = _param("name", {"type": "string", "pattern": "^[^/]+$"}, "the fault's name", "path")
+        paths["/__mock/faults"] = {
+            "get": _operation("Active runtime faults",
+                              _ok("faults", {"type": "array", "items": _ref("Fault")})),
+            "post": _operation("Add a runtime fault", _ok("added", _ref("Fault"), "201"),
+                               "bad_request", "invalid_fault", body=_content(_ref("Fault"))),
+        }
+        paths["/__mock/faults/{name}"] = {"delete": _operation(
+            "Remove a runtime fault",
+            _ok("removed", {"type": "object", "required": ["removed"],
+                            "properties": {"removed": {"type": "string"}}}),
+            "unknown_fault", parameters=[fault_name])}
+    if not secured:
+        for item in paths.values():
+            for op in item.values():
+                op["responses"].pop("401", None)
+                op.pop("security", None)
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "mockserver control API", "version": _version(),
+                 "description": "Drive a running mockserver over HTTP: load scenarios, reset, read the "
+                                "journal, move the clock. Errors are {error, detail} from one table."},
+        "paths": paths,
+        "components": {"schemas": _SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+    if secured:
+        doc["security"] = [{"bearer": []}]
+    return doc

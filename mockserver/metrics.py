@@ -1,0 +1,132 @@
+"""What the server did, for dashboards and CI logs: Prometheus metrics and JSON log lines.
+
+Both are exchange hooks: the server calls them with each finished journal Entry, on its loop, so
+counting is a few dict updates and nothing here needs a lock. Metrics are rendered in the
+Prometheus text format (version 0.0.4) when scraped, at ``GET /__mock/metrics``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from .journal import Entry
+
+__all__ = ["CONTENT_TYPE", "DELAY_BUCKETS", "JsonLog", "Metrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# seconds; a mock's delays range from none to timeouts of a minute or more
+DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# decisions are free text written by the fault pipeline; cap the label values one server keeps
+MAX_DECISIONS = 500
+
+
+class Metrics:
+    """Counters fed by ``observe(entry)``; ``render(...)`` writes them as Prometheus text."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.faults: dict[str, int] = {}
+        self.reloads: dict[str, int] = {"ok": 0, "error": 0}
+        self.delay_buckets = [0] * (len(DELAY_BUCKETS) + 1)  # the last one is +Inf
+        self.delay_sum = 0.0
+        self.delay_count = 0
+
+    def observe(self, entry: Entry) -> None:
+        key = (entry.rule or "", "" if entry.status is None else str(entry.status), entry.outcome)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        # an "error" entry's decisions describe our own failure, not a fault we injected
+        if entry.decisions and entry.outcome != "error":
+            for decision in entry.decisions:
+                label = decision if decision in self.faults or len(self.faults) < MAX_DECISIONS else "other"
+                self.faults[label] = self.faults.get(label, 0) + 1
+        delay = entry.delay if math.isfinite(entry.delay) and entry.delay > 0 else 0.0
+        self.delay_buckets[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
+        self.delay_sum += delay
+        self.delay_count += 1
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads["ok" if ok else "error"] += 1
+
+    def render(self, *, in_flight: int, scenarios: int, rules: int) -> str:
+        out: list[str] = []
+        _family(out, "mockserver_requests_total", "counter",
+                "Requests the mock answered (control API requests excluded), by rule, status and outcome.",
+                ((_labels(rule=r, status=s, outcome=o), n) for (r, s, o), n in sorted(self.requests.items())))
+        _family(out, "mockserver_faults_injected_total", "counter",
+                "Fault decisions applied to requests, by decision.",
+                ((_labels(decision=d), n) for d, n in sorted(self.faults.items())))
+        _family(out, "mockserver_in_flight_requests", "gauge",
+                "Requests being answered right now (delayed answers included).", [("", in_flight)])
+        _family(out, "mockserver_scenarios_loaded", "gauge", "Scenarios being served.", [("", scenarios)])
+        _family(out, "mockserver_rules_loaded", "gauge", "Rules being served.", [("", rules)])
+        _family(out, "mockserver_reloads_total", "counter",
+                "Reloads of watched scenario files, by result.",
+                ((_labels(result=r), n) for r, n in sorted(self.reloads.items())))
+        name = "mockserver_response_delay_seconds"
+        out.append(f"# HELP {name} The delay each answer was given (before any deadline cut it short).")
+        out.append(f"# TYPE {name} histogram")
+        cumulative = 0
+        for bound, count in zip((*DELAY_BUCKETS, math.inf), self.delay_buckets, strict=True):
+            cumulative += count
+            out.append(f"{name}_bucket{_labels(le=_number(bound))} {cumulative}")
+        out.append(f"{name}_sum {_number(self.delay_sum)}")
+        out.append(f"{name}_count {self.delay_count}")
+        return "\n".join(out) + "\n"
+
+
+def _family(out: list[str], name: str, kind: str, text: str, samples: Iterable[tuple[str, int]]) -> None:
+    out.append(f"# HELP {name} {text}")
+    out.append(f"# TYPE {name} {kind}")
+    out.extend(f"{name}{labels} {value}" for labels, value in samples)
+
+
+def _labels(**labels: str) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if value == math.inf:
+        return "+Inf"
+    return repr(float(value))
+
+
+class JsonLog:
+    """One JSON object per exchange on *stream*: what was asked, what was answered, how long it took.
+
+    Headers and bodies are left out: they may carry credentials, and the journal has them.
+    """
+
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.time) -> None:
+        self.stream = stream
+        self.clock = clock
+
+    def __call__(self, entry: Entry) -> None:
+        ended = entry.ended if entry.ended is not None else self.clock()
+        record: dict[str, object] = {
+            "time": _iso(ended), "event": "exchange", "request_id": entry.request_id,
+            "method": entry.method, "path": entry.path, "query": entry.query_string,
+            "status": entry.status, "reason": entry.reason, "rule": entry.rule, "outcome": entry.outcome,
+            "session": entry.session, "delay": entry.delay, "duration": round(ended - entry.arrived, 6),
+            "decisions": list(entry.decisions), "client": entry.client,
+        }
+        self.event(record)
+
+    def event(self, record: dict[str, object]) -> None:
+        record.setdefault("time", _iso(self.clock()))
+        self.stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.stream.flush()
+
+
+def _iso(timestamp: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
+    return f"{seconds}.{int(timestamp % 1 * 1000):03d}Z"
