@@ -62,3 +62,8 @@ def test_demo(url: Callable[[str], str]) -> None:
     assert s.delete(url("/items/9?dry_run")).json() == {"would_delete": "9"}
     r = s.delete(url("/items/9"))
     assert r.status_code == 204 and r.content == b""
+
+
+# The CSS pack (css/ and css/chaos/) is exercised through the real Huawei Cloud SDK in tests/sdk;
+# importing those modules registers their tests here.
+from tests.sdk import test_css_api, test_css_chaos  # noqa: E402, F401

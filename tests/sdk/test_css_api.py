@@ -1,0 +1,249 @@
+"""The CSS pack (mockserver/scenarios/css) through the real Huawei Cloud SDK: every operation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions import exceptions as sdk_exc
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.region.region import Region
+
+from mockserver import MockServer
+from tests.integration.test_builtin_scenarios import exercises
+from tests.sdk.css_sdk import (
+    AK,
+    PACK,
+    PROJECT,
+    SEED_IDS,
+    SK,
+    build_client,
+    create_body,
+    css,
+    entries_for,
+)
+
+CLUSTERS = f"/v1.0/{PROJECT}/clusters"
+ES_LOGS, ES_SEARCH, OS_METRICS = SEED_IDS["es-logs"], SEED_IDS["es-search"], SEED_IDS["os-metrics"]
+
+
+def show(client: Any, cluster_id: str) -> Any:
+    return client.show_cluster_detail(css.ShowClusterDetailRequest(cluster_id=cluster_id))
+
+
+def assert_css_error(info: pytest.ExceptionInfo[Any], server: MockServer, status: int, code: str,
+                     msg: str) -> None:
+    """The SDK exception carries what we sent: status, error_code, error_msg and X-Request-Id."""
+    e = info.value
+    assert (e.status_code, e.error_code, e.error_msg) == (status, code, msg)
+    last = server.journal.entries()[-1]
+    assert (last.status, e.request_id) == (status, last.request_id)
+    assert e.request_id
+
+
+LIST_CASES = [
+    # (offset, limit, datastoreType) -> totalSize, names
+    ((None, None, None), 3, ["es-logs", "es-search", "os-metrics"]),
+    ((1, 10, None), 3, ["es-logs", "es-search", "os-metrics"]),
+    ((None, 1, None), 3, ["es-logs"]),
+    ((1, 2, None), 3, ["es-logs", "es-search"]),
+    ((2, 1, None), 3, ["es-search"]),
+    ((2, None, None), 3, ["es-search", "os-metrics"]),
+    ((3, 10, None), 3, ["os-metrics"]),
+    ((4, 10, None), 3, []),
+    ((None, None, "elasticsearch"), 2, ["es-logs", "es-search"]),
+    ((1, 1, "elasticsearch"), 2, ["es-logs"]),
+    ((2, 10, "elasticsearch"), 2, ["es-search"]),
+    ((3, 10, "elasticsearch"), 2, []),
+    ((None, None, "opensearch"), 1, ["os-metrics"]),
+    ((2, 10, "opensearch"), 1, []),
+    ((None, None, "logstash"), 0, []),
+]
+
+
+@exercises("css/clusters.yaml")
+@pytest.mark.parametrize(("query", "total", "names"), LIST_CASES, ids=[str(c[0]) for c in LIST_CASES])
+def test_list_pages_and_filters(pack: MockServer, query: tuple[Any, Any, Any], total: int,
+                                names: list[str]) -> None:
+    offset, limit, datastore_type = query
+    client = build_client(pack)
+    resp = client.list_clusters_details(css.ListClustersDetailsRequest(
+        offset=offset, limit=limit, datastore_type=datastore_type))
+    assert resp.status_code == 200
+    assert resp.total_size == total
+    assert [c.name for c in resp.clusters] == names
+    assert all(c.id == SEED_IDS[c.name] and c.status == "200" for c in resp.clusters)
+    sent = dict(p.split("=") for p in pack.journal.entries()[-1].query_string.split("&") if p)
+    assert sent == {k: str(v) for k, v in (("offset", offset), ("limit", limit),
+                                          ("datastoreType", datastore_type)) if v is not None}
+
+
+def test_list_answer_fills_the_sdk_models(pack: MockServer) -> None:
+    resp = build_client(pack).list_clusters_details(css.ListClustersDetailsRequest())
+    logs, _, metrics = resp.clusters
+    assert (logs.datastore.type, logs.datastore.version) == ("elasticsearch", "7.10.2")
+    assert [i.ip for i in logs.instances] == ["192.168.0.11", "192.168.0.12", "192.168.0.13"]
+    assert (logs.instances[0].volume.type, logs.instances[0].volume.size) == ("HIGH", 100)
+    assert logs.tags[0].key == "env" and logs.https_enable is True and logs.period is False
+    assert metrics.datastore.type == "opensearch" and metrics.disk_encrypted is True
+    # what the SDK dropped is still in raw_content: nothing unknown was sent
+    raw = resp.to_json_object()
+    assert set(raw) == {"totalSize", "clusters"}
+    known = set(css.ClusterList.attribute_map.values())
+    assert all(set(c) <= known for c in raw["clusters"])
+
+
+def test_unknown_datastore_type_is_a_client_error(pack: MockServer) -> None:
+    with pytest.raises(sdk_exc.ClientRequestException) as info:
+        build_client(pack).list_clusters_details(css.ListClustersDetailsRequest(datastore_type="solr"))
+    assert_css_error(info, pack, 400, "CSS.0001",
+                     "Invalid datastoreType: expected elasticsearch, opensearch or logstash.")
+
+
+def test_show_seed_clusters(pack: MockServer) -> None:
+    client = build_client(pack)
+    listed = {c.id: c for c in client.list_clusters_details(css.ListClustersDetailsRequest()).clusters}
+    for name, cluster_id in SEED_IDS.items():
+        detail = show(client, cluster_id)
+        assert (detail.status_code, detail.id, detail.name, detail.status) == (200, cluster_id, name, "200")
+        assert detail.support_vpcep is False
+        assert detail.endpoint == listed[cluster_id].endpoint
+        assert [i.id for i in detail.instances] == [i.id for i in listed[cluster_id].instances]
+        known = set(css.ShowClusterDetailResponse.attribute_map.values())
+        assert set(detail.to_json_object()) <= known
+
+
+def test_unknown_cluster_is_404_css_0015_for_every_operation(pack: MockServer) -> None:
+    client = build_client(pack)
+    calls = [
+        lambda: show(client, "no-such-cluster"),
+        lambda: client.delete_cluster(css.DeleteClusterRequest(cluster_id="no-such-cluster")),
+        lambda: client.restart_cluster(css.RestartClusterRequest(cluster_id="no-such-cluster")),
+    ]
+    for call in calls:
+        with pytest.raises(sdk_exc.ClientRequestException) as info:
+            call()
+        assert_css_error(info, pack, 404, "CSS.0015", "No resources are found or the access is denied.")
+    assert [e.rule for e in pack.journal.entries()] == ["css/unknown-cluster"] * 3
+
+
+def create(client: Any, server: MockServer, name: str = "es-new") -> str:
+    resp = client.create_cluster(create_body(name))
+    assert (resp.status_code, resp.cluster.name) == (200, name)
+    post = entries_for(server, "POST", "/clusters")[-1]
+    assert resp.cluster.id == post.request_id  # the new id is the create request's X-Request-Id
+    return str(resp.cluster.id)
+
+
+def test_create_then_poll_until_available(pack: MockServer) -> None:
+    client = build_client(pack)
+    cluster_id = create(client, pack)
+    statuses = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        detail = show(client, cluster_id)
+        statuses.append(detail.status)
+        if detail.status == "200":
+            break
+    assert statuses == ["100", "100", "100", "200"]  # show-cluster-creating has times: 3
+    assert detail.id == cluster_id and detail.actions == [] and detail.instances[0].status == "200"
+    creating = entries_for(pack, "GET", cluster_id)[0]
+    assert creating.rule == "css/show-cluster-creating"
+    assert show(client, cluster_id).status == "200"  # and stays available
+
+
+def test_each_created_cluster_polls_on_its_own(pack: MockServer) -> None:
+    client = build_client(pack)
+    first, second = create(client, pack, "es-a"), create(client, pack, "es-b")
+    assert first != second
+    seen = [(cid, show(client, cid).status) for cid in (first, first, second, first, first, second)]
+    assert seen == [(first, "100"), (first, "100"), (second, "100"), (first, "100"), (first, "200"),
+                    (second, "100")]
+    assert pack.store.states()[f"cluster-{first}"] == "created"
+
+
+def test_create_without_datastore_is_refused(pack: MockServer) -> None:
+    r = requests.post(pack.url_for(CLUSTERS), json={"cluster": {"name": "x"}}, timeout=5)
+    assert r.status_code == 400 and r.json()["error_code"] == "CSS.0001"
+    assert r.headers["X-Request-Id"] == pack.journal.entries()[-1].request_id
+
+
+@pytest.mark.parametrize("created", [False, True], ids=["seed", "created"])
+def test_delete_then_404(pack: MockServer, created: bool) -> None:
+    client = build_client(pack)
+    cluster_id = create(client, pack) if created else ES_SEARCH
+    assert show(client, cluster_id).id == cluster_id
+    resp = client.delete_cluster(css.DeleteClusterRequest(cluster_id=cluster_id))
+    assert resp.status_code == 200
+    for call in (lambda: show(client, cluster_id),
+                 lambda: client.delete_cluster(css.DeleteClusterRequest(cluster_id=cluster_id)),
+                 lambda: client.restart_cluster(css.RestartClusterRequest(cluster_id=cluster_id))):
+        with pytest.raises(sdk_exc.ClientRequestException) as info:
+            call()
+        assert_css_error(info, pack, 404, "CSS.0015", "No resources are found or the access is denied.")
+    assert pack.store.states()[f"cluster-{cluster_id}"] == "deleted"
+    # the other seed clusters are untouched
+    assert show(client, ES_LOGS).status == "200"
+
+
+def test_restart(pack: MockServer) -> None:
+    client = build_client(pack)
+    cluster_id = create(client, pack)
+    for target in (ES_LOGS, OS_METRICS, cluster_id):
+        resp = client.restart_cluster(css.RestartClusterRequest(cluster_id=target))
+        assert resp.status_code == 200
+    assert [e.rule for e in entries_for(pack, "POST", "/restart")] == [
+        "css/restart-seed-cluster", "css/restart-seed-cluster", "css/restart-created-cluster"]
+
+
+def test_every_answer_has_x_request_id_and_the_sdk_headers_arrive(pack: MockServer) -> None:
+    client = build_client(pack)
+    client.list_clusters_details(css.ListClustersDetailsRequest(limit=1))
+    with pytest.raises(sdk_exc.ClientRequestException):
+        show(client, "nope")
+    for path in (CLUSTERS, f"{CLUSTERS}/nope", "/v3/projects?name=x", "/nowhere"):
+        r = requests.get(pack.url_for(path), timeout=5)
+        assert r.headers["X-Request-Id"] == pack.journal.entries()[-1].request_id
+    sdk_request = pack.journal.entries()[0]
+    assert sdk_request.headers["X-Project-Id"] == PROJECT
+    assert sdk_request.headers["Authorization"].startswith(f"SDK-HMAC-SHA256 Access={AK}, ")
+
+
+@exercises("css/iam.yaml")
+def test_project_id_from_the_iam_stub(pack: MockServer) -> None:
+    """No project_id: the SDK asks IAM (here the mock) for the region's project first."""
+    config = HttpConfig.get_default_config()
+    config.timeout = (2, 5)
+    credentials = BasicCredentials(AK, SK).with_iam_endpoint(pack.url)
+    client = (css.CssClient.new_builder().with_http_config(config).with_credentials(credentials)
+              .with_region(Region("local-1", pack.url)).build())
+    resp = client.list_clusters_details(css.ListClustersDetailsRequest(limit=1))
+    assert [c.name for c in resp.clusters] == ["es-logs"]
+    iam, listing = pack.journal.entries()
+    assert (iam.path, iam.query_string, iam.rule) == ("/v3/projects", "name=local-1", "css-iam/iam-projects")
+    assert listing.path == CLUSTERS and listing.headers["X-Project-Id"] == PROJECT
+
+
+def test_signature_is_checked_when_credentials_are_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKSERVER_CSS_AK", AK)
+    monkeypatch.setenv("MOCKSERVER_CSS_SK", SK)
+    with MockServer([PACK], port=0) as server:
+        good = build_client(server)
+        assert good.show_cluster_detail(css.ShowClusterDetailRequest(cluster_id=ES_LOGS)).name == "es-logs"
+        assert good.create_cluster(create_body()).cluster.name == "es-new"  # the body is signed too
+        with pytest.raises(sdk_exc.ClientRequestException) as info:
+            build_client(server, sk="wrong-secret").list_clusters_details(css.ListClustersDetailsRequest())
+        assert_css_error(info, server, 401, "APIGW.0301", "Incorrect IAM authentication information")
+        r = requests.get(server.url_for(f"{CLUSTERS}/{ES_LOGS}"), timeout=5)  # no Authorization
+        assert r.status_code == 401 and r.json()["error_code"] == "APIGW.0301"
+        assert r.headers["X-Request-Id"] == server.journal.entries()[-1].request_id
+        assert [e.status for e in server.journal.entries()] == [200, 200, 401, 401]
+
+
+def test_signature_check_is_off_without_credentials(pack: MockServer) -> None:
+    client = build_client(pack, sk="any-secret-works")
+    assert client.show_cluster_detail(css.ShowClusterDetailRequest(cluster_id=ES_LOGS)).name == "es-logs"
+    assert requests.get(pack.url_for(CLUSTERS), timeout=5).status_code == 200
