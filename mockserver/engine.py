@@ -1,27 +1,35 @@
 """The engine: one request snapshot in, one resolution out. Pure and synchronous.
 
 It picks the rule (index, then priority and file order), advances that rule's counters and
-state, chooses the plan and samples its delay. It never sleeps, writes or imports aiohttp: the
-server carries out what the resolution says.
+state, chooses the plan, samples its delay and lets chaos decide (rate limit, concurrency cap,
+runtime faults, header control, timeline, mix). It never sleeps, writes or imports aiohttp:
+the server carries out what the resolution says, and every decision is written down in it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import catalogue
+from .chaos import Fault, Mix, Outcome, ScenarioChaos
+from .durations import parse_duration
 from .matching import RuleIndex
 from .request import RequestSnapshot
 from .responses import Plan
-from .scenario import Rule, Scenario
-from .state import StateStore
+from .rng import uniforms
+from .scenario import Rule, RuntimeFault, Scenario
+from .schema import FAULT_FIELDS
+from .state import Session, StateStore
 from .templating import Context
 
 __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
 
 SESSION_HEADER = "X-Mock-Session"
+_NO_CHAOS = ScenarioChaos()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +46,8 @@ class NearMiss:
 
 @dataclass(slots=True)
 class Resolution:
-    """What to do with one request: the rule that won (if any), the plan, delay and deadline."""
+    """What to do with one request: the rule that won (if any), the plan, delay and deadline,
+    and what chaos decided (a fault, extra headers, the decisions as text)."""
 
     rule: Rule | None
     plan: Plan
@@ -50,13 +59,25 @@ class Resolution:
     near_misses: tuple[NearMiss, ...] = field(default=())
     state: str = ""
     counter: str = ""
+    fault: Fault | None = None
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    release: Callable[[], None] | None = None
+    seed: int = 0
+
+
+def _catalogue_plan(status: int, message: str | None = None) -> Plan:
+    return Plan(status, catalogue.reason_phrase(status), (("Content-Type", "application/json"),),
+                catalogue.error_body(status, message))
 
 
 class Engine:
     """Immutable rules plus a reference to the mutable StateStore; swap engines to reload."""
 
     def __init__(self, scenarios: Iterable[Scenario], store: StateStore | None = None, *,
-                 seed: int | None = None, session_header: str = SESSION_HEADER) -> None:
+                 seed: int | None = None, session_header: str = SESSION_HEADER,
+                 clock: Callable[[], float] | None = None,
+                 runtime_faults: Sequence[RuntimeFault] = (), header_control: bool = False) -> None:
         self.scenarios: tuple[Scenario, ...] = tuple(scenarios)
         indexed = [rule for scenario in self.scenarios for rule in scenario.rules]
         # stable sort: priority first (higher wins), then the order rules were loaded in
@@ -65,9 +86,17 @@ class Engine:
         self.store = store if store is not None else StateStore()
         self.seed = seed
         self.session_header = session_header
-        self.timeout_plan = Plan(
-            504, catalogue.reason_phrase(504), (("Content-Type", "application/json"),),
-            catalogue.error_body(504, "The request could not be fulfilled within the Timeout it gave."))
+        self.clock = clock if clock is not None else _monotonic_since(time.monotonic())
+        self.runtime_faults = tuple(runtime_faults)
+        self.header_control = header_control
+        self.chaos = {s.name: s.chaos for s in self.scenarios}
+        self.timeout_plan = _catalogue_plan(
+            504, "The request could not be fulfilled within the Timeout it gave.")
+        self.throttled_plan = _catalogue_plan(429)
+        self.overloaded_plan = _catalogue_plan(503, "Too many requests in flight; retry later.")
+        self._status_plans: dict[int, Plan] = {}
+
+    # --- selection ---------------------------------------------------------------------------------
 
     def resolve(self, request: RequestSnapshot, request_id: str = "") -> Resolution:
         session_key = request.headers.get(self.session_header, "")
@@ -104,14 +133,200 @@ class Engine:
                 if rule.sets_state is not None:
                     session.states[state] = rule.sets_state
             plan = responder.pick(pick)
-            delay = 0.0
-            if plan.delay is not None:
-                seed = self.seed if self.seed is not None else (rule.seed or 0)
-                delay = plan.delay.sample(seed, rule.id, ordinal)
+            seed = self.seed if self.seed is not None else (rule.seed or 0)
+            delay = plan.delay.sample(seed, rule.id, ordinal) if plan.delay is not None else 0.0
             deadline = rule.deadline.read(request) if rule.deadline is not None else None
-            return Resolution(rule, plan, params, ordinal, delay, deadline, session_key, state=state,
-                              counter=counter)
-        return self._unmatched(request, session_key)
+            res = Resolution(rule, plan, params, ordinal, delay, deadline, session_key, state=state,
+                             counter=counter, fault=rule.fault, seed=seed)
+            chaos = self.chaos.get(rule.scenario, _NO_CHAOS)
+            if (rule.fault is not None or rule.mix is not None or rule.rate_limit is not None
+                    or rule.concurrency is not None or chaos is not _NO_CHAOS or self.runtime_faults
+                    or self.header_control):
+                self._chaos(res, rule, chaos, request)
+            return res
+        res = self._unmatched(request, session_key)
+        if self.runtime_faults or self.header_control:
+            with store.lock:
+                ordinal = store.session(session_key).next_ordinal("(unmatched)")
+            res.ordinal, res.seed = ordinal, self.seed or 0
+            self._overrides(res, "(unmatched)", request, self.header_control)
+        return res
+
+    # --- chaos -------------------------------------------------------------------------------------
+
+    def _chaos(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot) -> None:
+        """Apply, in order: rate limit, concurrency cap, runtime faults and header control,
+        timeline, mix. A refusal or an override ends the chain; delays add up."""
+        if self._rate_limited(res, rule, chaos, request) or self._over_cap(res, rule, chaos, request):
+            return
+        if self._overrides(res, rule.id, request, self.header_control or chaos.header_control):
+            return
+        if chaos.timeline is not None and self._phase(res, rule, chaos):
+            return
+        mix = rule.mix or chaos.mix
+        if mix is not None:
+            self._draw(res, mix, f"{rule.id}/mix", "mix")
+        elif rule.fault is not None:
+            res.decisions.append(f"fault: {rule.fault.describe()}")
+
+    def _rate_limited(self, res: Resolution, rule: Rule, chaos: ScenarioChaos,
+                      request: RequestSnapshot) -> bool:
+        limit = rule.rate_limit or chaos.rate_limit
+        if limit is None:
+            return False
+        scope = rule.id if rule.rate_limit is not None else f"scenario:{rule.scenario}"
+        bucket_key = f"{scope}|{self._limit_value(limit.key, request, res.session)}"
+        now = self.clock()
+        with self.store.lock:
+            session = self.store.session(res.session)
+            bucket = session.buckets.setdefault(bucket_key, [float(limit.burst), now])
+            admitted, wait = limit.take(bucket, now)
+            remaining = int(bucket[0])
+        if limit.headers:
+            reset = 0 if admitted else limit.retry_after(wait)
+            res.extra_headers += [
+                ("RateLimit-Policy", f'"burst";q={limit.burst};w={limit.window:g}'),
+                ("RateLimit", f'"burst";r={remaining};t={reset}'),
+                ("X-RateLimit-Limit", str(limit.burst)),
+                ("X-RateLimit-Remaining", str(remaining)),
+            ]
+        if admitted:
+            return False
+        seconds = limit.retry_after(wait)
+        res.plan, res.fault, res.delay = self.throttled_plan, None, 0.0
+        res.extra_headers.append(("Retry-After", str(seconds)))
+        res.decisions.append(f"rate_limit: bucket {bucket_key} empty, Retry-After {seconds}s")
+        return True
+
+    def _over_cap(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot) -> bool:
+        cap = rule.concurrency or chaos.concurrency
+        if cap is None:
+            return False
+        scope = rule.id if rule.concurrency is not None else f"scenario:{rule.scenario}"
+        slot = f"{scope}|{self._limit_value(cap.key, request, res.session)}"
+        with self.store.lock:
+            session = self.store.session(res.session)
+            in_flight = session.inflight.get(slot, 0)
+            if in_flight < cap.limit:
+                session.inflight[slot] = in_flight + 1
+                res.release = _releaser(self.store, session, slot)
+                return False
+        seconds = max(1, math.ceil(cap.retry_after - 1e-9))
+        res.plan, res.fault, res.delay = self.overloaded_plan, None, 0.0
+        res.extra_headers.append(("Retry-After", str(seconds)))
+        res.decisions.append(f"concurrency: {cap.limit} in flight on {slot}, Retry-After {seconds}s")
+        return True
+
+    def _phase(self, res: Resolution, rule: Rule, chaos: ScenarioChaos) -> bool:
+        assert chaos.timeline is not None
+        now = self.clock()
+        found = chaos.timeline.at(now)
+        if found is None:
+            return False
+        index, phase = found
+        left = phase.end - now
+        label = f"timeline: phase {index} ({phase.label()}), {left:.1f}s left"
+        if phase.outcome is not None:
+            self._apply(res, phase.outcome, label)
+        elif phase.mix is not None:
+            self._draw(res, phase.mix, f"{rule.id}/phase{index}", label)
+        else:
+            res.decisions.append(label)
+        if phase.retry_after is not None:
+            wait = left if phase.retry_after == "remaining" else float(phase.retry_after)
+            res.extra_headers.append(("Retry-After", str(max(1, math.ceil(wait - 1e-9)))))
+        return True
+
+    def _draw(self, res: Resolution, mix: Mix, key: str, label: str) -> None:
+        u, _ = uniforms(res.seed, key, res.ordinal)
+        index, outcome = mix.pick(u)
+        self._apply(res, outcome, f"{label}: draw {u:.4f} -> {outcome.describe()} ({mix.share(index):.0%})")
+
+    def _apply(self, res: Resolution, outcome: Outcome, decision: str) -> None:
+        if outcome.plan is not None:
+            res.plan, res.fault = outcome.plan, None
+            if outcome.plan.delay is not None:
+                res.delay = outcome.plan.delay.sample(res.seed, res.counter + "/outcome", res.ordinal)
+        if outcome.fault is not None:
+            res.fault = outcome.fault
+        res.delay += outcome.delay
+        res.decisions.append(decision)
+
+    def _overrides(self, res: Resolution, key: str, request: RequestSnapshot, header_control: bool) -> bool:
+        """Runtime faults (control API), then header control. True when one decided."""
+        for fault in self.runtime_faults:
+            if fault.matcher is not None and fault.matcher.match(request) is None:
+                continue
+            if fault.probability < 1.0:
+                u, _ = uniforms(res.seed, f"runtime/{fault.name}/{key}", res.ordinal)
+                if u >= fault.probability:
+                    continue
+            self._apply(res, fault.outcome, f"runtime fault {fault.name}: {fault.outcome.describe()}")
+            return True
+        if header_control:
+            return self._header_control(res, key, request)
+        return False
+
+    def _header_control(self, res: Resolution, key: str, request: RequestSnapshot) -> bool:
+        headers = request.headers
+        decided = False
+
+        def chance(name: str) -> bool:
+            raw = headers.get(f"{name}-percentage")
+            if raw is None:
+                return True
+            try:
+                percent = float(raw)
+            except ValueError:
+                return True
+            u, _ = uniforms(res.seed, f"{key}/{name}", res.ordinal)
+            return u * 100 < percent
+
+        status_text = headers.get("X-Mock-Status") or headers.get("x-envoy-fault-abort-request")
+        if status_text is not None and status_text.isdigit() and 100 <= int(status_text) <= 599 \
+                and chance("x-envoy-fault-abort-request"):
+            status = int(status_text)
+            plan = self._status_plans.get(status)
+            if plan is None:
+                body = catalogue.error_body(status) if status >= 400 else b""
+                headers_out = (("Content-Type", "application/json"),) if body else ()
+                plan = self._status_plans[status] = Plan(status, catalogue.reason_phrase(status),
+                                                         headers_out, body)
+            res.plan, res.fault = plan, None
+            res.decisions.append(f"header control: status {status}")
+            decided = True
+        delay_text = headers.get("X-Mock-Delay")
+        envoy_delay = headers.get("x-envoy-fault-delay-request")
+        extra = parse_duration(delay_text) if delay_text is not None else (
+            parse_duration(envoy_delay, default_unit="ms") if envoy_delay is not None else None)
+        if extra is not None and (delay_text is not None or chance("x-envoy-fault-delay-request")):
+            res.delay += extra
+            res.decisions.append(f"header control: delay +{extra:g}s")
+            decided = True
+        fault_name = headers.get("X-Mock-Fault")
+        if fault_name in FAULT_FIELDS and fault_name not in ("drip", "keepalive_drop"):
+            res.fault = Fault(fault_name)
+            res.decisions.append(f"header control: fault {fault_name}")
+            decided = True
+        throughput = headers.get("x-envoy-fault-throughput-response")
+        if throughput is not None and throughput.isdigit() and int(throughput) > 0 \
+                and chance("x-envoy-fault-throughput-response"):
+            res.fault = Fault("drip", rate=int(throughput) * 1024.0)
+            res.decisions.append(f"header control: throughput {throughput} KiB/s")
+            decided = True
+        return decided
+
+    @staticmethod
+    def _limit_value(kind: str, request: RequestSnapshot, session: str) -> str:
+        if kind == "global":
+            return "*"
+        if kind == "client":
+            return request.client
+        if kind == "session":
+            return session
+        return request.headers.get(kind.partition(":")[2], "")
+
+    # --- misses ------------------------------------------------------------------------------------
 
     def near_misses(self, request: RequestSnapshot, limit: int = 3) -> tuple[NearMiss, ...]:
         """The rules closest to matching, with what did not match; path matches rank first."""
@@ -158,3 +373,25 @@ class Engine:
                     return ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
                 methods |= rule.matcher.methods
         return sorted(methods)
+
+
+def _monotonic_since(origin: float) -> Callable[[], float]:
+    return lambda: time.monotonic() - origin
+
+
+def _releaser(store: StateStore, session: Session, slot: str) -> Callable[[], None]:
+    done = False
+
+    def release() -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        with store.lock:
+            left = session.inflight.get(slot, 0) - 1
+            if left > 0:
+                session.inflight[slot] = left
+            else:
+                session.inflight.pop(slot, None)
+
+    return release

@@ -8,16 +8,18 @@ what passed into matchers, plans and responders, with the catalogue's defaults f
 from __future__ import annotations
 
 import json
+import math
 import mimetypes
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from . import catalogue
+from .chaos import Concurrency, Fault, Mix, Outcome, Phase, RateLimit, ScenarioChaos, Timeline
 from .deadline import Deadline
 from .delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from .errors import Problem, ScenarioError
@@ -25,12 +27,17 @@ from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, Valu
 from .responses import Plan, Responder
 from .schema import (
     BranchSpec,
+    ConcurrencySpec,
     ConditionSpec,
     DeadlineSpec,
+    DefaultsSpec,
     DelaySpec,
     MatchSpec,
+    MixEntrySpec,
     PlanSpec,
+    RateLimitSpec,
     RuleSpec,
+    RuntimeFaultSpec,
     ScenarioSpec,
     show,
 )
@@ -83,6 +90,10 @@ class Rule:
     deadline: Deadline | None = None
     seed: int | None = None
     source: str = ""
+    fault: Fault | None = None
+    mix: Mix | None = None
+    rate_limit: RateLimit | None = None
+    concurrency: Concurrency | None = None
 
     def describe(self) -> str:
         return f"{self.id} ({self.source})" if self.source else self.id
@@ -97,6 +108,35 @@ class Scenario:
     rules: tuple[Rule, ...]
     seed: int | None = None
     description: str | None = None
+    chaos: ScenarioChaos = field(default_factory=ScenarioChaos)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeFault:
+    """A fault added while serving (control API); applies to every request it matches."""
+
+    name: str
+    matcher: RequestMatcher | None
+    outcome: Outcome
+    probability: float
+    spec: dict[str, Any]
+
+
+def load_runtime_fault(spec: Mapping[str, Any], default_name: Callable[[], str]) -> RuntimeFault:
+    """Validate and compile one runtime fault spec (a dict, as JSON gives it)."""
+    doc = Document("<fault>", dict(spec))
+    try:
+        parsed = RuntimeFaultSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ScenarioError(_problems(exc, doc)) from None
+    compiler = _Compiler(doc, None)
+    matcher = compiler.matcher(parsed.match, ("match",)) if parsed.match is not None else None
+    outcome = compiler.outcome(parsed.respond, parsed.fault, parsed.delay, {}, None, ())
+    if compiler.problems:
+        raise ScenarioError(compiler.problems)
+    return RuntimeFault(parsed.name or default_name(), matcher, outcome, parsed.probability,
+                        {**parsed.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                         "probability": parsed.probability})
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -298,9 +338,54 @@ class _Compiler:
             rule = self.rule(spec, rule_spec, name, path)
             if rule is not None:
                 rules.append(rule)
+        chaos = ScenarioChaos(
+            mix=self.mix(spec.mix, spec.defaults, ("mix",)),
+            timeline=self.timeline(spec, ("timeline",)),
+            rate_limit=_rate_limit(spec.rate_limit),
+            concurrency=_concurrency(spec.concurrency),
+            header_control=spec.header_control)
         if self.problems:
             raise ScenarioError(self.problems)
-        return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description)
+        return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos)
+
+    def fault(self, spec: Any) -> Fault | None:
+        if spec is None:
+            return None
+        if isinstance(spec, str):
+            return Fault(spec)
+        values = {k: v for k, v in spec.model_dump().items() if v is not None}
+        return Fault(**values)
+
+    def outcome(self, respond: PlanSpec | None, fault: Any, delay: float | None,
+                default_headers: Mapping[str, Any], default_delay: Any, path: PathKey,
+                weight: float = 1.0) -> Outcome:
+        plan = self.plan(respond, default_headers, None, (*path, "respond")) if respond is not None else None
+        return Outcome(weight, plan, self.fault(fault), delay or 0.0)
+
+    def mix(self, entries: list[MixEntrySpec] | None, defaults: DefaultsSpec, path: PathKey) -> Mix | None:
+        if not entries:
+            return None
+        return Mix(tuple(
+            self.outcome(e.respond, e.fault, e.delay, defaults.headers, defaults.delay, (*path, i), e.weight)
+            for i, e in enumerate(entries)))
+
+    def timeline(self, spec: ScenarioSpec, path: PathKey) -> Timeline | None:
+        if not spec.timeline:
+            return None
+        phases, start = [], 0.0
+        for index, phase in enumerate(spec.timeline):
+            if phase.until <= start:
+                self.fail((*path, index, "until"), f"found {phase.until:g}s; expected a time after the "
+                                                   f"previous phase's end ({start:g}s)")
+            outcome = None
+            if phase.respond is not None or phase.fault is not None or phase.delay is not None:
+                outcome = self.outcome(phase.respond, phase.fault, phase.delay, spec.defaults.headers,
+                                       None, (*path, index))
+            phases.append(Phase(start, phase.until, outcome,
+                                self.mix(phase.mix, spec.defaults, (*path, index, "mix")),
+                                phase.retry_after))
+            start = phase.until
+        return Timeline(tuple(phases))
 
     def rule(self, scenario: ScenarioSpec, spec: RuleSpec, name: str, path: PathKey) -> Rule | None:
         matcher = self.matcher(spec.match, (*path, "match"))
@@ -324,7 +409,9 @@ class _Compiler:
             id=f"{scenario.name}/{name}", name=name, scenario=scenario.name, priority=spec.priority,
             matcher=matcher, responder=responder, branches=tuple(branches), times=spec.times,
             key=key, state=state, requires_state=spec.requires_state, sets_state=spec.sets_state,
-            deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path))
+            deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path),
+            fault=self.fault(spec.fault), mix=self.mix(spec.mix, defaults, (*path, "mix")),
+            rate_limit=_rate_limit(spec.rate_limit), concurrency=_concurrency(spec.concurrency))
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
         methods = None
@@ -496,6 +583,18 @@ def _delay(spec: Any) -> Delay | None:
         return UniformDelay(*spec.uniform)
     assert spec.lognormal is not None
     return LogNormalDelay(spec.lognormal.median, spec.lognormal.sigma, spec.lognormal.max)
+
+
+def _rate_limit(spec: RateLimitSpec | None) -> RateLimit | None:
+    if spec is None:
+        return None
+    per_second = spec.rate / spec.per if spec.per > 0 else spec.rate
+    burst = spec.burst if spec.burst is not None else max(1, math.ceil(spec.rate))
+    return RateLimit(per_second, burst, spec.key, spec.headers, spec.per)
+
+
+def _concurrency(spec: ConcurrencySpec | None) -> Concurrency | None:
+    return None if spec is None else Concurrency(spec.limit, spec.key, spec.retry_after)
 
 
 def _deadline(spec: DeadlineSpec | bool) -> Deadline | None:

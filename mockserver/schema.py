@@ -312,6 +312,140 @@ class PlanSpec(StrictModel):
         return self
 
 
+FAULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "reset": ("after",),
+    "close": ("after",),
+    "hang": (),
+    "drop": ("after",),
+    "truncate": ("bytes", "fraction"),
+    "malformed_chunk": (),
+    "garbage": ("bytes",),
+    "malformed_status": (),
+    "slow_headers": ("delay", "interval", "chunk_size"),
+    "drip": ("chunks", "over", "rate"),
+    "keepalive_drop": ("requests",),
+}
+FaultType = Literal["reset", "close", "hang", "drop", "truncate", "malformed_chunk", "garbage",
+                    "malformed_status", "slow_headers", "drip", "keepalive_drop"]
+
+
+class FaultSpec(StrictModel):
+    """Something done to the connection instead of (or while) answering normally."""
+
+    type: FaultType
+    after: Duration | None = Field(None, description="reset/close/drop: wait this long first")
+    bytes: int | None = Field(None, ge=0, description="truncate: body bytes sent; garbage: how many")
+    fraction: float | None = Field(None, ge=0, lt=1, description="truncate: share of the body sent")
+    chunks: int | None = Field(None, ge=1, description="drip: the body in this many pieces...")
+    over: Duration | None = Field(None, description="drip: ...spread over this long")
+    rate: float | None = Field(None, gt=0, description="drip: or this many bytes per second")
+    delay: Duration | None = Field(None, description="slow_headers: wait before the status line")
+    interval: Duration | None = Field(None, description="slow_headers: wait between header pieces")
+    chunk_size: int | None = Field(None, ge=1, description="slow_headers: bytes per header piece")
+    requests: int | None = Field(None, ge=1, description="keepalive_drop: close after this many")
+
+    @model_validator(mode="after")
+    def _fields_fit_type(self) -> FaultSpec:
+        allowed = FAULT_FIELDS[self.type]
+        for name in ("after", "bytes", "fraction", "chunks", "over", "rate", "delay", "interval",
+                     "chunk_size", "requests"):
+            if getattr(self, name) is not None and name not in allowed:
+                valid = ", ".join(allowed) or "no other fields"
+                raise _fail(name, f"only fields that apply to {self.type}: {valid}")
+        if self.type == "drip" and (self.rate is None) == (self.chunks is None and self.over is None):
+            raise _conflict([k for k in ("chunks", "over", "rate") if getattr(self, k) is not None],
+                            "either chunks with over, or rate")
+        if self.type == "keepalive_drop" and self.requests is None:
+            raise _fail(None, "requests: after how many requests the connection is closed")
+        return self
+
+
+Fault = FaultType | FaultSpec
+
+
+class MixEntrySpec(StrictModel):
+    """One weighted outcome: the rule's own answer (nothing else given), another answer, a fault,
+    or the rule's own answer later by ``delay``."""
+
+    weight: float = Field(gt=0)
+    respond: PlanSpec | None = None
+    fault: Fault | None = None
+    delay: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> MixEntrySpec:
+        given = [k for k in ("respond", "fault", "delay") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise _conflict(given, "at most one of respond, fault, delay")
+        return self
+
+
+def _limit_key(value: object) -> object:
+    pattern = r"global|client|session|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise _scalar_fail(value, "global, client, session or header:<Name>")
+    return value
+
+
+LimitKey = Annotated[str, BeforeValidator(_limit_key),
+                     WithJsonSchema({"type": "string", "pattern": "^(global|client|session|header:.+)$"})]
+
+
+class RateLimitSpec(StrictModel):
+    """A token bucket: *rate* tokens per *per*, holding at most *burst*; empty means 429."""
+
+    rate: float = Field(gt=0)
+    per: Duration = 1.0
+    burst: int | None = Field(None, ge=1, description="default: the rate, rounded up")
+    key: LimitKey = Field("global", description="global, client (address), session, or header:<Name>")
+    headers: bool = Field(False, description="also send RateLimit-Policy/RateLimit and X-RateLimit-*")
+
+
+class ConcurrencySpec(StrictModel):
+    """At most *limit* requests in flight per key; beyond that, 503 with Retry-After."""
+
+    limit: int = Field(ge=1)
+    key: LimitKey = "global"
+    retry_after: Duration = 1.0
+
+
+class PhaseSpec(StrictModel):
+    """A phase of a timeline, up to ``until`` seconds after start (or the last reset)."""
+
+    until: Duration
+    respond: PlanSpec | None = None
+    fault: Fault | None = None
+    mix: list[MixEntrySpec] | None = None
+    delay: Duration | None = None
+    retry_after: Literal["remaining"] | Duration | None = Field(
+        None, description="Retry-After on the answers: remaining (seconds left in the phase) or seconds")
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> PhaseSpec:
+        given = [k for k in ("respond", "fault", "mix", "delay") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise _conflict(given, "at most one of respond, fault, mix, delay")
+        return self
+
+
+class RuntimeFaultSpec(StrictModel):
+    """A fault added at run time (control API), for every request its ``match`` matches."""
+
+    name: str | None = None
+    match: MatchSpec | None = None
+    respond: PlanSpec | None = None
+    fault: Fault | None = None
+    delay: Duration | None = None
+    probability: float = Field(1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> RuntimeFaultSpec:
+        given = [k for k in ("respond", "fault", "delay") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise _conflict(given, "exactly one of respond, fault, delay")
+        return self
+
+
 Then = Literal["cycle", "last"] | PlanSpec
 Responder = PlanSpec | list[PlanSpec]
 
@@ -357,6 +491,10 @@ class RuleSpec(StrictModel):
     requires_state: str | None = None
     sets_state: str | None = None
     deadline: DeadlineSpec | bool = True
+    fault: Fault | None = Field(None, description="always do this to the connection")
+    mix: list[MixEntrySpec] | None = Field(None, description="weighted outcomes, drawn per request")
+    rate_limit: RateLimitSpec | None = None
+    concurrency: ConcurrencySpec | None = None
 
 
 class DefaultsSpec(StrictModel):
@@ -375,3 +513,9 @@ class ScenarioSpec(StrictModel):
     seed: int | None = Field(None, description="seed for delays and chaos draws; --seed overrides")
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     rules: list[RuleSpec] = Field(min_length=1)
+    mix: list[MixEntrySpec] | None = Field(None, description="weighted outcomes for rules without their own")
+    timeline: list[PhaseSpec] | None = Field(None, description="phases by time since start or reset")
+    rate_limit: RateLimitSpec | None = Field(None, description="one bucket shared by all rules")
+    concurrency: ConcurrencySpec | None = Field(None, description="one cap shared by all rules")
+    header_control: bool = Field(False, description="let requests ask for a status, delay or fault "
+                                                    "by headers (X-Mock-*, x-envoy-fault-*)")

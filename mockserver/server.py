@@ -25,9 +25,10 @@ from .clock import Clock
 from .engine import Engine, Resolution
 from .journal import Entry, Journal
 from .request import RequestSnapshot
-from .scenario import Scenario, load_paths, load_scenario
+from .scenario import RuntimeFault, Scenario, load_paths, load_runtime_fault, load_scenario
 from .state import StateStore
 from .templating import Context
+from .wire import perform_fault
 
 __all__ = ["MockServer", "ScenarioSource"]
 
@@ -74,6 +75,7 @@ class MockServer:
         admin_token: str | None = None,
         public_health: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        header_control: bool = False,
     ) -> None:
         from .metrics import Metrics
 
@@ -97,7 +99,10 @@ class MockServer:
         self.reload_error: str | None = None  # set by the file watcher (reload.py), shown in health
         self.metrics = Metrics()
         self.exchange_hooks.append(self.metrics.observe)
-        self.engine = Engine(_load(scenarios), self.store, seed=seed)
+        self.header_control = header_control
+        self._runtime_faults: list[RuntimeFault] = []
+        self._fault_names = itertools.count(1)
+        self.engine = self._build(_load(scenarios), seed)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -131,10 +136,17 @@ class MockServer:
         self._swap(kept)
         return True
 
+    def _build(self, scenarios: Iterable[Scenario], seed: int | None) -> Engine:
+        return Engine(scenarios, self.store, seed=seed, clock=self._scaled_clock,
+                      runtime_faults=tuple(self._runtime_faults), header_control=self.header_control)
+
+    def _scaled_clock(self) -> float:
+        # fast mode: timelines and token buckets run 1/time_scale times faster than real time
+        return self.clock.now() / self.time_scale if self.time_scale > 0 else self.clock.now()
+
     def _swap(self, scenarios: list[Scenario]) -> None:
         # one reference assignment: a request sees the old engine or the new, never a mix
-        self.engine = Engine(scenarios, self.store, seed=self.engine.seed,
-                             session_header=self.engine.session_header)
+        self.engine = self._build(scenarios, self.engine.seed)
 
     @property
     def seed(self) -> int | None:
@@ -142,16 +154,45 @@ class MockServer:
 
     @seed.setter
     def seed(self, value: int | None) -> None:
-        engine = Engine(self.engine.scenarios, self.store, seed=value,
-                        session_header=self.engine.session_header)
-        self.engine = engine
+        self.engine = self._build(self.engine.scenarios, value)
+
+    # --- runtime faults (the control API's /__mock/faults) -----------------------------------------
+
+    def add_fault(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Add a fault for every request its ``match`` matches; a same-named one is replaced.
+
+        *spec* is ``{"name"?, "match"?, "respond" | "fault" | "delay", "probability"?}``; a bad
+        spec raises ScenarioError and changes nothing. Returns the spec as stored, with its name.
+        """
+        fault = load_runtime_fault(spec, lambda: f"fault-{next(self._fault_names)}")
+        self._runtime_faults = [f for f in self._runtime_faults if f.name != fault.name] + [fault]
+        self.engine = self._build(self.engine.scenarios, self.engine.seed)
+        return {"name": fault.name, **fault.spec}
+
+    def remove_fault(self, name: str) -> bool:
+        kept = [f for f in self._runtime_faults if f.name != name]
+        if len(kept) == len(self._runtime_faults):
+            return False
+        self._runtime_faults = kept
+        self.engine = self._build(self.engine.scenarios, self.engine.seed)
+        return True
+
+    def list_faults(self) -> list[dict[str, Any]]:
+        return [{"name": f.name, **f.spec} for f in self._runtime_faults]
+
+    def clear_faults(self) -> None:
+        if self._runtime_faults:
+            self._runtime_faults = []
+            self.engine = self._build(self.engine.scenarios, self.engine.seed)
 
     def reset(self, session: str | None = None) -> None:
-        """Forget counters, states, the journal and the clock (or one session's counters and states)."""
+        """Forget counters, states, the journal, the clock and runtime faults (or only one
+        session's counters and states)."""
         self.store.reset(session)
         if session is None:
             self.journal.clear()
             self.clock.reset()
+            self.clear_faults()
 
     # --- addresses -------------------------------------------------------------------------------
 
@@ -289,32 +330,53 @@ class MockServer:
         engine = self.engine
         request_id = self._next_request_id()
         resolution = engine.resolve(snapshot, request_id)
-        plan = resolution.plan
+        try:
+            return await self._answer(request, snapshot, resolution, request_id, arrived, engine)
+        finally:
+            if resolution.release is not None:  # a concurrency-cap slot
+                resolution.release()
+
+    async def _answer(self, request: web.Request, snapshot: RequestSnapshot, resolution: Resolution,
+                      request_id: str, arrived: float, engine: Engine) -> web.StreamResponse:
+        plan, fault = resolution.plan, resolution.fault
         outcome = "answered" if resolution.rule is not None else "unmatched"
         delay = min(resolution.delay, self.max_delay)
         if delay > 0:
             deadline = resolution.deadline
             if deadline is not None and delay > deadline:
                 await asyncio.sleep(deadline * self.time_scale)
-                plan, outcome = engine.timeout_plan, "timed_out"
+                plan, fault, outcome = engine.timeout_plan, None, "timed_out"
             else:
                 await asyncio.sleep(delay * self.time_scale)
         if plan.templated:
             headers, payload = plan.render(Context(snapshot, resolution.params, request_id))
         else:
             headers, payload = list(plan.headers), plan.body
+        if resolution.extra_headers:
+            headers.extend(resolution.extra_headers)
         headers.append(("X-Request-Id", request_id))
-        response = web.Response(status=plan.status, reason=plan.reason, headers=headers,
-                                body=payload or None)
         entry = self._entry(snapshot, resolution, request_id, plan.status, plan.reason, outcome, arrived)
         # recorded before the first byte goes out: a client that has its answer finds it journaled
         self.journal.record(entry)
+        entry.first_byte = time.time()
+        response: web.StreamResponse | None
         try:
-            entry.first_byte = time.time()
-            await response.prepare(request)
-            await response.write_eof()
+            if fault is not None:
+                entry.outcome = "fault"
+                response = await perform_fault(
+                    fault, request, plan.status, plan.reason, headers, payload, seed=resolution.seed,
+                    key=resolution.counter or "(unmatched)", ordinal=resolution.ordinal,
+                    max_hang=self.max_delay, time_scale=self.time_scale)
+                if response is None:  # the fault took the connection; aiohttp's write is a no-op
+                    response = web.Response(status=plan.status, reason=plan.reason)
+            else:
+                response = web.Response(status=plan.status, reason=plan.reason, headers=headers,
+                                        body=payload or None)
+                await response.prepare(request)
+                await response.write_eof()
         except ConnectionResetError:
             entry.outcome = "client_gone"
+            response = web.Response(status=plan.status, reason=plan.reason)
         entry.ended = time.time()
         self._after(entry)
         return response
@@ -335,7 +397,7 @@ class MockServer:
             session=resolution.session,
             rule=resolution.rule.id if resolution.rule is not None else None, status=status,
             reason=reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
-            arrived=arrived, near_misses=resolution.near_misses)
+            arrived=arrived, near_misses=resolution.near_misses, decisions=resolution.decisions)
 
 
 

@@ -22,6 +22,8 @@ class Session:
 
     hits: dict[str, int] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
+    buckets: dict[str, list[float]] = field(default_factory=dict)  # rate limits: [tokens, last]
+    inflight: dict[str, int] = field(default_factory=dict)  # concurrency caps
 
     def next_ordinal(self, key: str) -> int:
         """The 0-based ordinal of this hit on *key*, counting it."""

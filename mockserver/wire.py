@@ -1,0 +1,165 @@
+"""Faults on the wire: what the server does to the connection when a resolution names a fault.
+
+Each fault is distinct on the wire, as a real failure is (chaos-and-semantics.md, part C):
+a reset is a real RST (SO_LINGER 0), a close is a FIN with no bytes, truncation promises more
+body than it sends and then closes. Faults that write raw bytes always close the connection
+afterwards, so aiohttp never writes a second response on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import socket
+import struct
+import weakref
+from collections.abc import Sequence
+from email.utils import formatdate
+
+from aiohttp import web
+
+from .chaos import Fault
+
+__all__ = ["perform_fault", "rst"]
+
+_KEEPALIVE_COUNTS: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
+
+
+def rst(transport: asyncio.BaseTransport | None) -> None:
+    """Close with SO_LINGER(1, 0): the kernel sends RST instead of FIN."""
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already gone: close() below is all that is left
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.close()
+
+
+def _head(status: int, reason: str, headers: Sequence[tuple[str, str]], extra: Sequence[tuple[str, str]],
+          status_line: bytes | None = None) -> bytes:
+    lines = [status_line or f"HTTP/1.1 {status} {reason}".encode()]
+    for name, value in [*headers, *extra, ("Date", formatdate(usegmt=True)), ("Connection", "close")]:
+        lines.append(f"{name}: {value}".encode("latin-1", "replace"))
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def garbage(seed: int, key: str, ordinal: int, size: int) -> bytes:
+    """Seeded random bytes: the same seed, rule and ordinal always give the same garbage."""
+    return hashlib.shake_256(f"{seed}\0{key}\0{ordinal}".encode()).digest(size)
+
+
+async def _closed_or(transport: asyncio.BaseTransport, seconds: float) -> None:
+    """Sleep *seconds*, or less when the client goes away first (so hung tasks do not pile up)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not transport.is_closing():
+        left = end - loop.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.25))
+
+
+async def perform_fault(
+    fault: Fault,
+    request: web.Request,
+    status: int,
+    reason: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    seed: int,
+    key: str,
+    ordinal: int,
+    max_hang: float,
+    time_scale: float = 1.0,
+) -> web.StreamResponse | None:
+    """Carry out *fault*. Returns the response aiohttp should finish, or None when the fault
+    took the connection over (aiohttp's later write on a closed transport is a no-op)."""
+    transport = request.transport
+    if transport is None:
+        return None
+    kind = fault.type
+    if kind in ("reset", "close", "drop") and fault.after:
+        await _closed_or(transport, fault.after * time_scale)
+    if kind == "reset":
+        rst(transport)
+        return None
+    if kind in ("close", "drop"):
+        transport.close()
+        return None
+    if kind == "hang":
+        await _closed_or(transport, max_hang)
+        transport.close()
+        return None
+    if kind == "truncate":
+        sent = fault.bytes if fault.bytes is not None else int(len(body) * fault.fraction)
+        sent = min(sent, max(len(body) - 1, 0))
+        transport.write(_head(status, reason, headers, [("Content-Length", str(len(body)))]) + body[:sent])
+        transport.close()
+        return None
+    if kind == "malformed_chunk":
+        half = body[: max(1, len(body) // 2)]
+        # one write: a pause before the bad chunk leaves aiohttp's client (3.14) waiting forever
+        # instead of failing, which would test the client's timeout, not its chunk parsing
+        transport.write(_head(status, reason, headers, [("Transfer-Encoding", "chunked")])
+                        + f"{len(half):x}\r\n".encode() + half + b"\r\nZZZ-not-hex\r\n" + body[len(half):])
+        transport.close()
+        return None
+    if kind == "garbage":
+        transport.write(garbage(seed, key, ordinal, fault.bytes if fault.bytes is not None else 256))
+        transport.close()
+        return None
+    if kind == "malformed_status":
+        line = f"HTTP/1.1 {status}x {reason}".encode()
+        transport.write(_head(status, reason, headers, [("Content-Length", str(len(body)))], line) + body)
+        transport.close()
+        return None
+    if kind == "slow_headers":
+        await _closed_or(transport, fault.delay * time_scale)
+        head = _head(status, reason, headers, [("Content-Length", str(len(body)))])
+        for start in range(0, len(head), fault.chunk_size):
+            if transport.is_closing():
+                return None
+            transport.write(head[start:start + fault.chunk_size])
+            await asyncio.sleep(fault.interval * time_scale)
+        if not transport.is_closing():
+            transport.write(body)
+            transport.close()
+        return None
+    if kind == "drip":
+        return await _drip(fault, request, status, reason, headers, body, time_scale)
+    if kind == "keepalive_drop":
+        count = _KEEPALIVE_COUNTS.get(transport, 0) + 1
+        _KEEPALIVE_COUNTS[transport] = count
+        response = web.Response(status=status, reason=reason, headers=headers, body=body or None)
+        await response.prepare(request)
+        await response.write_eof()
+        if count >= fault.requests:
+            # silently, with no Connection: close: the client learns on its next request
+            await asyncio.sleep(0)
+            transport.close()
+        return response
+    raise ValueError(f"unknown fault type {kind!r}")  # pragma: no cover - validated at load
+
+
+async def _drip(fault: Fault, request: web.Request, status: int, reason: str,
+                headers: list[tuple[str, str]], body: bytes, time_scale: float) -> web.StreamResponse:
+    """The body in pieces with pauses between them, correctly framed (Content-Length)."""
+    response = web.StreamResponse(status=status, reason=reason, headers=headers)
+    response.content_length = len(body)
+    await response.prepare(request)
+    if fault.rate:
+        piece = max(1, int(fault.rate / 10))  # ten writes a second
+        pause = piece / fault.rate
+    else:
+        pieces = max(1, fault.chunks)
+        piece = max(1, -(-len(body) // pieces))
+        pause = fault.over / pieces
+    for start in range(0, len(body), piece):
+        await response.write(body[start:start + piece])
+        if start + piece < len(body):
+            await asyncio.sleep(pause * time_scale)
+    await response.write_eof()
+    return response
