@@ -1,18 +1,41 @@
 """The journal: a bounded record of every exchange, for tests, the control API and debugging.
 
 Recording is an append to a deque under a lock, cheap enough for the hot path; everything that
-costs (filtering, rendering) happens when someone reads.
+costs (filtering, rendering, waking waiters) happens when someone reads or waits.
+
+Queries select entries by rule, method, path, status, session or outcome. The same queries run
+on the in-process journal and on a remote server's journal (remote.py), because both are a
+``JournalView``: something that can list its entries.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import re
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-__all__ = ["Entry", "Journal"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "Entry",
+    "Filters",
+    "FiltersBesidesRule",
+    "FiltersBesidesStatus",
+    "Journal",
+    "JournalView",
+    "Query",
+    "RequestFilters",
+    "WaitTimeout",
+    "format_entries",
+]
 
 
 @dataclass(slots=True)
@@ -39,6 +62,8 @@ class Entry:
     ended: float | None = None
     decisions: list[str] = field(default_factory=list)
     near_misses: tuple[Any, ...] = ()
+    # the answer's headers as sent, in order; filled by the server (Retry-After checks read it)
+    response_headers: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (headers as a dict, body as text)."""
@@ -49,11 +74,270 @@ class Entry:
             "rule": self.rule, "status": self.status, "reason": self.reason, "outcome": self.outcome,
             "delay": self.delay, "deadline": self.deadline, "arrived": self.arrived,
             "first_byte": self.first_byte, "ended": self.ended, "decisions": list(self.decisions),
-            "near_misses": [m.as_dict() for m in self.near_misses],
+            "near_misses": [_near_miss_dict(m) for m in self.near_misses],
+            "response_headers": [list(pair) for pair in self.response_headers],
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Entry:
+        """The inverse of as_dict, for journals read over the control API (near misses stay dicts)."""
+        return cls(
+            seq=int(data.get("seq", 0)), request_id=str(data.get("request_id", "")),
+            method=str(data.get("method", "")), path=str(data.get("path", "")),
+            query_string=str(data.get("query", "")), headers=dict(data.get("headers") or {}),
+            body=str(data.get("body", "")).encode(), client=str(data.get("client", "")),
+            session=str(data.get("session", "")), rule=data.get("rule"), status=data.get("status"),
+            reason=str(data.get("reason", "")), outcome=str(data.get("outcome", "")),
+            delay=float(data.get("delay") or 0.0), deadline=data.get("deadline"),
+            arrived=float(data.get("arrived") or 0.0), first_byte=data.get("first_byte"),
+            ended=data.get("ended"), decisions=list(data.get("decisions") or []),
+            near_misses=tuple(data.get("near_misses") or ()),
+            response_headers=tuple((str(k), str(v)) for k, v in data.get("response_headers") or ()))
 
-class Journal:
+    def response_header(self, name: str) -> str | None:
+        """The first answer header called *name* (any case), or None."""
+        lower = name.lower()
+        return next((v for k, v in self.response_headers if k.lower() == lower), None)
+
+    @property
+    def sent(self) -> float:
+        """When the answer started to leave (arrival if it never did): retry waits count from here."""
+        return self.first_byte if self.first_byte is not None else self.ended or self.arrived
+
+    def describe(self, origin: float | None = None) -> str:
+        """One line for failure messages: when, what was asked, what was answered and by which rule."""
+        when = f" +{self.arrived - origin:.3f}s" if origin is not None else ""
+        target = self.path + (f"?{self.query_string}" if self.query_string else "")
+        answer = f"{self.status} {self.reason}".strip() if self.status is not None else "no answer"
+        by = f"rule {self.rule}" if self.rule else "no rule"
+        extra = "" if self.outcome == "answered" else f", {self.outcome}"
+        if self.decisions and self.outcome == "error":
+            extra += f": {'; '.join(self.decisions)}"
+        return f"#{self.seq}{when} {self.method} {target} -> {answer} ({by}{extra})"
+
+    def near_miss_lines(self) -> list[str]:
+        """The rules that almost matched, one line each, with what did not match."""
+        lines = []
+        for miss in self.near_misses:
+            found = _near_miss_dict(miss)
+            source = f" ({found['source']})" if found.get("source") else ""
+            lines.append(f"near miss {found.get('rule')}{source}: {'; '.join(found.get('mismatches', []))}")
+        return lines
+
+
+def _near_miss_dict(miss: Any) -> dict[str, Any]:
+    # in-process entries carry engine.NearMiss objects, remote ones plain dicts
+    return dict(miss) if isinstance(miss, Mapping) else dict(miss.as_dict())
+
+
+def format_entries(entries: Sequence[Entry], *, indent: str = "  ", origin: float | None = None,
+                   near_misses: bool = True) -> str:
+    """Entries one per line, times relative to *origin* (default: the first arrival)."""
+    if not entries:
+        return f"{indent}(none)"
+    start = origin if origin is not None else min(e.arrived for e in entries)
+    lines = []
+    for entry in entries:
+        lines.append(indent + entry.describe(start))
+        if near_misses:
+            lines.extend(f"{indent}    {line}" for line in entry.near_miss_lines())
+    return "\n".join(lines)
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+
+class RequestFilters(TypedDict, total=False):
+    """Filters on the request and how it ended (helpers that take rule and status by name use these)."""
+
+    method: str
+    path: str | re.Pattern[str]
+    session: str
+    outcome: str | Collection[str]
+
+
+class FiltersBesidesRule(RequestFilters, total=False):
+    status: int | Collection[int]
+
+
+class FiltersBesidesStatus(RequestFilters, total=False):
+    rule: str
+
+
+class Filters(RequestFilters, total=False):
+    """What a query may select on; every filter given must hold."""
+
+    rule: str
+    status: int | Collection[int]
+
+
+FILTER_NAMES = ("rule", "method", "path", "status", "session", "outcome")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A conjunction of filters over entries.
+
+    *rule* is a rule id (``scenario/rule``) or a bare rule name; *path* is exact, or a compiled
+    regex that must match it whole; *status* and *outcome* take one value or several.
+    """
+
+    rule: str | None = None
+    method: str | None = None
+    path: str | re.Pattern[str] | None = None
+    status: int | frozenset[int] | None = None
+    session: str | None = None
+    outcome: str | frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, filters: Mapping[str, Any]) -> Query:
+        unknown = sorted(set(filters) - set(FILTER_NAMES))
+        if unknown:
+            valid = ", ".join(sorted(FILTER_NAMES))
+            raise TypeError(f"unknown journal filter {unknown[0]!r}; valid filters: {valid}")
+        status = filters.get("status")
+        outcome = filters.get("outcome")
+        return cls(
+            rule=filters.get("rule"),
+            method=filters["method"].upper() if filters.get("method") else None,
+            path=filters.get("path"),
+            status=status if status is None or isinstance(status, int) else frozenset(status),
+            session=filters.get("session"),
+            outcome=outcome if outcome is None or isinstance(outcome, str) else frozenset(outcome))
+
+    def matches(self, entry: Entry) -> bool:
+        if self.rule is not None and entry.rule != self.rule and (
+                entry.rule is None or entry.rule.partition("/")[2] != self.rule):
+            return False
+        if self.method is not None and entry.method.upper() != self.method:
+            return False
+        if self.path is not None and (entry.path != self.path if isinstance(self.path, str)
+                                      else self.path.fullmatch(entry.path) is None):
+            return False
+        if self.status is not None and (entry.status != self.status if isinstance(self.status, int)
+                                        else entry.status not in self.status):
+            return False
+        if self.session is not None and entry.session != self.session:
+            return False
+        return self.outcome is None or (entry.outcome == self.outcome if isinstance(self.outcome, str)
+                                        else entry.outcome in self.outcome)
+
+    def describe(self) -> str:
+        """``rule='x', status=503`` (or ``any request``), for messages."""
+        parts = []
+        for name in FILTER_NAMES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, re.Pattern):
+                value = value.pattern
+            elif isinstance(value, frozenset):
+                value = sorted(value)
+            parts.append(f"{name}={value!r}")
+        return ", ".join(parts) or "any request"
+
+
+class WaitTimeout(TimeoutError):
+    """Fewer matching requests arrived than a test waited for; the message lists what did arrive."""
+
+
+class JournalView:
+    """Queries over a list of entries; subclasses say where the entries come from."""
+
+    def entries(self) -> list[Entry]:
+        """Every entry, oldest first."""
+        raise NotImplementedError
+
+    def select(self, **filters: Unpack[Filters]) -> list[Entry]:
+        """The entries that match every filter, in order of arrival."""
+        query = Query.of(filters)
+        return sorted((e for e in self.entries() if query.matches(e)), key=_arrival)
+
+    def count(self, **filters: Unpack[Filters]) -> int:
+        return len(self.select(**filters))
+
+    def intervals(self, **filters: Unpack[Filters]) -> list[float]:
+        """Seconds between consecutive arrivals of matching requests (n entries give n - 1)."""
+        arrivals = [e.arrived for e in self.select(**filters)]
+        return [b - a for a, b in itertools.pairwise(arrivals)]
+
+    def wait_for(self, count: int = 1, *, timeout: float = 5.0, **filters: Unpack[Filters]) -> list[Entry]:
+        """Block until *count* matching requests have arrived; return them, or raise WaitTimeout."""
+        __tracebackhide__ = True
+        query = Query.of(filters)
+        deadline = time.monotonic() + timeout
+        changed = threading.Event()
+        unsubscribe = self._subscribe(changed.set)
+        try:
+            while True:
+                changed.clear()
+                found = [e for e in self.entries() if query.matches(e)]
+                if len(found) >= count:
+                    return sorted(found, key=_arrival)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(self._timeout_message(count, timeout, query))
+                changed.wait(remaining if unsubscribe is not None else min(remaining, self.poll_interval))
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    async def wait_for_async(self, count: int = 1, *, timeout: float = 5.0,
+                             **filters: Unpack[Filters]) -> list[Entry]:
+        """Like wait_for, without blocking the event loop (the server may run on this very loop)."""
+        __tracebackhide__ = True
+        query = Query.of(filters)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the waiting loop is gone; nobody to wake
+                loop.call_soon_threadsafe(changed.set)
+
+        unsubscribe = self._subscribe(wake)
+        try:
+            while True:
+                changed.clear()
+                found = [e for e in await self._entries_async() if query.matches(e)]
+                if len(found) >= count:
+                    return sorted(found, key=_arrival)
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise WaitTimeout(self._timeout_message(count, timeout, query))
+                if unsubscribe is None:
+                    remaining = min(remaining, self.poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), remaining)
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    #: seconds between polls for views that cannot be notified (remote journals)
+    poll_interval = 0.02
+
+    def _subscribe(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call *callback* after each new entry; returns how to stop, or None if only polling works."""
+        return None
+
+    async def _entries_async(self) -> list[Entry]:
+        return self.entries()
+
+    def _timeout_message(self, count: int, timeout: float, query: Query) -> str:
+        entries = sorted(self.entries(), key=_arrival)
+        matching = [e for e in entries if query.matches(e)]
+        others = [e for e in entries if not query.matches(e)]
+        origin = entries[0].arrived if entries else None
+        return (f"waited {timeout:g}s for {count} request(s) matching {query.describe()}; "
+                f"{len(matching)} arrived:\n{format_entries(matching, origin=origin)}\n"
+                f"other requests:\n{format_entries(others, origin=origin)}")
+
+
+def _arrival(entry: Entry) -> tuple[float, int]:
+    return entry.arrived, entry.seq
+
+
+class Journal(JournalView):
     """The last *maxlen* entries, oldest first."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
@@ -61,6 +345,7 @@ class Journal:
         self._entries: deque[Entry] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self._seq = 0
+        self._listeners: list[Callable[[], None]] = []
 
     def next_seq(self) -> int:
         with self._lock:
@@ -70,14 +355,29 @@ class Journal:
     def record(self, entry: Entry) -> None:
         with self._lock:
             self._entries.append(entry)
+        if self._listeners:  # only tests that wait pay for waking
+            for listener in tuple(self._listeners):
+                listener()
 
     def clear(self) -> None:
+        """Forget every entry; numbering starts at 1 again, so each test's messages read #1, #2, ..."""
         with self._lock:
             self._entries.clear()
+            self._seq = 0
 
     def entries(self) -> list[Entry]:
         with self._lock:
             return list(self._entries)
+
+    def _subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners.remove(callback)
+
+        return unsubscribe
 
     def __len__(self) -> int:
         return len(self._entries)

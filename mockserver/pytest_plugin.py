@@ -1,0 +1,439 @@
+"""The pytest plugin: fixtures, the ``mockserver`` marker and strict mode.
+
+Loaded through the ``pytest11`` entry point by every pytest run wherever mockserver is
+installed, so importing it costs nothing beyond pytest: the server, aiohttp and pydantic are
+imported when a test first asks for a fixture.
+
+- ``mockserver``: the session's server, reset before each test, with the marker applied;
+- ``mockserver_session``: that server, started once per session (per xdist worker), or the
+  external one named by ``MOCKSERVER_URL`` (driven through its control API);
+- ``mockserver_factory``: starts extra in-process servers, all closed at teardown;
+- ``mockserver_scenarios``: override it to serve scenarios for the whole session.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .journal import Entry, Filters, FiltersBesidesRule, FiltersBesidesStatus, JournalView
+    from .remote import RemoteMockServer
+    from .scenario import Scenario
+    from .server import MockServer, ScenarioSource
+
+__all__ = ["MockServerFixture"]
+
+URL_ENV = "MOCKSERVER_URL"
+TOKEN_ENV = "MOCKSERVER_ADMIN_TOKEN"
+MARKER_ARGS = ("fast", "scenario", "seed", "strict")
+MARKER_HELP = (
+    "mockserver(scenario=None, seed=None, strict=False, fast=None): serve scenario (a path, a dict "
+    "or a list of them) for this test only; seed the delay draws; fail the test on unmatched "
+    "requests or server errors (strict); multiply every delay by fast (e.g. 0.01)")
+
+
+class MockServerFixture:
+    """What the ``mockserver`` fixtures give a test: one surface over an in-process or remote server.
+
+    Queries and assertions read the journal; ``server`` is the in-process MockServer (None when
+    the fixtures drive an external server through ``remote``).
+    """
+
+    __test__ = False
+
+    def __init__(self, backend: MockServer | RemoteMockServer) -> None:
+        from .server import MockServer
+
+        self.server: MockServer | None = backend if isinstance(backend, MockServer) else None
+        self.remote: RemoteMockServer | None = None if isinstance(backend, MockServer) else backend
+        self._loaded: list[str] = []  # remote only: names to remove after the test
+        self._remote_seeded = False
+        if self.server is not None:
+            self._baseline: tuple[Scenario, ...] = self.server.engine.scenarios
+            self._baseline_seed = self.server.seed
+            self._baseline_scale = self.server.time_scale
+
+    def __repr__(self) -> str:
+        where = "in-process" if self.server is not None else "external"
+        return f"<MockServerFixture {self.url} ({where})>"
+
+    # --- addresses and serving -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.server.url if self.server is not None else self._remote.url
+
+    def url_for(self, path: str) -> str:
+        return self.server.url_for(path) if self.server is not None else self._remote.url_for(path)
+
+    @property
+    def _remote(self) -> RemoteMockServer:
+        assert self.remote is not None  # one of server and remote is always set
+        return self.remote
+
+    def load(self, *sources: ScenarioSource) -> list[str]:
+        """Add scenarios (replacing any of the same name) for this test; returns their names."""
+        if self.server is not None:
+            return [s.name for s in self.server.load(*sources)]
+        names = self._remote.load(*_remote_sources(sources))
+        self._loaded.extend(names)
+        return names
+
+    def remove(self, name: str) -> bool:
+        return self.server.remove(name) if self.server is not None else self._remote.remove(name)
+
+    def reset(self, session: str | None = None) -> None:
+        """Forget counters, states, the journal and the clock (the fixture does this before each test)."""
+        if self.server is not None:
+            self.server.reset(session)
+        else:
+            self._remote.reset(session)
+
+    def set_state(self, name: str, value: str, session: str = "") -> None:
+        if self.server is not None:
+            self.server.store.set_state(name, value, session)
+        else:
+            self._remote.set_state(name, value, session)
+
+    def states(self, session: str = "") -> dict[str, str]:
+        return self.server.store.states(session) if self.server is not None else self._remote.states(session)
+
+    def seed(self, seed: int | None) -> None:
+        """Seed the delay draws (and chaos) for this test."""
+        if self.server is not None:
+            self.server.seed = seed
+        else:
+            self._remote.set_seed(seed)
+            self._remote_seeded = True
+
+    def advance(self, seconds: float) -> None:
+        """Move the server's clock on (timelines, rate limits) without waiting."""
+        if self.server is not None:
+            self.server.clock.advance(seconds)
+        else:
+            self._remote.advance(seconds)
+
+    @property
+    def time_scale(self) -> float:
+        """Every delay is multiplied by this (fast mode); an external server keeps its own."""
+        return self.server.time_scale if self.server is not None else 1.0
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if self.server is not None:
+            self.server.time_scale = value
+
+    # --- the journal -----------------------------------------------------------------------------
+
+    @property
+    def journal(self) -> JournalView:
+        return self.server.journal if self.server is not None else self._remote.journal
+
+    def entries(self, **filters: Unpack[Filters]) -> list[Entry]:
+        """The requests that arrived and match every filter (rule, method, path, status, session, outcome)."""
+        return self.journal.select(**filters)
+
+    def count(self, **filters: Unpack[Filters]) -> int:
+        return self.journal.count(**filters)
+
+    def intervals(self, **filters: Unpack[Filters]) -> list[float]:
+        """Seconds between consecutive arrivals of matching requests."""
+        return self.journal.intervals(**filters)
+
+    def wait_for(self, count: int = 1, *, timeout: float = 5.0, **filters: Unpack[Filters]) -> list[Entry]:
+        """Block until *count* matching requests arrived (for clients running in the background)."""
+        __tracebackhide__ = True
+        return self.journal.wait_for(count, timeout=timeout, **filters)
+
+    async def wait_for_async(self, count: int = 1, *, timeout: float = 5.0,
+                             **filters: Unpack[Filters]) -> list[Entry]:
+        """Like wait_for, for async tests: the event loop keeps running while it waits."""
+        __tracebackhide__ = True
+        return await self.journal.wait_for_async(count, timeout=timeout, **filters)
+
+    # --- assertions ------------------------------------------------------------------------------
+
+    def assert_called(self, rule: str | None = None, *, times: int | None = None, at_least: int | None = None,
+                      at_most: int | None = None, **filters: Unpack[FiltersBesidesRule]) -> list[Entry]:
+        """Check how many requests matched (at least one when no count is given); returns them."""
+        __tracebackhide__ = True
+        from .assertions import assert_called
+
+        return assert_called(self.journal, rule, times=times, at_least=at_least, at_most=at_most, **filters)
+
+    def assert_not_called(self, rule: str | None = None, **filters: Unpack[FiltersBesidesRule]) -> None:
+        """Check that no request matched."""
+        __tracebackhide__ = True
+        from .assertions import assert_not_called
+
+        assert_not_called(self.journal, rule, **filters)
+
+    def assert_retry_after_honoured(self, rule: str | None = None, *, tolerance: float = 0.01,
+                                    **filters: Unpack[FiltersBesidesRule]) -> None:
+        """Check that every retry after an answer with Retry-After waited at least that long."""
+        __tracebackhide__ = True
+        from .assertions import assert_retry_after_honoured
+
+        engine = self.server.engine if self.server is not None else None
+        assert_retry_after_honoured(self.journal, rule, tolerance=tolerance, engine=engine, **filters)
+
+    def assert_no_request_after(self, status: int = 200,
+                                **filters: Unpack[FiltersBesidesStatus]) -> None:
+        """Check that the client stopped at the first *status* answer."""
+        __tracebackhide__ = True
+        from .assertions import assert_no_request_after
+
+        assert_no_request_after(self.journal, status, **filters)
+
+    def check(self) -> None:
+        """Fail if a request matched no rule or made the server fail (what strict mode runs)."""
+        __tracebackhide__ = True
+        from .assertions import check_strict
+
+        check_strict(self.journal)
+
+    # --- per-test lifecycle (the fixtures call these) --------------------------------------------
+
+    def _begin(self, options: MarkerOptions) -> None:
+        self.reset()
+        if options.scenarios:
+            self.load(*options.scenarios)
+        if options.seed is not None:
+            self.seed(options.seed)
+        if options.fast is not None:
+            self.time_scale = options.fast
+
+    def _end(self) -> None:
+        """Put back what the test changed, so the next test starts from the session's baseline."""
+        if self.server is not None:
+            server = self.server
+            if server.engine.scenarios is not self._baseline:
+                server.replace(*self._baseline)
+            if server.seed != self._baseline_seed:
+                server.seed = self._baseline_seed
+            server.time_scale = self._baseline_scale
+            return
+        loaded, self._loaded = self._loaded, []
+        for name in dict.fromkeys(loaded):
+            self._remote.remove(name)
+        if self._remote_seeded:
+            self._remote_seeded = False
+            self._remote.set_seed(None)
+
+
+def _remote_sources(sources: Sequence[ScenarioSource]) -> list[str | os.PathLike[str] | Mapping[str, Any]]:
+    from .scenario import Scenario
+
+    out: list[str | os.PathLike[str] | Mapping[str, Any]] = []
+    for source in sources:
+        if isinstance(source, Scenario):
+            raise TypeError(f"a loaded Scenario ({source.name!r}) cannot be sent to an external "
+                            "mockserver; pass its file or dict")
+        out.append(source)
+    return out
+
+
+class MarkerOptions:
+    """The ``@pytest.mark.mockserver(...)`` arguments of one test, checked."""
+
+    def __init__(self, scenarios: list[ScenarioSource], seed: int | None, strict: bool,
+                 fast: float | None) -> None:
+        self.scenarios = scenarios
+        self.seed = seed
+        self.strict = strict
+        self.fast = fast
+
+    @classmethod
+    def of(cls, item: pytest.Item, default_strict: bool) -> MarkerOptions:
+        merged: dict[str, Any] = {}
+        for marker in item.iter_markers("mockserver"):  # closest first: a test's own marker wins
+            if marker.args:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.mockserver takes keyword arguments only; "
+                    f"pass scenarios as scenario=... (found {len(marker.args)} positional)")
+            for key, value in marker.kwargs.items():
+                if key not in MARKER_ARGS:
+                    close = difflib.get_close_matches(key, MARKER_ARGS, 1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise pytest.UsageError(
+                        f"{item.nodeid}: @pytest.mark.mockserver got unknown argument {key!r}{hint}; "
+                        f"valid arguments: {', '.join(MARKER_ARGS)}")
+                merged.setdefault(key, value)
+        fast = merged.get("fast")
+        if fast is not None and (isinstance(fast, bool) or not isinstance(fast, int | float) or fast < 0):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.mockserver(fast={fast!r}): expected a "
+                                    "factor such as 0.01 that every delay is multiplied by")
+        seed = merged.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.mockserver(seed={seed!r}): expected an integer")
+        strict = merged.get("strict")
+        return cls(_resolve(merged.get("scenario"), item), seed,
+                   default_strict if strict is None else bool(strict),
+                   None if fast is None else float(fast))
+
+
+def _resolve(scenario: Any, item: pytest.Item) -> list[ScenarioSource]:
+    """Scenario paths are taken relative to the test file's folder, then to the rootdir."""
+    if scenario is None:
+        return []
+    sources = list(scenario) if isinstance(scenario, list | tuple) else [scenario]
+    out: list[ScenarioSource] = []
+    for source in sources:
+        found: ScenarioSource = source
+        if isinstance(source, str | os.PathLike) and not Path(source).is_absolute():
+            found = next((base / source for base in (item.path.parent, item.config.rootpath)
+                          if (base / source).exists()), source)
+        out.append(found)
+    return out
+
+
+# --- hooks ---------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mockserver", "mockserver HTTP test double")
+    group.addoption("--mockserver-fast", type=float, default=None, metavar="FACTOR",
+                    help="multiply every mockserver delay by FACTOR, e.g. 0.01 (a marker's fast= wins)")
+    group.addoption("--mockserver-strict", action="store_true", default=False,
+                    help="fail every test whose mockserver saw an unmatched request or failed")
+    group.addoption("--mockserver-url", default=None, metavar="URL",
+                    help=f"drive the external mockserver at URL through its control API instead of "
+                         f"starting one (default: ${URL_ENV})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+_HANDLES = pytest.StashKey[list[tuple[MockServerFixture, bool]]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Strict mode: a test that passed still fails if its servers saw unmatched requests or errors."""
+    from .assertions import MockAssertionError
+
+    result = yield
+    for handle, strict in item.stash.get(_HANDLES, []):
+        if strict:
+            try:
+                handle.check()
+            except MockAssertionError as exc:
+                message = str(exc)
+            else:
+                continue
+            pytest.fail(message, pytrace=False)  # the message is the story; our frames are noise
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On failure, show what each server the test used saw on the wire."""
+    report = yield
+    handles = item.stash.get(_HANDLES, [])
+    from .assertions import MockAssertionError
+
+    listed = call.excinfo is not None and call.excinfo.errisinstance(MockAssertionError)
+    if report.failed and call.when == "call" and handles and not listed:
+        from .journal import format_entries
+
+        for number, (handle, _) in enumerate(handles):
+            try:
+                entries = handle.journal.select()
+            except Exception as exc:  # an external server that went away must not hide the failure
+                text = f"(could not read the journal: {exc})"
+            else:
+                text = format_entries(entries)
+            title = "mockserver journal" + (f" ({handle.url})" if number else "")
+            report.sections.append((title, text))
+    return report
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mockserver_scenarios() -> list[ScenarioSource]:
+    """What the session's server serves in every test; override it in a conftest.py."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def mockserver_session(pytestconfig: pytest.Config,
+                       mockserver_scenarios: list[ScenarioSource]) -> Iterator[MockServerFixture]:
+    """The session's server: in-process on 127.0.0.1 (one per xdist worker), or $MOCKSERVER_URL's."""
+    url = pytestconfig.getoption("mockserver_url") or os.environ.get(URL_ENV)
+    if url:
+        from .remote import ControlAPIError, RemoteMockServer
+
+        remote = RemoteMockServer(url, token=os.environ.get(TOKEN_ENV) or None)
+        try:
+            remote.health()
+        except ControlAPIError as exc:
+            raise pytest.UsageError(f"{URL_ENV}={url}: the mockserver there is not usable: {exc}") from None
+        handle = MockServerFixture(remote)
+        if mockserver_scenarios:
+            remote.load(*_remote_sources(mockserver_scenarios))
+        yield handle
+        return
+    from .server import MockServer
+
+    fast = pytestconfig.getoption("mockserver_fast")
+    server = MockServer(mockserver_scenarios, time_scale=1.0 if fast is None else fast)
+    server.start_in_thread()
+    try:
+        yield MockServerFixture(server)
+    finally:
+        server.stop_thread()
+
+
+@pytest.fixture
+def mockserver(request: pytest.FixtureRequest,
+               mockserver_session: MockServerFixture) -> Iterator[MockServerFixture]:
+    """The session's server, reset for this test, with this test's marker applied."""
+    options = MarkerOptions.of(request.node, request.config.getoption("mockserver_strict"))
+    request.node.stash.setdefault(_HANDLES, []).append((mockserver_session, options.strict))
+    try:
+        mockserver_session._begin(options)
+        yield mockserver_session
+    finally:
+        mockserver_session._end()
+
+
+@pytest.fixture
+def mockserver_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., MockServerFixture]]:
+    """Start extra in-process servers: ``mockserver_factory("b.yaml", {...}, strict=True, seed=1)``.
+
+    Keyword arguments go to MockServer; all servers are closed when the test ends.
+    """
+    from .server import MockServer
+
+    started: list[MockServer] = []
+    fast = request.config.getoption("mockserver_fast")
+
+    def start(*scenarios: ScenarioSource, strict: bool | None = None, **kwargs: Any) -> MockServerFixture:
+        kwargs.setdefault("time_scale", 1.0 if fast is None else fast)
+        sources = [s for source in scenarios for s in _resolve(source, request.node)]
+        server = MockServer(sources, **kwargs)
+        server.start_in_thread()
+        started.append(server)
+        handle = MockServerFixture(server)
+        default = request.config.getoption("mockserver_strict")
+        request.node.stash.setdefault(_HANDLES, []).append((handle, default if strict is None else strict))
+        return handle
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop_thread()
