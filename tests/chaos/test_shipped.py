@@ -94,12 +94,14 @@ async def test_slow_network() -> None:
 
 @exercises("chaos/overloaded.yaml")
 async def test_overloaded_caps_in_flight_requests() -> None:
-    async with MockServer([CHAOS / "overloaded.yaml"]) as server:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            async def one() -> int:
-                async with session.get(server.url_for("/api/report")) as resp:
-                    await resp.read()
-                    return resp.status
+    connector = aiohttp.TCPConnector(limit=0)
+    async with MockServer([CHAOS / "overloaded.yaml"]) as server, \
+            aiohttp.ClientSession(connector=connector) as session:
 
-            results = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(20))), 20)
+        async def one() -> int:
+            async with session.get(server.url_for("/api/report")) as resp:
+                await resp.read()
+                return resp.status
+
+        results = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(20))), 20)
     assert Counter(results) == {200: 4, 503: 16}

@@ -67,3 +67,4 @@ def test_demo(url: Callable[[str], str]) -> None:
 # The CSS pack (css/ and css/chaos/) is exercised through the real Huawei Cloud SDK in tests/sdk;
 # importing those modules registers their tests here.
 from tests.sdk import test_css_api, test_css_chaos, test_css_statuses  # noqa: E402, F401
+from tests.chaos import test_shipped  # noqa: E402, F401  (registers the chaos/ examples)
