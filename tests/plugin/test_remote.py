@@ -1,0 +1,128 @@
+"""MOCKSERVER_URL: the same fixtures drive a real ``mockserver serve`` process over its control API."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mockserver.remote import ControlAPIError, RemoteMockServer
+
+pytest_plugins = ["pytester"]
+
+TOKEN = "plugin-test-token"  # a throwaway token for a loopback server
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ``mockserver serve --port 0`` subprocess with one base scenario and an admin token."""
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "base.yaml").write_text(
+        "name: base\nrules:\n  - name: health\n    match: {path: /health}\n    respond: {body: up}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", str(folder / "base.yaml")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "MOCKSERVER_ADMIN_TOKEN": TOKEN})
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        line = proc.stdout.readline()
+        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        assert found, f"unexpected first line {line!r}"
+        yield found.group(1)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.fixture
+def remote_tester(tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, served: str) -> pytest.Pytester:
+    monkeypatch.setenv("MOCKSERVER_URL", served)
+    monkeypatch.setenv("MOCKSERVER_ADMIN_TOKEN", TOKEN)
+    return tester
+
+
+def test_the_same_tests_run_against_an_external_server(remote_tester: pytest.Pytester, served: str) -> None:
+    """Marker scenarios, per-test reset, journal queries, assertions and strict mode, over HTTP."""
+    remote_tester.path.joinpath("flaky.yaml").write_text(
+        "name: flaky\nrules:\n  - name: get\n    match: {path: /thing}\n"
+        "    respond: [{status: 503, repeat: 2}, {status: 200}]\n")
+    remote_tester.makepyfile(f"""
+import pytest, requests
+
+def get(mockserver, path):
+    s = requests.Session(); s.trust_env = False
+    return s.get(mockserver.url_for(path), timeout=5).status_code
+
+@pytest.mark.mockserver(scenario="flaky.yaml", seed=3)
+def test_marker_scenario_over_the_control_api(mockserver):
+    assert mockserver.server is None and mockserver.url == {served!r}
+    assert [get(mockserver, "/thing") for _ in range(3)] == [503, 503, 200]
+    mockserver.assert_called("get", times=3)
+    assert [e.status for e in mockserver.wait_for(3, rule="flaky/get")] == [503, 503, 200]
+    assert len(mockserver.intervals(rule="get")) == 2
+    mockserver.assert_no_request_after(status=200)
+    mockserver.set_state("door", "open")
+    assert mockserver.states() == {{"door": "open"}}
+    mockserver.advance(5)
+
+def test_next_test_starts_clean(mockserver):
+    assert mockserver.entries() == []
+    assert mockserver.states() == {{}}
+    assert get(mockserver, "/thing") == 404          # flaky was removed
+    assert get(mockserver, "/health") == 200         # the container's own scenario stays
+
+@pytest.mark.mockserver(strict=True)
+def test_strict_over_the_control_api(mockserver):
+    assert get(mockserver, "/nowhere") == 404
+
+async def test_async_wait(mockserver):
+    import httpx
+    async with httpx.AsyncClient(trust_env=False) as client:
+        await client.get(mockserver.url_for("/health"))
+    [entry] = await mockserver.wait_for_async(1, path="/health")
+    assert entry.rule == "base/health"
+""")
+    result = remote_tester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["strict mockserver: 1 request(s) matched no rule:",
+                                 "  #1 +0.000s GET /nowhere -> 404 NotFound (no rule, unmatched)",
+                                 "      near miss base/health (*): path: expected /health, got /nowhere"])
+    remote = RemoteMockServer(served, token=TOKEN)
+    assert [s["name"] for s in remote.scenarios()] == ["base"]
+
+
+def test_an_unreachable_server_stops_the_run_with_the_reason(tester: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKSERVER_URL", "http://127.0.0.1:9")
+    tester.makepyfile("def test_it(mockserver):\n    pass\n")
+    result = tester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*MOCKSERVER_URL=http://127.0.0.1:9: the mockserver there is not usable: "
+                                 "GET http://127.0.0.1:9/__mock/health failed: *"])
+
+
+def test_a_wrong_token_is_reported_with_the_servers_answer(served: str) -> None:
+    with pytest.raises(ControlAPIError, match=r"^POST /__mock/reset answered 401: unauthorized: "):
+        RemoteMockServer(served, token="wrong").reset()
+
+
+def test_remote_refuses_loaded_scenario_objects(remote_tester: pytest.Pytester) -> None:
+    """A compiled Scenario cannot travel over HTTP: the message says to pass its file or dict."""
+    remote_tester.makepyfile("""
+from mockserver import load_scenario
+
+def test_it(mockserver):
+    mockserver.load(load_scenario({"name": "x", "rules": [{"respond": {}}]}))
+""")
+    result = remote_tester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*TypeError: a loaded Scenario ('x') cannot be sent to an external "
+                                 "mockserver; pass its file or dict"])
