@@ -196,6 +196,9 @@ def _tls(args: argparse.Namespace, folder: str) -> tuple[ssl.SSLContext | None, 
             made = self_signed(folder, args.tls_name + ([args.host] if args.host else []),
                                ca_path=args.cert_out)
             return server_context(made.cert, made.key), str(made.ca)
+    except ImportError:
+        raise _Refusal("--tls makes its certificate with the cryptography package: "
+                       "pip install 'mockserver[tls]' (or give --cert and --key)") from None
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise _Refusal(f"cannot set up TLS: {exc}") from None
     return None, None
@@ -254,4 +257,10 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
             watcher_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher_task
-        await server.close()
+        # aiohttp waits shutdown_timeout for answers in flight, then as long again once it has
+        # cancelled them; the bound we promise is one shutdown_timeout, so it is enforced here
+        try:
+            await asyncio.wait_for(server.close(), args.shutdown_timeout)
+        except TimeoutError:
+            log.event("stopped", f"mockserver: {server.in_flight} answer(s) still in flight after "
+                                 f"{args.shutdown_timeout:g}s; their connections are closed")
