@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -13,6 +14,8 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.region.region import Region
 
 from mockserver import MockServer
+from mockserver.scenario import load_text
+from tests.conftest import ROOT
 from tests.integration.test_builtin_scenarios import exercises
 from tests.sdk.css_sdk import (
     AK,
@@ -150,6 +153,7 @@ def test_create_then_poll_until_available(pack: MockServer) -> None:
             break
     assert statuses == ["100", "100", "100", "200"]  # show-cluster-creating has times: 3
     assert detail.id == cluster_id and detail.actions == [] and detail.instances[0].status == "200"
+    assert set(detail.to_json_object()) <= set(css.ShowClusterDetailResponse.attribute_map.values())
     creating = entries_for(pack, "GET", cluster_id)[0]
     assert creating.rule == "css/show-cluster-creating"
     assert show(client, cluster_id).status == "200"  # and stays available
@@ -240,10 +244,27 @@ def test_signature_is_checked_when_credentials_are_configured(monkeypatch: pytes
         r = requests.get(server.url_for(f"{CLUSTERS}/{ES_LOGS}"), timeout=5)  # no Authorization
         assert r.status_code == 401 and r.json()["error_code"] == "APIGW.0301"
         assert r.headers["X-Request-Id"] == server.journal.entries()[-1].request_id
-        assert [e.status for e in server.journal.entries()] == [200, 200, 401, 401]
+        assert requests.get(server.url_for("/v3/projects?name=x"), timeout=5).status_code == 401
+        assert [e.status for e in server.journal.entries()] == [200, 200, 401, 401, 401]
 
 
 def test_signature_check_is_off_without_credentials(pack: MockServer) -> None:
     client = build_client(pack, sk="any-secret-works")
     assert client.show_cluster_detail(css.ShowClusterDetailRequest(cluster_id=ES_LOGS)).name == "es-logs"
     assert requests.get(pack.url_for(CLUSTERS), timeout=5).status_code == 200
+
+
+def test_the_overlay_example_in_the_docs(pack: MockServer) -> None:
+    """docs/css.md's own overlay: the first restart gets 409, later ones reach the pack."""
+    text = (ROOT / "docs" / "css.md").read_text()
+    example = next(m.group(1) for m in re.finditer(r"^```yaml\n(.*?)^```", text, re.S | re.M)
+                   if m.group(1).startswith("name: css-restart-conflict"))
+    pack.load(load_text(example, "docs/css.md"))
+    try:
+        client = build_client(pack)
+        with pytest.raises(sdk_exc.ClientRequestException) as info:
+            client.restart_cluster(css.RestartClusterRequest(cluster_id=ES_LOGS))
+        assert_css_error(info, pack, 409, "CSS.0409", "The cluster is being restarted. Try again later.")
+        assert client.restart_cluster(css.RestartClusterRequest(cluster_id=ES_LOGS)).status_code == 200
+    finally:
+        pack.remove("css-restart-conflict")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -46,3 +47,15 @@ def test_every_failure_reaches_the_sdk_as_its_exception(pack: MockServer, status
             continue
         assert (e.status_code, e.error_code, e.error_msg, e.request_id) == (
             status, error_code(status), CATALOGUE[status].summary, sent.request_id)
+
+
+@pytest.mark.parametrize("status", [413, 503])
+def test_retry_after_statuses_are_retried_on_get_then_raised(pack: MockServer, status: int) -> None:
+    started = time.monotonic()
+    with pytest.raises(expected_exception(status)) as info:
+        build_client(pack, retry_times=1).show_cluster_detail(
+            css.ShowClusterDetailRequest(cluster_id=f"status-{status}"))
+    attempts = pack.journal.entries()
+    assert [a.status for a in attempts] == [status, status]
+    assert 0.9 <= time.monotonic() - started < 2.0  # Retry-After: 1, waited once
+    assert (info.value.error_code, info.value.request_id) == (error_code(status), attempts[-1].request_id)
