@@ -258,10 +258,8 @@ class Running:
         while time.monotonic() - began < limit:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.spec.name} exited with {self.proc.returncode}: "
-                    f"{self.logfile.read_text(errors='replace')[-2000:]}"
-                )
+                last = self.logfile.read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode}: {' | '.join(last)}")
             with contextlib.suppress(OSError, http.client.HTTPException):
                 get(self.port, STATIC_PATH, timeout=1.0)
                 return time.monotonic() - began
@@ -863,6 +861,7 @@ class Cell:
     p99: float
     max_ms: float
     cpu: float | None
+    cpu_us: float | None  # server CPU time per request: robust to a server that is not saturated
     rss: float | None
     rounds: int
     socket_errors: int
@@ -880,6 +879,7 @@ def cells(samples: list[Sample]) -> dict[tuple[str, str, int], Cell]:
         cpus = [s.cpu_pct for s in group if s.cpu_pct is not None]
         rss = [s.peak_rss_mb for s in group if s.peak_rss_mb is not None]
         total = sum(s.requests for s in group)
+        per_req = [s.cpu_pct / 100 * 1e6 / s.rps for s in group if s.cpu_pct is not None and s.rps > 0]
         out[key] = Cell(
             rps=median(rps),
             lo=min(rps),
@@ -888,6 +888,7 @@ def cells(samples: list[Sample]) -> dict[tuple[str, str, int], Cell]:
             p99=median([s.p99_ms for s in group]),
             max_ms=median([s.max_ms for s in group]),
             cpu=median(cpus) if cpus else None,
+            cpu_us=median(per_req) if per_req else None,
             rss=median(rss) if rss else None,
             rounds=len(group),
             socket_errors=sum(s.socket_errors for s in group),
@@ -925,9 +926,10 @@ def report(
         "",
     ]
     lines += [
-        "| case | server | conns | req/s | spread | p50 ms | p99 ms | max ms | server CPU % | peak RSS MB "
+        "| case | server | conns | req/s | spread | p50 ms | p99 ms | max ms | server CPU % | CPU µs/req "
+        "| peak RSS MB "
         "| notes |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for (case, server, conns), c in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
         notes = []
@@ -937,12 +939,15 @@ def report(
             notes.append(f"{100 * c.non_2xx_share:.1f}% non-2xx")
         if c.overflows:
             notes.append(f"{c.overflows} listen overflows")
+        if c.rounds < args.rounds:
+            notes.append(f"only {c.rounds} of {args.rounds} rounds")
         lines.append(
             f"| {case} | {server} | {conns} | {fmt(c.rps)} | {fmt(c.lo)}-{fmt(c.hi)} | {c.p50:.2f} | "
-            f"{c.p99:.2f} | {c.max_ms:.1f} | {fmt(c.cpu)} | {fmt(c.rss, 1)} | {'; '.join(notes)} |"
+            f"{c.p99:.2f} | {c.max_ms:.1f} | {fmt(c.cpu)} | {fmt(c.cpu_us, 1)} | {fmt(c.rss, 1)} "
+            f"| {'; '.join(notes)} |"
         )
     for case, why in sorted(plan.skipped.items()):
-        lines.append(f"| {case} | - | - | - | - | - | - | - | - | - | {why} |")
+        lines.append(f"| {case} | - | - | - | - | - | - | - | - | - | - | {why} |")
 
     lines += ["", "| # | target | measured | met |", "|---|---|---|---|"]
 
@@ -1230,8 +1235,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def reexec_in_venv() -> None:
+    """Run under the project's .venv when started by a python that cannot import mockserver."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    probe = subprocess.run(
+        [sys.executable, "-c", "import mockserver, aiohttp"], capture_output=True, check=False
+    )
+    if probe.returncode != 0 and venv_python.exists() and Path(sys.prefix) != ROOT / ".venv":
+        log(f"mockserver is not importable here: re-running under {venv_python.relative_to(ROOT)}")
+        os.execv(venv_python, [str(venv_python), __file__, *sys.argv[1:]])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    reexec_in_venv()
     # a stop (SIGTERM, Ctrl-C) unwinds through the finally blocks that stop the servers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.wrk = ensure_wrk()
