@@ -1144,8 +1144,63 @@ def profile(args: argparse.Namespace, pin: Pinning, logdir: Path) -> int:
                 f"\n## {spec.name}: {rate:,.0f} req/s under py-spy, {per_request_us:.1f} CPU us/request "
                 f"(stacks: {raw.relative_to(ROOT)})\n"
             )
-            print(top_frames(raw, per_request_us, args.profile_top))
+            print(
+                breakdown(raw, per_request_us),
+                "",
+                top_frames(raw, per_request_us, args.profile_top),
+                sep="\n",
+            )
     return 0
+
+
+# (label, frame names any of which puts a sample there); the first label that matches wins
+BREAKDOWN = [
+    (
+        "write the answer (aiohttp prepare + write_eof, the socket send)",
+        ("StreamResponse.prepare", "StreamResponse.write_eof", "Response.write_eof"),
+    ),
+    ("build the aiohttp Response", ("Response.__init__",)),
+    ("mockserver: Engine.resolve (index, matchers, counters, chaos)", ("Engine.resolve",)),
+    ("mockserver: journal (_entry, Journal.next_seq/record)", ("MockServer._entry", "Journal.")),
+    ("mockserver: exchange hooks (_after: metrics)", ("MockServer._after",)),
+    (
+        "mockserver: request snapshot (read, RequestSnapshot, remote, ids)",
+        (
+            "BaseRequest.read",
+            "RequestSnapshot.",
+            "BaseRequest.remote",
+            "_next_request_id",
+            "BaseRequest.version",
+            "BaseRequest.query",
+            "BaseRequest.raw_path",
+        ),
+    ),
+    ("mockserver: rest of _handle/_exchange/_answer", ("MockServer._handle",)),
+    ("bare handler (bare_aiohttp.py)", ("clusters (",)),
+    ("aiohttp routing (UrlDispatcher.resolve)", ("UrlDispatcher.resolve",)),
+    ("aiohttp + asyncio: parse, protocol, tasks, event loop", ("",)),
+]
+
+
+def breakdown(raw: Path, per_request_us: float) -> str:
+    """Samples of the serving loop by what they were doing, as shares and µs per request."""
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "_run_once" not in stack:
+            continue
+        total += int(count)
+        label = next(label for label, names in BREAKDOWN if any(name in stack for name in names))
+        counts[label] += int(count)
+    out = ["| where | share % | CPU µs/req |", "|---|---:|---:|"]
+    for label, _ in BREAKDOWN:
+        if counts[label]:
+            out.append(
+                f"| {label} | {100 * counts[label] / total:.1f} | "
+                f"{per_request_us * counts[label] / total:.2f} |"
+            )
+    return "\n".join(out)
 
 
 def top_frames(raw: Path, per_request_us: float, top: int) -> str:
