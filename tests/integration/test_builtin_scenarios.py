@@ -64,7 +64,7 @@ def test_demo(url: Callable[[str], str]) -> None:
     assert r.status_code == 204 and r.content == b""
 
 
-# The CSS pack (css/ and css/chaos/) is exercised through the real Huawei Cloud SDK in tests/sdk;
-# importing those modules registers their tests here.
+# Importing these modules registers their tests here: the chaos/ examples (tests/chaos), and the
+# CSS pack (css/ and css/chaos/), exercised through the real Huawei Cloud SDK (tests/sdk).
+from tests.chaos import test_shipped  # noqa: E402, F401
 from tests.sdk import test_css_api, test_css_chaos, test_css_statuses  # noqa: E402, F401
-from tests.chaos import test_shipped  # noqa: E402, F401  (registers the chaos/ examples)
