@@ -283,6 +283,10 @@ class MarkerOptions:
 
 def _resolve(scenario: Any, item: pytest.Item) -> list[ScenarioSource]:
     """Scenario paths are taken relative to the test file's folder, then to the rootdir."""
+    return _resolve_in(scenario, (item.path.parent, item.config.rootpath))
+
+
+def _resolve_in(scenario: Any, bases: Sequence[Path]) -> list[ScenarioSource]:
     if scenario is None:
         return []
     sources = list(scenario) if isinstance(scenario, list | tuple) else [scenario]
@@ -290,8 +294,7 @@ def _resolve(scenario: Any, item: pytest.Item) -> list[ScenarioSource]:
     for source in sources:
         found: ScenarioSource = source
         if isinstance(source, str | os.PathLike) and not Path(source).is_absolute():
-            found = next((base / source for base in (item.path.parent, item.config.rootpath)
-                          if (base / source).exists()), source)
+            found = next((base / source for base in bases if (base / source).exists()), source)
         out.append(found)
     return out
 
@@ -364,7 +367,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 
 @pytest.fixture(scope="session")
 def mockserver_scenarios() -> list[ScenarioSource]:
-    """What the session's server serves in every test; override it in a conftest.py."""
+    """What the session's server serves in every test; override it in a conftest.py.
+
+    Files, folders (relative to the rootdir) or dicts.
+    """
     return []
 
 
@@ -372,6 +378,7 @@ def mockserver_scenarios() -> list[ScenarioSource]:
 def mockserver_session(pytestconfig: pytest.Config,
                        mockserver_scenarios: list[ScenarioSource]) -> Iterator[MockServerFixture]:
     """The session's server: in-process on 127.0.0.1 (one per xdist worker), or $MOCKSERVER_URL's."""
+    mockserver_scenarios = _resolve_in(mockserver_scenarios, (pytestconfig.rootpath,))
     url = pytestconfig.getoption("mockserver_url") or os.environ.get(URL_ENV)
     if url:
         from .remote import ControlAPIError, RemoteMockServer

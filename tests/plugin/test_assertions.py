@@ -56,7 +56,7 @@ class TestCalled:
         with MockServer(BUSY) as server:
             s = session()
             s.get(server.url_for("/clusters"), timeout=5)
-            s.post(server.url_for("/clusters"), timeout=5)
+            s.get(server.url_for("/cluster"), timeout=5)
             with pytest.raises(MockAssertionError) as raised:
                 assert_called(server.journal, "list", times=3)
         assert re.sub(r"\+\d+\.\d{3}s", "+T", str(raised.value)).splitlines() == [
@@ -64,8 +64,8 @@ class TestCalled:
             "requests matching rule='list':",
             "  #1 +T GET /clusters -> 503 ServiceUnavailable (rule busy/list)",
             "other requests:",
-            "  #2 +T POST /clusters -> 404 NotFound (no rule, unmatched)",
-            "      near miss busy/list (<inline>): method: expected GET|HEAD, got POST",
+            "  #2 +T GET /cluster -> 404 NotFound (no rule, unmatched)",
+            "      near miss busy/list (<inline>): path: expected /clusters, got /cluster",
         ]
 
     def test_at_least_message(self) -> None:

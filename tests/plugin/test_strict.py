@@ -23,14 +23,14 @@ def test_unmatched_requests_fail_the_test_with_their_near_misses(tester: pytest.
 @pytest.mark.mockserver(scenario=ORDERS, strict=True)
 def test_client_calls_a_wrong_url(mockserver):
     assert get(mockserver, "/orders/1") == 200
-    assert get(mockserver, "/orders/1", "DELETE") == 404
+    assert get(mockserver, "/order/1") == 404
 """)
     result = tester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "strict mockserver: 1 request(s) matched no rule:",
-        "  #2 +*s DELETE /orders/1 -> 404 NotFound (no rule, unmatched)",
-        "      near miss orders/show (<inline>): method: expected GET|HEAD, got DELETE",
+        "  #2 +*s GET /order/1 -> 404 NotFound (no rule, unmatched)",
+        "      near miss orders/show (<inline>): path: expected /orders/{id}, got /order/1",
     ])
 
 
