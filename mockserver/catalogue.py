@@ -11,7 +11,18 @@ import json
 from dataclasses import dataclass
 from http import HTTPStatus
 
-__all__ = ["CATALOGUE", "Code", "error_body", "error_code", "reason_phrase"]
+__all__ = [
+    "CATALOGUE",
+    "NO_BODY",
+    "REQUIRED_HEADERS",
+    "TRIGGERS",
+    "Code",
+    "error_body",
+    "error_code",
+    "reason_phrase",
+    "required_headers",
+    "status_codes_markdown",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +183,97 @@ def error_body(status: int, message: str | None = None) -> bytes:
     code = CATALOGUE.get(status)
     msg = message or (code.summary if code is not None else reason_phrase(status))
     return json.dumps({"error_code": error_code(status), "error_msg": msg}).encode()
+
+
+# Statuses whose answers carry no content (RFC 9110 15.2, 15.3.5, 15.3.6, 15.4.5).
+NO_BODY = frozenset({100, 101, 102, 103, 204, 205, 304})
+
+# What a code requires (MUST) or what clients rely on (SHOULD), added unless the rule sets it.
+# Dynamic ones are added by the server where the request is known: Allow (405, OPTIONS 204),
+# Content-Range (206, 416), ETag/Last-Modified (200, 304), Upgrade (101, 426).
+REQUIRED_HEADERS: dict[int, tuple[tuple[str, str], ...]] = {
+    300: (("Location", "/"),),
+    301: (("Location", "/"),),
+    302: (("Location", "/"),),
+    303: (("Location", "/"),),
+    305: (("Location", "http://127.0.0.1:3128/"),),
+    307: (("Location", "/"),),
+    308: (("Location", "/"),),
+    401: (("WWW-Authenticate", 'SDK-HMAC-SHA256 realm="mockserver"'),),
+    407: (("Proxy-Authenticate", 'Basic realm="mockserver"'),),
+    408: (("Connection", "close"),),
+    413: (("Connection", "close"),),
+    416: (("Content-Range", "bytes */0"),),
+    426: (("Upgrade", "websocket"), ("Connection", "Upgrade")),
+}
+
+# What naturally produces each code in mockserver (the docs' "trigger" column).
+TRIGGERS: dict[int, str] = {
+    100: "`Expect: 100-continue` on HTTP/1.1: interim `100 Continue` before the body is read",
+    101: "a WebSocket upgrade on a rule with `websocket:` (a scripted exchange follows)",
+    200: "the default answer",
+    204: "OPTIONS on any path that rules serve (with `Allow`)",
+    206: "`Range: bytes=a-b` on a 200 answer with a body (`Content-Range`)",
+    304: "`If-None-Match` matching the 200's `ETag`, or `If-Modified-Since` not older than it",
+    400: "a request the HTTP parser rejects (bad framing, missing Host, bad chunk)",
+    404: "no rule matches (the body names the nearest rules)",
+    405: "a path that rules serve, with a method none of them accepts (`Allow` lists the methods)",
+    408: "the request body stalls past `--body-timeout`; then the connection is closed",
+    411: "a chunked body (no Content-Length) on a rule with `require_length: true`",
+    412: "`If-Match` that fails, or `If-None-Match` that matches on an unsafe method",
+    413: "Content-Length above `--max-body` or a rule's `max_body`, before the body is read",
+    414: "a request target longer than `--max-uri` (default 8190 octets)",
+    415: "a Content-Type outside a rule's `content_types` (`Accept` names what is accepted)",
+    416: "an unsatisfiable `Range` (`Content-Range: bytes */length`)",
+    417: "an `Expect` other than 100-continue, or a rule's `expect:` refusal",
+    429: "an empty `rate_limit` bucket (`Retry-After` from the refill time)",
+    431: "a header line longer than `--max-header` or more than 100 headers",
+    501: "a method the parser does not know (`BREW`, lower-case `get`)",
+    503: "a full `concurrency` cap, or an outage phase of a `timeline`",
+    504: "a request whose `Timeout` passes before the planned answer is due",
+    505: "a request line with HTTP/2.0, HTTP/3.0, HTTP/0.9 or the h2 preface (answered as HTTP/1.1)",
+}
+
+
+def required_headers(status: int) -> tuple[tuple[str, str], ...]:
+    return REQUIRED_HEADERS.get(status, ())
+
+
+def status_codes_markdown() -> str:
+    """docs/status-codes.md, generated from this table (a test keeps the file in step)."""
+    lines = [
+        "# Status codes",
+        "",
+        "Generated from `mockserver/catalogue.py` by `python -m mockserver.catalogue`; a test checks",
+        "that this file matches. Every answer with a status below gets its reason phrase verbatim,",
+        "the headers listed, and for 4xx/5xx a Huawei-style body",
+        '`{"error_code": "CSS.0NNN", "error_msg": "..."}`, unless the rule says otherwise. Every',
+        "answer carries `X-Request-Id`.",
+        "",
+        "| code | reason phrase | natural trigger | headers added | body |",
+        "|---|---|---|---|---|",
+    ]
+    for code in CODES:
+        headers = ", ".join(f"`{name}: {value}`" for name, value in required_headers(code.status))
+        dynamic = {101: "`Upgrade`, `Connection`", 204: "`Allow` (OPTIONS)", 206: "`Content-Range`",
+                   200: "`ETag`, `Last-Modified`, `Accept-Ranges`", 304: "`ETag`, `Last-Modified`",
+                   405: "`Allow`", 416: "`Content-Range: bytes */len`", 415: "`Accept`"}.get(code.status)
+        headers = ", ".join(x for x in (headers, dynamic) if x) or "-"
+        body = ("none" if code.status in NO_BODY
+                else "error JSON" if code.status >= 400 else "as the rule says")
+        trigger = TRIGGERS.get(code.status, "a rule's `status:`")
+        lines.append(f"| {code.status} | {code.phrase} | {trigger} | {headers} | {body} |")
+    lines += [
+        "",
+        "Codes outside the table can be chosen by a rule too; they get Python's phrase (or a",
+        "class-generic one) and, from 400 up, the error body. 431 is produced by the parser limits.",
+        "A rule that wants to break the protocol says so with `break_protocol: true` (a body on a",
+        "204, a bare 1xx as the final answer); otherwise the catalogue never sends a malformed",
+        "answer.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(status_codes_markdown(), end="")

@@ -95,6 +95,8 @@ class Engine:
         self.throttled_plan = _catalogue_plan(429)
         self.overloaded_plan = _catalogue_plan(503, "Too many requests in flight; retry later.")
         self._status_plans: dict[int, Plan] = {}
+        # only then does the server look for a rule before reading a body (413, 411, 415, 100)
+        self.checks_bodies = any(r.checks_body or r.expect is not None for r in self.rules)
 
     # --- selection ---------------------------------------------------------------------------------
 
@@ -151,6 +153,18 @@ class Engine:
             res.ordinal, res.seed = ordinal, self.seed or 0
             self._overrides(res, "(unmatched)", request, self.header_control)
         return res
+
+    def peek(self, request: RequestSnapshot) -> Rule | None:
+        """The rule a request would most likely reach, judged before its body is read.
+
+        Used to refuse a body (413, 411, 415) or a 100-continue before it is sent. It reads no
+        counters and changes nothing; body conditions are not checked, since there is no body.
+        """
+        for position in self.index.candidates(request.path):
+            rule = self.rules[position]
+            if rule.matcher.match_head(request):
+                return rule
+        return None
 
     # --- chaos -------------------------------------------------------------------------------------
 

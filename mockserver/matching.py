@@ -305,6 +305,15 @@ class RequestMatcher:
             return None
         return params
 
+    def match_head(self, request: RequestSnapshot) -> bool:
+        """Whether the request line and headers match, before any body has been read."""
+        if self.methods is not None and request.method not in self.methods:
+            return False
+        if self.path is not None and self.path.match(request.path) is None:
+            return False
+        return all(m.check(request.query.get(n)) for n, m in self.query) and all(
+            m.check(request.headers.get(n)) for n, m in self.headers)
+
     def explain(self, request: RequestSnapshot) -> list[str]:
         """What did not match, one line per field; empty when the request matches."""
         out: list[str] = []

@@ -30,6 +30,9 @@ class Plan:
     delay: Delay | None = None
     repeat: int = 1
     source: str = ""  # file:line of the plan, for the journal and error messages
+    retry_after_date: float | None = None  # Retry-After as an HTTP-date this far ahead
+    break_protocol: bool = False
+    etag: str | None = None  # of the static body, for conditional requests and ranges
 
     @property
     def templated(self) -> bool:

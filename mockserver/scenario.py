@@ -7,6 +7,7 @@ what passed into matchers, plans and responders, with the catalogue's defaults f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import mimetypes
@@ -71,6 +72,18 @@ class Branch:
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class WebSocketStep:
+    """One step of a scripted WebSocket exchange (exactly one field is set)."""
+
+    send: str | None = None
+    send_json: Any = None
+    receive: bool | None = None
+    echo: int | None = None
+    close: int | None = None
+    delay: float | None = None
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Rule:
     """A compiled rule: matcher, answers, and the limits and state it obeys."""
@@ -94,6 +107,17 @@ class Rule:
     mix: Mix | None = None
     rate_limit: RateLimit | None = None
     concurrency: Concurrency | None = None
+    expect: Plan | None = None
+    max_body: int | None = None
+    max_body_retry_after: float | None = None
+    require_length: bool = False
+    content_types: tuple[str, ...] | None = None
+    websocket: tuple[WebSocketStep, ...] | None = None
+
+    @property
+    def checks_body(self) -> bool:
+        """Whether the rule refuses some bodies (413, 411, 415) before they are read."""
+        return self.max_body is not None or self.require_length or self.content_types is not None
 
     def describe(self) -> str:
         return f"{self.id} ({self.source})" if self.source else self.id
@@ -411,7 +435,18 @@ class _Compiler:
             key=key, state=state, requires_state=spec.requires_state, sets_state=spec.sets_state,
             deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path),
             fault=self.fault(spec.fault), mix=self.mix(spec.mix, defaults, (*path, "mix")),
-            rate_limit=_rate_limit(spec.rate_limit), concurrency=_concurrency(spec.concurrency))
+            rate_limit=_rate_limit(spec.rate_limit), concurrency=_concurrency(spec.concurrency),
+            expect=(self.plan(spec.expect, defaults.headers, None, (*path, "expect"))
+                    if spec.expect is not None else None),
+            max_body=spec.max_body if isinstance(spec.max_body, int) or spec.max_body is None
+            else spec.max_body.size,
+            max_body_retry_after=None if isinstance(spec.max_body, int) or spec.max_body is None
+            else spec.max_body.retry_after,
+            require_length=spec.require_length,
+            content_types=(tuple(t.lower() for t in spec.content_types)
+                           if spec.content_types is not None else None),
+            websocket=(tuple(WebSocketStep(**{k: v for k, v in step.model_dump().items() if v is not None})
+                             for step in spec.websocket) if spec.websocket is not None else None))
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
         methods = None
@@ -494,11 +529,18 @@ class _Compiler:
         elif status >= 400:
             body = catalogue.error_body(status)
             content_type = "application/json"
-        if no_body and (body or body_template is not None):
-            self.fail(path, f"found a body on a {status}; expected none, "
-                            f"since {status} answers carry no content (RFC 9110)")
+        if no_body and (body or body_template is not None) and not spec.break_protocol:
+            self.fail(path, f"found a body on a {status}; expected none, since {status} answers "
+                            "carry no content (RFC 9110), or break_protocol: true")
         if content_type is not None and "content-type" not in merged and not no_body:
             merged["content-type"] = ("Content-Type", content_type)
+        for name, value in catalogue.required_headers(status):
+            merged.setdefault(name.lower(), (name, value))
+        retry_after_date = None
+        if isinstance(spec.retry_after, int | float):
+            merged["retry-after"] = ("Retry-After", str(max(0, math.ceil(spec.retry_after - 1e-9))))
+        elif spec.retry_after is not None:
+            retry_after_date = spec.retry_after.date
 
         static: list[tuple[str, str]] = []
         templated: list[tuple[str, Template]] = []
@@ -510,10 +552,14 @@ class _Compiler:
             else:
                 static.append((name, value))
         delay_spec = spec.delay if spec.delay is not None else default_delay
+        etag = None
+        if status == 200 and body and body_template is None and "etag" not in merged:
+            etag = '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
         return Plan(
             status=status, reason=reason, headers=tuple(static), body=body,
             header_templates=tuple(templated), body_template=body_template,
-            delay=_delay(delay_spec), repeat=spec.repeat, source=self.where(path))
+            delay=_delay(delay_spec), repeat=spec.repeat, source=self.where(path),
+            retry_after_date=retry_after_date, break_protocol=spec.break_protocol, etag=etag)
 
     def text_template(self, text: str, path: PathKey) -> Template | None:
         try:

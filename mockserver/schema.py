@@ -274,6 +274,12 @@ Status = Annotated[int, BeforeValidator(_status),
                    WithJsonSchema({"type": "integer", "minimum": 100, "maximum": 599})]
 
 
+class RetryAfterDateSpec(StrictModel):
+    """Retry-After as an HTTP-date this far in the future (instead of delay-seconds)."""
+
+    date: Duration
+
+
 class PlanSpec(StrictModel):
     """One answer: status, reason phrase, headers, a body (text, JSON or file) and a delay."""
 
@@ -285,6 +291,10 @@ class PlanSpec(StrictModel):
     file: str | None = Field(None, description="a file in the scenario's folder (or below it)")
     delay: Delay | None = None
     repeat: int = Field(1, ge=1, description="in a sequence: how many requests get this answer")
+    retry_after: Duration | RetryAfterDateSpec | None = Field(
+        None, description="Retry-After in whole seconds (rounded up), or {date: 30s} for an HTTP-date")
+    break_protocol: bool = Field(
+        False, description="allow what HTTP forbids (a body on 204/304, a bare 1xx as the final answer)")
 
     @field_validator("reason")
     @classmethod
@@ -473,6 +483,32 @@ class DeadlineSpec(StrictModel):
     unit: Literal["s", "ms"] = Field("s", description="unit of a bare number in the parameter")
 
 
+class MaxBodySpec(StrictModel):
+    """The largest request body the rule takes; larger ones get 413 before the body is read."""
+
+    size: int = Field(ge=0, description="bytes")
+    retry_after: Duration | None = Field(None, description="the limit is temporary: send Retry-After")
+
+
+class WebSocketStepSpec(StrictModel):
+    """One step of a scripted WebSocket exchange."""
+
+    send: str | None = None
+    send_json: Any = None
+    receive: bool | None = Field(None, description="wait for one message from the client")
+    echo: int | None = Field(None, ge=1, description="echo this many messages back")
+    close: int | None = Field(None, ge=1000, le=4999, description="close with this code")
+    delay: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> WebSocketStepSpec:
+        given = [k for k in ("send", "send_json", "receive", "echo", "close", "delay")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise _conflict(given, "exactly one of send, send_json, receive, echo, close, delay")
+        return self
+
+
 class RuleSpec(StrictModel):
     """A rule: what it matches and how it answers."""
 
@@ -495,6 +531,14 @@ class RuleSpec(StrictModel):
     mix: list[MixEntrySpec] | None = Field(None, description="weighted outcomes, drawn per request")
     rate_limit: RateLimitSpec | None = None
     concurrency: ConcurrencySpec | None = None
+    expect: PlanSpec | None = Field(
+        None, description="answer Expect: 100-continue with this instead of 100 (e.g. 417, 401)")
+    max_body: int | MaxBodySpec | None = Field(None, description="bytes; larger bodies get 413")
+    require_length: bool = Field(False, description="a body without Content-Length gets 411")
+    content_types: list[str] | None = Field(
+        None, description="request media types accepted; a body of another type gets 415")
+    websocket: list[WebSocketStepSpec] | None = Field(
+        None, description="accept a WebSocket upgrade (101) and run this exchange")
 
 
 class DefaultsSpec(StrictModel):

@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
+import math
 import os
 import secrets
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from email.utils import formatdate
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 
+from . import catalogue
+from .chaos import Fault
 from .clock import Clock
+from .conditional import conditional_answer, etag_of
 from .engine import Engine, Resolution
 from .journal import Entry, Journal
+from .protocol import FaithfulRunner, error_response
 from .request import RequestSnapshot
-from .scenario import RuntimeFault, Scenario, load_paths, load_runtime_fault, load_scenario
+from .responses import Plan
+from .scenario import RuntimeFault, Scenario, WebSocketStep, load_paths, load_runtime_fault, load_scenario
 from .state import StateStore
 from .templating import Context
 from .wire import perform_fault
@@ -34,6 +43,7 @@ __all__ = ["MockServer", "ScenarioSource"]
 
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Scenario]:
@@ -71,6 +81,10 @@ class MockServer:
         max_delay: float = 600.0,
         shutdown_timeout: float = 2.0,
         max_body_size: int = 16 * 1024 * 1024,
+        max_uri: int = 8190,
+        max_header: int = 8190,
+        max_headers: int = 100,
+        body_timeout: float = 30.0,
         time_scale: float = 1.0,
         admin_token: str | None = None,
         public_health: bool = False,
@@ -86,6 +100,12 @@ class MockServer:
         self.max_delay = max_delay
         self.shutdown_timeout = shutdown_timeout
         self.max_body_size = max_body_size
+        self.max_uri = max_uri  # request targets longer than this get 414
+        self.max_header = max_header  # header lines longer than this get 431
+        self.max_headers = max_headers  # more header fields than this get 431
+        self.body_timeout = body_timeout  # a body that stalls this long gets 408
+        self.started_at = time.time()  # Last-Modified of every answer: nothing changes after start
+        self._last_modified = formatdate(self.started_at, usegmt=True)
         self.time_scale = time_scale  # fast mode: every sleep is multiplied by this
         self.clock = Clock()
         self.in_flight = 0
@@ -217,12 +237,15 @@ class MockServer:
 
         app = web.Application(client_max_size=self.max_body_size)
         mount(app, self)  # the control API first: the catch-all below would take its paths
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._handle, expect_handler=self._expect)
         return app
 
     async def start(self) -> None:
         """Start serving on the running loop."""
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout)
+        runner = FaithfulRunner(
+            self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout,
+            # the parser's own limits sit just above ours, so the handler can answer 414 itself
+            max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
@@ -322,24 +345,125 @@ class MockServer:
 
     async def _exchange(self, request: web.Request) -> web.StreamResponse:
         arrived = time.time()
-        body = await request.read()
+        refusal = self._refuse_early(request)
+        engine = self.engine
+        if refusal is None and engine.checks_bodies and request.can_read_body:
+            refusal = self._refuse_body(request, engine)
+        if refusal is not None:
+            return await self._refused(request, refusal, arrived)
+        try:
+            body = await asyncio.wait_for(request.read(), self.body_timeout) if request.can_read_body else b""
+        except TimeoutError:
+            return await self._refused(
+                request, error_response(408, "The request body did not arrive in time."), arrived)
         snapshot = RequestSnapshot(
             request.method, request.path, query=request.query, headers=request.headers, body=body,
             raw_path=request.raw_path, client=request.remote or "",
             version=f"{request.version.major}.{request.version.minor}")
-        engine = self.engine
         request_id = self._next_request_id()
         resolution = engine.resolve(snapshot, request_id)
         try:
+            if resolution.rule is not None and resolution.rule.websocket is not None \
+                    and request.headers.get("Upgrade", "").lower() == "websocket":
+                return await self._websocket(request, snapshot, resolution, request_id, arrived)
             return await self._answer(request, snapshot, resolution, request_id, arrived, engine)
         finally:
             if resolution.release is not None:  # a concurrency-cap slot
                 resolution.release()
 
+    def _refuse_early(self, request: web.Request) -> web.Response | None:
+        """Protocol-level refusals that need no rule: 505, 501, 414, 413, 417 (RFC 9110/9112)."""
+        version = request.version
+        if version.major != 1:
+            request._cache["version"] = HttpVersion11  # the status line echoes it otherwise
+            return error_response(505, "Only HTTP/1.0 and HTTP/1.1 are served here.")
+        if request.method not in KNOWN_METHODS:
+            return error_response(501, f"The method {request.method!r} is not implemented here.")
+        if len(request.raw_path) > self.max_uri:
+            return error_response(414, f"The request target is longer than {self.max_uri} octets.")
+        length = request.content_length
+        if length is not None and length > self.max_body_size:
+            return error_response(413, f"The request body is larger than {self.max_body_size} bytes.")
+        return None
+
+    def _refuse_body(self, request: web.Request, engine: Engine) -> web.Response | None:
+        """A rule's body limits (413, 411, 415), decided from the headers before the body is read."""
+        rule = engine.peek(RequestSnapshot(request.method, request.path, query=request.query,
+                                           headers=request.headers, raw_path=request.raw_path,
+                                           client=request.remote or ""))
+        if rule is None:
+            return None
+        length = request.content_length
+        if rule.max_body is not None and length is not None and length > rule.max_body:
+            extra = {}
+            if rule.max_body_retry_after is not None:
+                extra["Retry-After"] = str(max(0, math.ceil(rule.max_body_retry_after - 1e-9)))
+            return error_response(413, f"The request body is larger than {rule.max_body} bytes.", extra)
+        if rule.require_length and length is None:
+            return error_response(411, "This resource needs a Content-Length.")
+        if rule.content_types is not None:
+            media = request.content_type.lower()
+            if media not in rule.content_types:
+                return error_response(415, f"The media type {media!r} is not accepted here.",
+                                      {"Accept": ", ".join(rule.content_types)})
+        return None
+
+    async def _refused(self, request: web.Request, response: web.Response, arrived: float) -> web.Response:
+        """Send a refusal made before any rule was chosen (and before the body was read), journal
+        it, and close: aiohttp would otherwise linger for seconds reading a body nobody wants."""
+        self._journal_refusal(request, response, arrived)
+        await response.prepare(request)
+        await response.write_eof()
+        if request.protocol is not None:
+            request.protocol.force_close()
+        return response
+
+    def _journal_refusal(self, request: web.Request, response: web.Response, arrived: float) -> None:
+        request_id = self._next_request_id()
+        response.headers["X-Request-Id"] = request_id
+        entry = Entry(
+            seq=self.journal.next_seq(), request_id=request_id, method=request.method,
+            path=request.path, query_string=request.query_string, headers=request.headers, body=b"",
+            client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
+            rule=None, status=response.status, reason=response.reason, outcome="refused",
+            arrived=arrived, ended=time.time())
+        self.journal.record(entry)
+        self._after(entry)
+
+    async def _expect(self, request: web.Request) -> web.StreamResponse | None:
+        """Expect: 100-continue. The interim 100 goes out before the body is read, unless a rule
+        (or a limit) refuses the request first: then the refusal is the answer and the
+        connection closes, so the client never sends the body."""
+        if request.version != HttpVersion11:
+            return None  # an HTTP/1.0 client's expectation MUST be ignored (RFC 9110 10.1.1)
+        arrived = time.time()
+        expectation = request.headers.get("Expect", "").lower()
+        response: web.Response | None
+        if expectation != "100-continue":
+            response = error_response(417, f"The expectation {expectation!r} cannot be met; "
+                                           "only 100-continue is supported.")
+        else:
+            response = self._refuse_early(request) or self._refuse_body(request, self.engine)
+            if response is None:
+                rule = self.engine.peek(RequestSnapshot(
+                    request.method, request.path, query=request.query, headers=request.headers,
+                    raw_path=request.raw_path, client=request.remote or ""))
+                if rule is not None and rule.expect is not None:
+                    plan = rule.expect
+                    response = web.Response(status=plan.status, reason=plan.reason,
+                                            headers=list(plan.headers), body=plan.body or None)
+                    response.force_close()
+        if response is None:
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return None
+        return await self._refused(request, response, arrived)
+
     async def _answer(self, request: web.Request, snapshot: RequestSnapshot, resolution: Resolution,
                       request_id: str, arrived: float, engine: Engine) -> web.StreamResponse:
         plan, fault = resolution.plan, resolution.fault
         outcome = "answered" if resolution.rule is not None else "unmatched"
+        if resolution.rule is None and fault is None:
+            plan, outcome = self._unmatched_plan(snapshot, plan, engine)
         delay = min(resolution.delay, self.max_delay)
         if delay > 0:
             deadline = resolution.deadline
@@ -348,14 +472,9 @@ class MockServer:
                 plan, fault, outcome = engine.timeout_plan, None, "timed_out"
             else:
                 await asyncio.sleep(delay * self.time_scale)
-        if plan.templated:
-            headers, payload = plan.render(Context(snapshot, resolution.params, request_id))
-        else:
-            headers, payload = list(plan.headers), plan.body
-        if resolution.extra_headers:
-            headers.extend(resolution.extra_headers)
-        headers.append(("X-Request-Id", request_id))
-        entry = self._entry(snapshot, resolution, request_id, plan.status, plan.reason, outcome, arrived)
+        status, reason, headers, payload = self._compose(snapshot, resolution, plan, fault, outcome,
+                                                         request_id, engine)
+        entry = self._entry(snapshot, resolution, request_id, status, reason, outcome, arrived)
         # recorded before the first byte goes out: a client that has its answer finds it journaled
         self.journal.record(entry)
         entry.first_byte = time.time()
@@ -364,22 +483,123 @@ class MockServer:
             if fault is not None:
                 entry.outcome = "fault"
                 response = await perform_fault(
-                    fault, request, plan.status, plan.reason, headers, payload, seed=resolution.seed,
+                    fault, request, status, reason, headers, payload, seed=resolution.seed,
                     key=resolution.counter or "(unmatched)", ordinal=resolution.ordinal,
                     max_hang=self.max_delay, time_scale=self.time_scale)
                 if response is None:  # the fault took the connection; aiohttp's write is a no-op
-                    response = web.Response(status=plan.status, reason=plan.reason)
+                    response = web.Response(status=status, reason=reason)
             else:
-                response = web.Response(status=plan.status, reason=plan.reason, headers=headers,
+                response = web.Response(status=status, reason=reason, headers=headers,
                                         body=payload or None)
                 await response.prepare(request)
                 await response.write_eof()
         except ConnectionResetError:
             entry.outcome = "client_gone"
-            response = web.Response(status=plan.status, reason=plan.reason)
+            response = web.Response(status=status, reason=reason)
         entry.ended = time.time()
         self._after(entry)
         return response
+
+    async def _websocket(self, request: web.Request, snapshot: RequestSnapshot, resolution: Resolution,
+                         request_id: str, arrived: float) -> web.StreamResponse:
+        """101 Switching Protocols and the rule's scripted exchange (aiohttp does the handshake)."""
+        rule = resolution.rule
+        assert rule is not None
+        assert rule.websocket is not None
+        ws = web.WebSocketResponse()
+        ws.headers["X-Request-Id"] = request_id
+        entry = self._entry(snapshot, resolution, request_id, 101, catalogue.reason_phrase(101),
+                            "answered", arrived)
+        self.journal.record(entry)
+        await ws.prepare(request)
+        entry.first_byte = time.time()
+        try:
+            for step in rule.websocket:
+                if not await self._websocket_step(ws, step, entry):
+                    break
+            else:
+                await ws.close()
+        except (TimeoutError, ConnectionResetError):
+            entry.outcome = "client_gone"
+        entry.ended = time.time()
+        self._after(entry)
+        return ws
+
+    async def _websocket_step(self, ws: web.WebSocketResponse, step: WebSocketStep, entry: Entry) -> bool:
+        """One step of a scripted exchange; False once the socket is closed."""
+        if step.send is not None:
+            await ws.send_str(step.send)
+        elif step.send_json is not None:
+            await ws.send_json(step.send_json)
+        elif step.receive:
+            message = await ws.receive(timeout=self.max_delay)
+            entry.decisions.append(f"websocket received {message.type.name}: {message.data!r}"[:200])
+        elif step.echo is not None:
+            for _ in range(step.echo):
+                message = await ws.receive(timeout=self.max_delay)
+                if message.type.name not in {"TEXT", "BINARY"}:
+                    break
+                if message.type.name == "TEXT":
+                    await ws.send_str(message.data)
+                else:
+                    await ws.send_bytes(message.data)
+        elif step.delay is not None:
+            await asyncio.sleep(step.delay * self.time_scale)
+        elif step.close is not None:
+            await ws.close(code=step.close)
+            return False
+        return True
+
+    def _compose(
+        self, snapshot: RequestSnapshot, resolution: Resolution, plan: Plan, fault: Fault | None,
+        outcome: str, request_id: str, engine: Engine,
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """Status, reason, headers and body to send: the plan rendered, chaos headers merged, and
+        the request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416)."""
+        if plan.templated:
+            headers, payload = plan.render(Context(snapshot, resolution.params, request_id))
+        else:
+            headers, payload = list(plan.headers), plan.body
+        if resolution.extra_headers:
+            replaced = {name.lower() for name, _ in resolution.extra_headers}
+            headers = [h for h in headers if h[0].lower() not in replaced] + resolution.extra_headers
+        if plan.retry_after_date is not None:
+            headers.append(("Retry-After", formatdate(time.time() + plan.retry_after_date, usegmt=True)))
+        headers.append(("X-Request-Id", request_id))
+        status, reason = plan.status, plan.reason
+        if status == 405 and not any(h[0].lower() == "allow" for h in headers):
+            # RFC 9110 15.5.6: MUST list what the resource allows, computed from the rules
+            headers.append(("Allow", ", ".join(sorted({*engine.allowed_methods(snapshot.path), "OPTIONS"}))))
+        if 200 <= status < 300 and fault is None and not plan.break_protocol and outcome != "unmatched":
+            (status, headers, payload), note = conditional_answer(
+                snapshot.method, snapshot.headers, status, headers, payload,
+                plan.etag or etag_of(payload), self.started_at, self._last_modified)
+            if note is not None:
+                resolution.decisions.append(note)
+                reason = catalogue.reason_phrase(status)
+                if status >= 400:
+                    payload = catalogue.error_body(status, note)
+                    headers = [h for h in headers if h[0].lower() != "content-type"]
+                    headers.append(("Content-Type", "application/json"))
+        return status, reason, headers, payload
+
+    def _unmatched_plan(self, snapshot: RequestSnapshot, plan: Plan, engine: Engine) -> tuple[Plan, str]:
+        """No rule matched. If rules serve the path with other methods, the faithful answer is
+        204 with Allow to OPTIONS and 405 with Allow to anything else (RFC 9110 9.3.7, 15.5.6)."""
+        allowed = engine.allowed_methods(snapshot.path)
+        if not allowed:
+            return plan, "unmatched"
+        methods = sorted({*allowed, "OPTIONS"})
+        allow = ("Allow", ", ".join(methods))
+        if snapshot.method == "OPTIONS":
+            return Plan(204, catalogue.reason_phrase(204), (allow,)), "answered"
+        if snapshot.method in allowed:
+            return plan, "unmatched"  # the method is served here; something else did not match
+        body = json.loads(plan.body)
+        body["error_code"] = catalogue.error_code(405)
+        body["error_msg"] = f"{snapshot.method} is not allowed on {snapshot.path}; allowed: {allow[1]}"
+        return Plan(405, catalogue.reason_phrase(405), (("Content-Type", "application/json"), allow),
+                    json.dumps(body).encode()), "unmatched"
 
     def _after(self, entry: Entry) -> None:
         for hook in self.exchange_hooks:
