@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -25,6 +28,23 @@ def test_installing_the_package_makes_the_fixtures_and_options_available(tester:
     assert "--mockserver-url=URL" in help_text
     markers = tester.runpytest("--markers").stdout.str()
     assert "@pytest.mark.mockserver(scenario=None, seed=None, strict=False, fast=None)" in markers
+
+
+def test_loading_the_plugin_imports_neither_aiohttp_nor_pydantic() -> None:
+    """Every pytest run loads the plugin; the server's dependencies wait until a fixture is used."""
+    heavy = ("aiohttp", "pydantic", "yaml", "mockserver.server")
+    loaded = python(f"import sys, mockserver.pytest_plugin; print([m for m in {heavy} if m in sys.modules])")
+    assert loaded == "[]"
+
+
+def test_the_package_still_exports_everything_lazily() -> None:
+    found = python("import mockserver; print(all(getattr(mockserver, n) for n in mockserver.__all__))")
+    assert found == "True"
+
+
+def python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
 
 
 def test_one_server_per_session_reset_before_each_test(tester: pytest.Pytester) -> None:
