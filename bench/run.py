@@ -925,12 +925,14 @@ def report(
         f"cells are medians over rounds; spread is the min-max of req/s.",
         "",
     ]
-    lines += [
+    header = [
         "| case | server | conns | req/s | spread | p50 ms | p99 ms | max ms | server CPU % | CPU µs/req "
         "| peak RSS MB "
         "| notes |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    if table or plan.skipped:
+        lines += [*header]
     for (case, server, conns), c in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
         notes = []
         if c.socket_errors:
@@ -949,7 +951,7 @@ def report(
     for case, why in sorted(plan.skipped.items()):
         lines.append(f"| {case} | - | - | - | - | - | - | - | - | - | - | {why} |")
 
-    lines += ["", "| # | target | measured | met |", "|---|---|---|---|"]
+    lines += [*([""] if lines[-1] else []), "| # | target | measured | met |", "|---|---|---|---|"]
 
     def rps(case: str, server: str, conns: int) -> Cell | None:
         return table.get((case, server, conns))
