@@ -126,3 +126,29 @@ def test_it(mockserver):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*TypeError: a loaded Scenario ('x') cannot be sent to an external "
                                  "mockserver; pass its file or dict"])
+
+
+def test_the_client_covers_what_the_fixtures_need(served: str, tmp_path: Path) -> None:
+    """Folders, replace, remove, state, seed, clock and the journal, each one control API call."""
+    (tmp_path / "a.yaml").write_text("name: a\nrules:\n  - {name: one, match: {path: /a}, respond: {}}\n")
+    (tmp_path / "b.json").write_text('{"name": "b", "rules": [{"name": "two", "match": {"path": "/b"}}]}')
+    remote = RemoteMockServer(served, token=TOKEN)
+    try:
+        assert remote.load(tmp_path) == ["a", "b"]
+        assert {s["name"] for s in remote.scenarios()} == {"base", "a", "b"}
+        assert remote.remove("a") is True and remote.remove("a") is False
+        remote.set_state("door", "open", session="s1")
+        assert remote.states("s1") == {"door": "open"} and remote.states() == {}
+        remote.set_seed(5)
+        remote.advance(1.5)
+        remote.reset()
+        assert remote.journal.entries() == []
+        refused = r"^POST /__mock/scenarios answered 422: invalid_scenario: .*unknown field 'statuss'"
+        with pytest.raises(ControlAPIError, match=refused):
+            remote.load({"name": "bad", "rules": [{"respond": {"statuss": 200}}]})
+    finally:
+        remote.replace(tmp_path / "a.yaml")
+        assert remote.replace({"name": "base", "rules": [{"name": "health", "match": {"path": "/health"},
+                                                          "respond": {"body": "up"}}]}) == ["base"]
+        remote.set_seed(None)
+    assert [s["name"] for s in remote.scenarios()] == ["base"]
