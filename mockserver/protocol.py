@@ -10,6 +10,7 @@ an aiohttp upgrade that changes these hooks fails loudly.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import http_exceptions, web, web_protocol, web_server
@@ -55,6 +56,40 @@ def error_response(status: int, message: str, extra: dict[str, str] | None = Non
 
 
 class _FaithfulHandler(web_protocol.RequestHandler):
+    # aiohttp has no timeout for a request whose headers never complete (slowloris): it closes
+    # such a connection silently after keepalive_timeout. RFC 9110 15.5.9 wants 408 first.
+    header_timeout: float = 30.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        count = self._request_count
+        super().data_received(data)
+        if self._request_count != count:  # a request's headers are complete
+            self._disarm()
+        elif (data and self._header_timer is None and not self._request_in_progress
+              and not self._messages and self.transport is not None):
+            self._header_timer = self._loop.call_later(self.header_timeout, self._headers_stalled, count)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_stalled(self, count: int) -> None:
+        self._header_timer = None
+        transport = self.transport
+        if self._request_count != count or transport is None or transport.is_closing():
+            return
+        body = catalogue.error_body(408, "The request headers did not arrive in time.")
+        transport.write(b"HTTP/1.1 408 " + catalogue.reason_phrase(408).encode() + b"\r\n"
+                        b"Content-Type: application/json\r\nConnection: close\r\n"
+                        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         if status != 400 or not isinstance(exc, http_exceptions.HttpProcessingError):
@@ -68,14 +103,24 @@ class _FaithfulHandler(web_protocol.RequestHandler):
 
 
 class _FaithfulServer(web_server.Server):
+    header_timeout = 30.0
+
     def __call__(self) -> web_protocol.RequestHandler:
-        return _FaithfulHandler(self, loop=self._loop, **self._kwargs)
+        handler = _FaithfulHandler(self, loop=self._loop, **self._kwargs)
+        handler.header_timeout = self.header_timeout
+        return handler
 
 
 class FaithfulRunner(web.AppRunner):
-    """An AppRunner whose connections answer parser errors with the faithful status."""
+    """An AppRunner whose connections answer parser errors with the faithful status, and
+    stalled request headers with 408 after *header_timeout* seconds."""
+
+    def __init__(self, app: web.Application, *, header_timeout: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.header_timeout = header_timeout
 
     async def _make_server(self) -> web_server.Server:
         server: Any = await super()._make_server()
         server.__class__ = _FaithfulServer
+        server.header_timeout = self.header_timeout
         return server  # type: ignore[no-any-return]

@@ -85,6 +85,7 @@ class MockServer:
         max_header: int = 8190,
         max_headers: int = 100,
         body_timeout: float = 30.0,
+        header_timeout: float = 30.0,
         time_scale: float = 1.0,
         admin_token: str | None = None,
         public_health: bool = False,
@@ -104,6 +105,7 @@ class MockServer:
         self.max_header = max_header  # header lines longer than this get 431
         self.max_headers = max_headers  # more header fields than this get 431
         self.body_timeout = body_timeout  # a body that stalls this long gets 408
+        self.header_timeout = header_timeout  # so do headers that stall this long
         self.started_at = time.time()  # Last-Modified of every answer: nothing changes after start
         self._last_modified = formatdate(self.started_at, usegmt=True)
         self.time_scale = time_scale  # fast mode: every sleep is multiplied by this
@@ -245,7 +247,8 @@ class MockServer:
         runner = FaithfulRunner(
             self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout,
             # the parser's own limits sit just above ours, so the handler can answer 414 itself
-            max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers)
+            max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers,
+            header_timeout=self.header_timeout)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()

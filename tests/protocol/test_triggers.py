@@ -42,7 +42,7 @@ SCENARIO = {
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[MockServer]:
-    with MockServer(SCENARIO, max_uri=2000, max_header=1000, body_timeout=0.5) as s:
+    with MockServer(SCENARIO, max_uri=2000, max_header=1000, body_timeout=0.5, header_timeout=0.5) as s:
         yield s
 
 
@@ -206,6 +206,28 @@ def test_408_when_the_body_stalls(server: MockServer) -> None:
     line, fields, _ = head_of(data)
     assert line == b"HTTP/1.1 408 Request Time-out" and fields["connection"] == "close"
     assert end == "FIN" and time.monotonic() - started < 3
+
+
+def test_408_when_the_headers_stall(server: MockServer) -> None:
+    """A slowloris client that never finishes its headers gets 408, then the close."""
+    started = time.monotonic()
+    data, end = raw_exchange(server.port, b"GET /doc HTTP/1.1\r\nHost: x\r\nX-Slow: ", timeout=5)
+    line, fields, body = head_of(data)
+    assert line == b"HTTP/1.1 408 Request Time-out" and fields["connection"] == "close"
+    assert b'"CSS.0408"' in body and end == "FIN"
+    assert 0.4 <= time.monotonic() - started < 3
+
+
+def test_keep_alive_requests_are_not_timed_out(server: MockServer) -> None:
+    """The header timer only runs while headers are incomplete, not between requests."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=3)
+    try:
+        for _ in range(2):
+            sock.sendall(b"GET /doc HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+            time.sleep(0.7)  # idle longer than header_timeout between requests
+    finally:
+        sock.close()
 
 
 def test_retry_after_seconds_and_date_are_honoured_by_urllib3(server: MockServer) -> None:
