@@ -37,7 +37,8 @@ from .responses import Plan
 from .scenario import RuntimeFault, Scenario, WebSocketStep, load_paths, load_runtime_fault, load_scenario
 from .state import StateStore
 from .templating import Context
-from .wire import perform_fault
+from .wire import perform_fault, send_raw
+from .wire import wait_closed as wire_wait_closed
 
 __all__ = ["MockServer", "ScenarioSource"]
 
@@ -491,6 +492,12 @@ class MockServer:
                     max_hang=self.max_delay, time_scale=self.time_scale)
                 if response is None:  # the fault took the connection; aiohttp's write is a no-op
                     response = web.Response(status=status, reason=reason)
+            elif plan.break_protocol:
+                entry.decisions.append("break_protocol: sent as written, then closed")
+                await send_raw(request, status, reason, headers, payload)
+                if status < 200:  # a bare 1xx: the client waits for a final answer that never comes
+                    await wire_wait_closed(request, self.max_delay)
+                response = web.Response(status=status, reason=reason)
             else:
                 response = web.Response(status=status, reason=reason, headers=headers,
                                         body=payload or None)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from .chaos import Fault
 
-__all__ = ["perform_fault", "rst"]
+__all__ = ["perform_fault", "rst", "send_raw"]
 
 _KEEPALIVE_COUNTS: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
 
@@ -142,6 +142,27 @@ async def perform_fault(
             transport.close()
         return response
     raise ValueError(f"unknown fault type {kind!r}")  # pragma: no cover - validated at load
+
+
+async def wait_closed(request: web.Request, seconds: float) -> None:
+    """Hold the connection until the client gives up or *seconds* pass, then close it."""
+    transport = request.transport
+    if transport is not None:
+        await _closed_or(transport, seconds)
+        transport.close()
+
+
+async def send_raw(request: web.Request, status: int, reason: str, headers: list[tuple[str, str]],
+                   body: bytes) -> None:
+    """Send exactly this answer, even where HTTP forbids it (a body on a 204, a final 1xx), then
+    close: aiohttp would strip or refuse it, and the connection cannot be trusted afterwards."""
+    transport = request.transport
+    if transport is None:
+        return
+    extra = [("Content-Length", str(len(body)))] if body else []
+    transport.write(_head(status, reason, headers, extra) + body)
+    if status >= 200:
+        transport.close()
 
 
 async def _drip(fault: Fault, request: web.Request, status: int, reason: str,

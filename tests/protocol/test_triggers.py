@@ -34,6 +34,10 @@ SCENARIO = {
          "respond": [{"status": 429, "retry_after": {"date": "2s"}}, {"status": 200}]},
         {"name": "too-big", "match": {"path": "/big"},
          "respond": [{"status": 413, "retry_after": 1}, {"status": 200}]},
+        {"name": "rude", "match": {"path": "/rude"},
+         "respond": {"status": 204, "body": "forbidden", "break_protocol": True}},
+        {"name": "bare-100", "match": {"path": "/bare100"},
+         "respond": {"status": 100, "break_protocol": True}},
         {"name": "ws", "match": {"path": "/ws"},
          "websocket": [{"send": "hello"}, {"receive": True}, {"send_json": {"bye": True}}, {"close": 1000}]},
     ],
@@ -243,6 +247,17 @@ def test_retry_after_seconds_and_date_are_honoured_by_urllib3(server: MockServer
     started = time.monotonic()
     assert s.get(server.url_for("/big")).status_code == 200  # 413 + Retry-After is retried too
     assert time.monotonic() - started >= 0.9
+
+
+def test_break_protocol_sends_what_http_forbids(server: MockServer) -> None:
+    data, end = raw_exchange(server.port, b"GET /rude HTTP/1.1\r\nHost: x\r\n\r\n")
+    line, fields, body = head_of(data)
+    assert (line, fields["content-length"]) == (b"HTTP/1.1 204 NoContent", "9")
+    assert (body, end) == (b"forbidden", "FIN")
+    data, end = raw_exchange(server.port, b"GET /bare100 HTTP/1.1\r\nHost: x\r\n\r\n", timeout=0.5)
+    assert data.startswith(b"HTTP/1.1 100 Continue\r\n") and end == "open"  # no final answer follows
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(server.url_for("/bare100"), timeout=httpx.Timeout(5, read=0.3))
 
 
 def test_head_gets_no_body(server: MockServer) -> None:
