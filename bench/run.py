@@ -152,6 +152,7 @@ class Pinning:
     server: list[str]
     load: list[str]
     note: str
+    server_cpu: int | None = None
 
     @classmethod
     def detect(cls) -> Pinning:
@@ -161,6 +162,7 @@ class Pinning:
                 ["taskset", "-c", str(cpus[0])],
                 ["taskset", "-c", str(cpus[1])],
                 f"server on core {cpus[0]}, load on core {cpus[1]} (taskset)",
+                cpus[0],
             )
         return cls([], [], f"not pinned: {len(cpus)} usable core(s)")
 
@@ -195,6 +197,25 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return None
     # after the command name: field 14 (utime) and 15 (stime) of proc(5) are at 11 and 12 here
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def core_busy_seconds(cpu: int | None) -> float | None:
+    """Time core *cpu* ran processes or was stolen by the hypervisor (/proc/stat), in seconds.
+
+    Interrupt and softirq time are left out: loopback networking of the benchmark itself is
+    accounted there."""
+    if cpu is None:
+        return None
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, *values = line.split()
+        if name == f"cpu{cpu}":
+            user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(v) for v in values[:8])
+            return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+    return None
 
 
 def listen_overflows() -> int:
@@ -332,6 +353,7 @@ class Sample:
     cpu_pct: float | None
     listen_overflows: int
     peak_rss_mb: float | None = None
+    other_load_pct: float | None = None  # the server core's busy time not spent by the server
 
 
 def wrk(
@@ -377,10 +399,16 @@ def measure(
     if args.warmup > 0:
         wrk(args, pin.load, server.port, path, conns, args.warmup)
         settle(server, args)
+    core0 = core_busy_seconds(pin.server_cpu)
     cpu0, of0, t0 = proc_cpu_seconds(server.pid), listen_overflows(), time.monotonic()
     result = wrk(args, pin.load, server.port, path, conns, args.duration)
     cpu1, of1, t1 = proc_cpu_seconds(server.pid), listen_overflows(), time.monotonic()
+    core1 = core_busy_seconds(pin.server_cpu)
     cpu = None if cpu0 is None or cpu1 is None else round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
+    # what else ran on the server's core (other processes, hypervisor steal): noise
+    other = None
+    if cpu is not None and core0 is not None and core1 is not None:
+        other = round(max(0.0, 100 * (core1 - core0) / (t1 - t0) - cpu), 1)
     lat, err = result["latency_us"], result["errors"]
     seconds = result["duration_us"] / 1e6
     return Sample(
@@ -398,6 +426,7 @@ def measure(
         non_2xx=err["status"],
         cpu_pct=cpu,
         listen_overflows=of1 - of0,
+        other_load_pct=other,
     )
 
 
@@ -862,6 +891,7 @@ class Cell:
     max_ms: float
     cpu: float | None
     cpu_us: float | None  # server CPU time per request: robust to a server that is not saturated
+    other: float | None  # other load on the server's core, %: how noisy the cell is
     rss: float | None
     rounds: int
     socket_errors: int
@@ -879,6 +909,7 @@ def cells(samples: list[Sample]) -> dict[tuple[str, str, int], Cell]:
         cpus = [s.cpu_pct for s in group if s.cpu_pct is not None]
         rss = [s.peak_rss_mb for s in group if s.peak_rss_mb is not None]
         total = sum(s.requests for s in group)
+        others = [s.other_load_pct for s in group if s.other_load_pct is not None]
         per_req = [s.cpu_pct / 100 * 1e6 / s.rps for s in group if s.cpu_pct is not None and s.rps > 0]
         out[key] = Cell(
             rps=median(rps),
@@ -889,6 +920,7 @@ def cells(samples: list[Sample]) -> dict[tuple[str, str, int], Cell]:
             max_ms=median([s.max_ms for s in group]),
             cpu=median(cpus) if cpus else None,
             cpu_us=median(per_req) if per_req else None,
+            other=median(others) if others else None,
             rss=median(rss) if rss else None,
             rounds=len(group),
             socket_errors=sum(s.socket_errors for s in group),
@@ -922,14 +954,15 @@ def report(
         f"Run {meta['date']} on {meta['machine']}; {meta['pinning']}.",
         f"Command: `{meta['command']}`",
         f"{args.rounds} round(s) of {args.duration:g} s per measured run after a {args.warmup:g} s warm-up; "
-        f"cells are medians over rounds; spread is the min-max of req/s.",
+        f"cells are medians over rounds; spread is the min-max of req/s. Other load is the time the "
+        f"server's core ran anything but the server (other processes, hypervisor steal): "
+        f"the higher, the noisier the cell. Load average at the start: {meta['loadavg']}.",
         "",
     ]
     header = [
-        "| case | server | conns | req/s | spread | p50 ms | p99 ms | max ms | server CPU % | CPU µs/req "
-        "| peak RSS MB "
-        "| notes |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| case | server | conns | req/s | spread | p50 ms | p99 ms | max ms | server CPU % | other load % "
+        "| CPU µs/req | peak RSS MB | notes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     if table or plan.skipped:
         lines += [*header]
@@ -945,11 +978,11 @@ def report(
             notes.append(f"only {c.rounds} of {args.rounds} rounds")
         lines.append(
             f"| {case} | {server} | {conns} | {fmt(c.rps)} | {fmt(c.lo)}-{fmt(c.hi)} | {c.p50:.2f} | "
-            f"{c.p99:.2f} | {c.max_ms:.1f} | {fmt(c.cpu)} | {fmt(c.cpu_us, 1)} | {fmt(c.rss, 1)} "
-            f"| {'; '.join(notes)} |"
+            f"{c.p99:.2f} | {c.max_ms:.1f} | {fmt(c.cpu)} | {fmt(c.other)} | {fmt(c.cpu_us, 1)} "
+            f"| {fmt(c.rss, 1)} | {'; '.join(notes)} |"
         )
     for case, why in sorted(plan.skipped.items()):
-        lines.append(f"| {case} | - | - | - | - | - | - | - | - | - | - | {why} |")
+        lines.append(f"| {case} | - | - | - | - | - | - | - | - | - | - | - | {why} |")
 
     lines += [*([""] if lines[-1] else []), "| # | target | measured | met |", "|---|---|---|---|"]
 
@@ -1319,6 +1352,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             return profile(args, pin, work)
         plan = make_plan(args, work)
+        loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         failures: list[str] = []
         began = time.monotonic()
         samples = run_rounds(args, plan, pin, work, failures)
@@ -1330,6 +1364,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
         f"wrk {wrk_version(args.wrk)}",
         "pinning": pin.note,
+        "loadavg": loadavg,
         "command": " ".join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     text = report(args, plan, samples, idle, api, meta, failures) + f"\n\nTook {elapsed / 60:.1f} min."
