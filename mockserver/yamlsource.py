@@ -53,7 +53,12 @@ def format_path(path: PathKey) -> str:
 
 def parse_document(text: str, source: str) -> Document:
     """Parse one YAML document; syntax errors and duplicate keys become a ScenarioError."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, found before any parsing
+        raise ScenarioError([Problem(source, None, None, "(document)",
+                                     f"invalid YAML: {exc.reason} (character #x{exc.character:04x}); "
+                                     "expected printable text")]) from None
     try:
         node = loader.get_single_node()
         if node is None:
