@@ -153,6 +153,7 @@ class Pinning:
     load: list[str]
     note: str
     server_cpu: int | None = None
+    load_cpu: int | None = None
 
     @classmethod
     def detect(cls) -> Pinning:
@@ -161,8 +162,9 @@ class Pinning:
             return cls(
                 ["taskset", "-c", str(cpus[0])],
                 ["taskset", "-c", str(cpus[1])],
-                f"server on core {cpus[0]}, load on core {cpus[1]} (taskset)",
+                f"server on core {cpus[0]}, load and harness on core {cpus[1]} (taskset)",
                 cpus[0],
+                cpus[1],
             )
         return cls([], [], f"not pinned: {len(cpus)} usable core(s)")
 
@@ -1346,6 +1348,8 @@ def main(argv: list[str] | None = None) -> int:
     if limit < args.idle_connections + 500:
         log(f"warning: open files limited to {limit}; case 5 may fail")
     pin = Pinning.detect()
+    if pin.load_cpu is not None:  # the harness itself stays off the server's core
+        os.sched_setaffinity(0, {pin.load_cpu})
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mockserver-bench-") as tmp:
         work = Path(tmp)
