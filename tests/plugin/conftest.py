@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import pytest
 
+# no pytest-timeout setting here: its SIGALRM timer in an in-process run would cancel the timer
+# that bounds the outer test; clients in the inner tests carry their own timeouts instead
 INI = """\
 [pytest]
 asyncio_mode = auto
 asyncio_default_fixture_loop_scope = function
-timeout = 60
 """
 
 

@@ -60,14 +60,14 @@ def test_seed_is_put_back(mockserver_session):
 
 
 def test_fast_scales_delays_so_a_20s_answer_comes_at_once(tester: pytest.Pytester) -> None:
-    """fast=0.001 turns a 20 s delay into 20 ms; the inner run's 10 s timeout would catch a real wait."""
+    """fast=0.001 turns a 20 s delay into 20 ms; the client's 5 s read timeout would catch a real wait."""
     tester.makepyfile(SLOW + """
 import pytest, requests
 
 @pytest.mark.mockserver(scenario=SLOW, fast=0.001)
 def test_fast(mockserver):
     s = requests.Session(); s.trust_env = False
-    assert s.get(mockserver.url_for("/report"), timeout=10).json() == {"ready": True}
+    assert s.get(mockserver.url_for("/report"), timeout=5).json() == {"ready": True}
     assert mockserver.time_scale == 0.001
     [entry] = mockserver.entries(rule="report")
     assert entry.delay == 20.0          # the journal keeps the scenario's time
@@ -75,7 +75,7 @@ def test_fast(mockserver):
 def test_scale_is_put_back(mockserver):
     assert mockserver.time_scale == 1.0
 """)
-    tester.runpytest("--timeout", "10").assert_outcomes(passed=2)
+    tester.runpytest().assert_outcomes(passed=2)
 
 
 def test_fast_from_the_command_line_applies_to_every_server(tester: pytest.Pytester) -> None:
@@ -88,9 +88,9 @@ def test_session_server(mockserver):
 def test_factory_server(mockserver_factory):
     server = mockserver_factory(SLOW)
     s = requests.Session(); s.trust_env = False
-    assert s.get(server.url_for("/report"), timeout=10).status_code == 200
+    assert s.get(server.url_for("/report"), timeout=5).status_code == 200
 """)
-    tester.runpytest("--mockserver-fast", "0.001", "--timeout", "10").assert_outcomes(passed=2)
+    tester.runpytest("--mockserver-fast", "0.001").assert_outcomes(passed=2)
 
 
 @pytest.mark.parametrize(("marker", "message"), [

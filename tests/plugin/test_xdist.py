@@ -27,7 +27,8 @@ def test_sequence_starts_fresh(mockserver, worker_id, n):
     (OUT / f"{{worker_id}}-{{n}}.url").write_text(mockserver.url)
 """)
     result = tester.runpytest_subprocess("-p", "mockserver", "-p", "xdist.plugin", "-p", "timeout",
-                                         "-n", "2", "-p", "no:cacheprovider")
+                                         "--timeout", "60", "-n", "2", "-p", "no:cacheprovider",
+                                         timeout=120)
     result.assert_outcomes(passed=8)
     urls: dict[str, set[str]] = {}
     for found in tester.path.glob("gw*.url"):
