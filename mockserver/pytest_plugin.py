@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -241,15 +242,14 @@ def _remote_sources(sources: Sequence[ScenarioSource]) -> list[str | os.PathLike
     return out
 
 
+@dataclass(frozen=True, slots=True)
 class MarkerOptions:
     """The ``@pytest.mark.mockserver(...)`` arguments of one test, checked."""
 
-    def __init__(self, scenarios: list[ScenarioSource], seed: int | None, strict: bool,
-                 fast: float | None) -> None:
-        self.scenarios = scenarios
-        self.seed = seed
-        self.strict = strict
-        self.fast = fast
+    scenarios: list[ScenarioSource]
+    seed: int | None
+    strict: bool
+    fast: float | None
 
     @classmethod
     def of(cls, item: pytest.Item, default_strict: bool) -> MarkerOptions:
@@ -388,10 +388,12 @@ def mockserver_session(pytestconfig: pytest.Config,
             remote.health()
         except ControlAPIError as exc:
             raise pytest.UsageError(f"{URL_ENV}={url}: the mockserver there is not usable: {exc}") from None
-        handle = MockServerFixture(remote)
-        if mockserver_scenarios:
-            remote.load(*_remote_sources(mockserver_scenarios))
-        yield handle
+        names = remote.load(*_remote_sources(mockserver_scenarios))
+        try:
+            yield MockServerFixture(remote)
+        finally:
+            for name in names:  # leave the server as the session found it
+                remote.remove(name)
         return
     from .server import MockServer
 
