@@ -262,7 +262,11 @@ class JournalView:
         return [b - a for a, b in itertools.pairwise(arrivals)]
 
     def wait_for(self, count: int = 1, *, timeout: float = 5.0, **filters: Unpack[Filters]) -> list[Entry]:
-        """Block until *count* matching requests have arrived; return them, or raise WaitTimeout."""
+        """Block until *count* matching requests are journaled; return them, or raise WaitTimeout.
+
+        The server journals a request when its answer starts, so a delayed answer counts once
+        its delay is over.
+        """
         __tracebackhide__ = True
         query = Query.of(filters)
         deadline = time.monotonic() + timeout
