@@ -64,6 +64,7 @@ class Resolution:
     decisions: list[str] = field(default_factory=list)
     release: Callable[[], None] | None = None
     seed: int = 0
+    overridden: bool = False  # chaos refused or replaced the rule's own answer
 
 
 def _catalogue_plan(status: int, message: str | None = None) -> Plan:
@@ -89,7 +90,7 @@ class Engine:
         self.clock = clock if clock is not None else _monotonic_since(time.monotonic())
         self.runtime_faults = tuple(runtime_faults)
         self.header_control = header_control
-        self.chaos = {s.name: s.chaos for s in self.scenarios}
+        self.chaos = _effective_chaos(self.scenarios)
         self.timeout_plan = _catalogue_plan(
             504, "The request could not be fulfilled within the Timeout it gave.")
         self.throttled_plan = _catalogue_plan(429)
@@ -126,14 +127,14 @@ class Engine:
                     state = state.render(ctx)
             with store.lock:
                 session = store.session(session_key)
-                if rule.times is not None and session.hits.get(counter, 0) >= rule.times:
+                answered = session.hits.get(counter, 0)
+                if rule.times is not None and answered >= rule.times:
                     continue
-                if rule.requires_state is not None and session.state(state) != rule.requires_state:
+                if rule.requires_state is not None and session.state(state) not in rule.requires_state:
                     continue
-                ordinal = session.next_ordinal(counter)
-                pick = ordinal if branch_key is None else session.next_ordinal(branch_key)
-                if rule.sets_state is not None:
-                    session.states[state] = rule.sets_state
+                # arrivals number the seeded draws; answers (below) drive sequences and times
+                ordinal = session.next_ordinal(counter + "#arrivals")
+                pick = answered if branch_key is None else session.hits.get(branch_key, 0)
             plan = responder.pick(pick)
             seed = self.seed if self.seed is not None else (rule.seed or 0)
             delay = plan.delay.sample(seed, rule.id, ordinal) if plan.delay is not None else 0.0
@@ -145,6 +146,16 @@ class Engine:
                     or rule.concurrency is not None or chaos is not _NO_CHAOS or self.runtime_faults
                     or self.header_control):
                 self._chaos(res, rule, chaos, request)
+            if not res.overridden:
+                # only the rule's own answer counts: a request refused or replaced by chaos leaves
+                # sequences, times and states as they were (a retried DELETE still deletes)
+                with store.lock:
+                    session = store.session(session_key)
+                    session.next_ordinal(counter)
+                    if branch_key is not None:
+                        session.next_ordinal(branch_key)
+                    if rule.sets_state is not None:
+                        session.states[state] = rule.sets_state
             return res
         res = self._unmatched(request, session_key)
         if self.runtime_faults or self.header_control:
@@ -207,7 +218,7 @@ class Engine:
         if admitted:
             return False
         seconds = limit.retry_after(wait)
-        res.plan, res.fault, res.delay = self.throttled_plan, None, 0.0
+        res.plan, res.fault, res.delay, res.overridden = self.throttled_plan, None, 0.0, True
         res.extra_headers.append(("Retry-After", str(seconds)))
         res.decisions.append(f"rate_limit: bucket {bucket_key} empty, Retry-After {seconds}s")
         return True
@@ -226,7 +237,7 @@ class Engine:
                 res.release = _releaser(self.store, session, slot)
                 return False
         seconds = max(1, math.ceil(cap.retry_after - 1e-9))
-        res.plan, res.fault, res.delay = self.overloaded_plan, None, 0.0
+        res.plan, res.fault, res.delay, res.overridden = self.overloaded_plan, None, 0.0, True
         res.extra_headers.append(("Retry-After", str(seconds)))
         res.decisions.append(f"concurrency: {cap.limit} in flight on {slot}, Retry-After {seconds}s")
         return True
@@ -257,6 +268,8 @@ class Engine:
         self._apply(res, outcome, f"{label}: draw {u:.4f} -> {outcome.describe()} ({mix.share(index):.0%})")
 
     def _apply(self, res: Resolution, outcome: Outcome, decision: str) -> None:
+        if outcome.plan is not None or outcome.fault is not None:
+            res.overridden = True
         if outcome.plan is not None:
             res.plan, res.fault = outcome.plan, None
             if outcome.plan.delay is not None:
@@ -306,7 +319,7 @@ class Engine:
                 headers_out = (("Content-Type", "application/json"),) if body else ()
                 plan = self._status_plans[status] = Plan(status, catalogue.reason_phrase(status),
                                                          headers_out, body)
-            res.plan, res.fault = plan, None
+            res.plan, res.fault, res.overridden = plan, None, True
             res.decisions.append(f"header control: status {status}")
             decided = True
         delay_text = headers.get("X-Mock-Delay")
@@ -319,7 +332,7 @@ class Engine:
             decided = True
         fault_name = headers.get("X-Mock-Fault")
         if fault_name in FAULT_FIELDS and fault_name not in ("drip", "keepalive_drop"):
-            res.fault = Fault(fault_name)
+            res.fault, res.overridden = Fault(fault_name), True
             res.decisions.append(f"header control: fault {fault_name}")
             decided = True
         throughput = headers.get("x-envoy-fault-throughput-response")
@@ -356,8 +369,9 @@ class Engine:
                 if rule.times is not None and session.hits.get(counter, 0) >= rule.times:
                     misses.append(f"times: used up ({rule.times} of {rule.times})")
                 current = session.state(state)
-                if rule.requires_state is not None and current != rule.requires_state:
-                    misses.append(f"state {state}: expected {rule.requires_state!r}, is {current!r}")
+                if rule.requires_state is not None and current not in rule.requires_state:
+                    wanted = " or ".join(repr(x) for x in rule.requires_state)
+                    misses.append(f"state {state}: expected {wanted}, is {current!r}")
                 if not misses:
                     continue
                 path_ok = rule.matcher.allows_path(request.path)
@@ -387,6 +401,25 @@ class Engine:
                     return ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
                 methods |= rule.matcher.methods
         return sorted(methods)
+
+
+def _effective_chaos(scenarios: Sequence[Scenario]) -> dict[str, ScenarioChaos]:
+    """Each scenario's chaos, with overlays (``applies_to``) laid over their targets: an
+    overlay's timeline, mix, limits and header control win over the target's own."""
+    effective = {s.name: s.chaos for s in scenarios}
+    for overlay in scenarios:
+        if not overlay.applies_to:
+            continue
+        for name in effective:
+            if name == overlay.name or ("*" not in overlay.applies_to and name not in overlay.applies_to):
+                continue
+            base, top = effective[name], overlay.chaos
+            effective[name] = ScenarioChaos(
+                mix=top.mix or base.mix, timeline=top.timeline or base.timeline,
+                rate_limit=top.rate_limit or base.rate_limit,
+                concurrency=top.concurrency or base.concurrency,
+                header_control=top.header_control or base.header_control)
+    return effective
 
 
 def _monotonic_since(origin: float) -> Callable[[], float]:

@@ -98,7 +98,7 @@ class Rule:
     times: int | None = None
     key: Template | None = None
     state: str | Template = "default"
-    requires_state: str | None = None
+    requires_state: tuple[str, ...] | None = None
     sets_state: str | None = None
     deadline: Deadline | None = None
     seed: int | None = None
@@ -133,6 +133,7 @@ class Scenario:
     seed: int | None = None
     description: str | None = None
     chaos: ScenarioChaos = field(default_factory=ScenarioChaos)
+    applies_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +371,8 @@ class _Compiler:
             header_control=spec.header_control)
         if self.problems:
             raise ScenarioError(self.problems)
-        return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos)
+        return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos,
+                        tuple(spec.applies_to or ()))
 
     def fault(self, spec: Any) -> Fault | None:
         if spec is None:
@@ -432,7 +434,10 @@ class _Compiler:
         return Rule(
             id=f"{scenario.name}/{name}", name=name, scenario=scenario.name, priority=spec.priority,
             matcher=matcher, responder=responder, branches=tuple(branches), times=spec.times,
-            key=key, state=state, requires_state=spec.requires_state, sets_state=spec.sets_state,
+            key=key, state=state,
+            requires_state=((spec.requires_state,) if isinstance(spec.requires_state, str)
+                            else tuple(spec.requires_state) if spec.requires_state is not None else None),
+            sets_state=spec.sets_state,
             deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path),
             fault=self.fault(spec.fault), mix=self.mix(spec.mix, defaults, (*path, "mix")),
             rate_limit=_rate_limit(spec.rate_limit), concurrency=_concurrency(spec.concurrency),

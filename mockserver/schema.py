@@ -524,7 +524,7 @@ class RuleSpec(StrictModel):
                           "per value, so each resource has its own")
     state: str = Field("default", description="name of the state machine the rule reads and moves; "
                                               "may be a template such as cluster-{{ path.id }}")
-    requires_state: str | None = None
+    requires_state: str | list[str] | None = Field(None, description="a state, or any of a list")
     sets_state: str | None = None
     deadline: DeadlineSpec | bool = True
     fault: Fault | None = Field(None, description="always do this to the connection")
@@ -552,14 +552,27 @@ class DefaultsSpec(StrictModel):
 class ScenarioSpec(StrictModel):
     """A scenario file: a name, defaults and rules."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["rules"]},
+                                                           {"required": ["applies_to"]}]})
+
     name: str = Field(min_length=1)
     description: str | None = None
     seed: int | None = Field(None, description="seed for delays and chaos draws; --seed overrides")
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
-    rules: list[RuleSpec] = Field(min_length=1)
+    rules: list[RuleSpec] = Field(default_factory=list, description="at least one, unless applies_to")
+    applies_to: list[str] | None = Field(
+        None, description="an overlay: this scenario's mix, timeline, rate_limit and concurrency "
+                          "also apply to the rules of these scenarios (* for all)")
     mix: list[MixEntrySpec] | None = Field(None, description="weighted outcomes for rules without their own")
     timeline: list[PhaseSpec] | None = Field(None, description="phases by time since start or reset")
     rate_limit: RateLimitSpec | None = Field(None, description="one bucket shared by all rules")
     concurrency: ConcurrencySpec | None = Field(None, description="one cap shared by all rules")
     header_control: bool = Field(False, description="let requests ask for a status, delay or fault "
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
+
+    @model_validator(mode="after")
+    def _has_rules(self) -> ScenarioSpec:
+        if not self.rules and not self.applies_to:
+            raise PydanticCustomError("mock", "found {found}; expected {expected}", {
+                "found": "no rules", "expected": "at least one rule (or applies_to, for an overlay)"})
+        return self

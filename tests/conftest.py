@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import time
 from pathlib import Path
+
+# The Huawei SDK writes ~/.huaweicloud/application_id when it is imported; every test run gets a
+# scratch HOME so nothing is written to the real one (and no credentials file is ever read).
+os.environ["HOME"] = tempfile.mkdtemp(prefix="mockserver-test-home-")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

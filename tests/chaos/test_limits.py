@@ -94,3 +94,32 @@ async def test_concurrency_cap_admits_exactly_its_limit() -> None:
             results = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(200))), 30)
         assert Counter(results) == {(200, None): 10, (503, "2"): 190}
         assert server.engine.store.session("").inflight == {}  # every slot released
+
+
+def test_a_refused_request_changes_no_state() -> None:
+    """A DELETE refused with 429 does not delete: the retry still finds the resource."""
+    scenario = {"name": "res", "rules": [
+        {"name": "delete", "match": {"method": "DELETE", "path": "/items/{id}"}, "key": "{{ path.id }}",
+         "state": "item-{{ path.id }}", "requires_state": "started", "sets_state": "deleted",
+         "rate_limit": {"rate": 1, "burst": 1}, "respond": {"status": 204}},
+        {"name": "gone", "match": {"method": "DELETE", "path": "/items/{id}"}, "respond": {"status": 404}},
+    ]}
+    with MockServer(scenario) as server:
+        s = session()
+        assert s.delete(server.url_for("/items/a")).status_code == 204
+        assert s.delete(server.url_for("/items/b")).status_code == 429  # refused: b is not deleted
+        server.clock.advance(1)
+        assert s.delete(server.url_for("/items/b")).status_code == 204
+        assert s.delete(server.url_for("/items/a")).status_code == 404
+        assert server.store.states() == {"item-a": "deleted", "item-b": "deleted"}
+
+
+def test_an_overlay_lays_its_chaos_over_another_scenario() -> None:
+    base = {"name": "api", "rules": [{"match": {"path": "/x"}, "respond": {"body": "ok"}}]}
+    overlay = {"name": "throttle-api", "applies_to": ["api"],
+               "rate_limit": {"rate": 1, "burst": 1}}
+    with MockServer([base, overlay]) as server:
+        s = session()
+        assert [s.get(server.url_for("/x")).status_code for _ in range(2)] == [200, 429]
+        server.remove("throttle-api")
+        assert s.get(server.url_for("/x")).status_code == 200

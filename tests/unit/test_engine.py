@@ -193,3 +193,12 @@ def test_key_gives_each_resource_its_own_counters_and_state() -> None:
              for cid in ("c1", "c1", "c2", "c1", "c2", "c2", "zz")]
     assert polls == ["polling", "polling", "polling", "ready", "polling", "ready", "unknown"]
     assert e.store.states() == {"cluster-c1": "creating", "cluster-c2": "creating"}
+
+
+def test_requires_state_accepts_any_of_a_list() -> None:
+    e = engine({"name": "restart", "match": {"path": "/x"}, "requires_state": ["started", "running"],
+                "respond": {"status": 202}},
+               {"name": "other", "match": {"path": "/x"}, "respond": {"status": 409}})
+    assert e.resolve(req()).plan.status == 202
+    e.store.set_state("default", "stopped")
+    assert e.resolve(req()).plan.status == 409

@@ -95,7 +95,8 @@ def test_schema_command_prints_a_json_schema(capsys: pytest.CaptureFixture[str])
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert schema["required"] == ["name", "rules"]
+    assert schema["required"] == ["name"]
+    assert schema["anyOf"] == [{"required": ["rules"]}, {"required": ["applies_to"]}]
     rule = schema["$defs"]["RuleSpec"]["properties"]
     assert {"match", "respond", "then", "when", "times", "deadline", "priority"} <= set(rule)
     assert schema["$defs"]["PlanSpec"]["additionalProperties"] is False
