@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from aiohttp import web
 
 from .errors import Problem, ScenarioError
@@ -29,7 +30,7 @@ from .yamlsource import Document, parse_document
 if TYPE_CHECKING:
     from .server import MockServer
 
-__all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "mount"]
+__all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "mount", "openapi_document"]
 
 PREFIX = "/__mock"
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
@@ -243,6 +244,14 @@ class ControlApi:
             return parse_document(text, BODY_SOURCE)
         except ScenarioError as exc:
             raise _invalid(list(exc.problems)) from None
+        except yaml.reader.ReaderError as exc:  # raised before parse_document's own handling starts
+            line = text.count("\n", 0, exc.position) + 1
+            col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+            char = exc.character
+            shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+            raise _invalid([Problem(BODY_SOURCE, line, col, "(document)",
+                                    f"found the control character {shown}; expected printable text "
+                                    "(of the control characters YAML allows tab and newline)")]) from None
 
     # --- state, reset, journal, seed, clock --------------------------------------------------------
 

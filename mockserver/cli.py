@@ -231,11 +231,11 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    if ca is not None:  # before "listening": whoever waits for that line can trust the CA already
+        log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
     rules = sum(len(s.rules) for s in server.scenarios)
     log.event("listening", f"mockserver listening on {server.base_url} ({len(server.scenarios)} scenario(s), "
                            f"{rules} rule(s))", url=server.base_url)
-    if ca is not None:
-        log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
     if server.admin_token is not None:
         scope = "except /__mock/health" if server.public_health else "health included"
         log.event("control", f"mockserver: the control API requires a bearer token ({scope})")

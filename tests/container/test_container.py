@@ -22,12 +22,12 @@ from tests.conftest import ROOT
 
 PODMAN = shutil.which("podman")
 BASE = os.environ.get("MOCKSERVER_TEST_PYTHON_IMAGE", "")
-TOKEN = "container-token-0123456789"  # noqa: S105
+TOKEN = "container-token-0123456789"
 
 pytestmark = [
     pytest.mark.skipif(PODMAN is None, reason="podman is not installed (run ../shared/container/prepare.sh)"),
-    pytest.mark.skipif(not BASE, reason="MOCKSERVER_TEST_PYTHON_IMAGE is not set: run "
-                                        "../shared/container/prepare.sh and export its last line (.ci/run does)"),
+    pytest.mark.skipif(not BASE, reason="MOCKSERVER_TEST_PYTHON_IMAGE is not set: run ../shared/container/"
+                                        "prepare.sh and export its last line (.ci/run does)"),
     pytest.mark.timeout(900),
 ]
 
@@ -115,7 +115,8 @@ def test_serves_builtins_loads_over_http_turns_healthy_and_stops_on_sigterm(
         {"name": "status", "match": {"path": "/status"}, "respond": {"json": {"ok": True}}}]}
     assert requests.post(box.url + "/__mock/scenarios", json=scenario, timeout=5).status_code == 401
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    assert requests.post(box.url + "/__mock/scenarios", json=scenario, headers=auth, timeout=5).status_code == 201
+    added = requests.post(box.url + "/__mock/scenarios", json=scenario, headers=auth, timeout=5)
+    assert added.status_code == 201
     assert requests.get(box.url + "/status", timeout=5).json() == {"ok": True}
 
     # the image's HEALTHCHECK (run by hand: there is no systemd timer here) finds it healthy

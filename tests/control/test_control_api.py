@@ -12,7 +12,7 @@ from mockserver import MockServer
 from mockserver.admin import ERRORS
 
 HELLO = {"name": "hello", "rules": [{"name": "hi", "match": {"path": "/hi"}, "respond": {"body": "hi"}}]}
-TOKEN = "s3cr3t-token-value"  # noqa: S105
+TOKEN = "s3cr3t-token-value"
 
 
 @pytest.fixture
@@ -85,8 +85,8 @@ def test_put_checks_every_item_and_names_them(server: MockServer) -> None:
                        {"name": "bad", "rules": [{"respond": {"status": 1000}}]},
                        {"name": "ok", "rules": [{"respond": {}}]}], indent=1)
     before = server.engine
-    problems = assert_error(call(server, "PUT", "/scenarios", data=body,
-                                 headers={"Content-Type": "application/json"}), "invalid_scenario")["problems"]
+    resp = call(server, "PUT", "/scenarios", data=body, headers={"Content-Type": "application/json"})
+    problems = assert_error(resp, "invalid_scenario")["problems"]
     assert len(problems) == 2
     assert problems[0].startswith("<body>[1]:") and "rules[0].respond.status" in problems[0]
     assert problems[1].startswith("<body>[2]: name: found 'ok' again (also in <body>[0])")
@@ -99,6 +99,7 @@ def test_put_checks_every_item_and_names_them(server: MockServer) -> None:
     ("", "text/plain", "<body>:1:1: (document): found an empty file"),
     ("- 1\n- 2\n", "text/plain", "<body>:1:1: (document): found a list; expected one scenario"),
     (b"\xff\xfe", "text/plain", "<body>: (document): found bytes that are not UTF-8"),
+    ("name: x\nrules: \x08", "text/plain", "<body>:2:8: (document): found the control character U+0008"),
 ])
 def test_unparseable_scenario_bodies(server: MockServer, body: str | bytes, content_type: str,
                                      expected: str) -> None:
@@ -110,7 +111,8 @@ def test_unparseable_scenario_bodies(server: MockServer, body: str | bytes, cont
 def test_state_reset_journal_seed_clock(server: MockServer) -> None:
     assert call(server, "PUT", "/state", json={"name": "order", "value": "paid"}).json() == {
         "states": {"order": "paid"}}
-    assert call(server, "PUT", "/state", json={"name": "order", "value": "new", "session": "s1"}).status_code == 200
+    update = {"name": "order", "value": "new", "session": "s1"}
+    assert call(server, "PUT", "/state", json=update).status_code == 200
     assert call(server, "GET", "/state").json() == {"states": {"order": "paid"}}
     assert call(server, "GET", "/state", params={"session": "s1"}).json() == {"states": {"order": "new"}}
 
@@ -123,7 +125,8 @@ def test_state_reset_journal_seed_clock(server: MockServer) -> None:
     assert call(server, "GET", "/journal", params={"method": "post", "status": 404}).json()["count"] == 1
     assert call(server, "GET", "/journal", params={"session": "s1"}).json()["entries"][0]["path"] == "/nope"
     assert call(server, "GET", "/journal", params={"path": "/hi", "status": 404}).json()["count"] == 0
-    assert [e["path"] for e in call(server, "GET", "/journal", params={"limit": 1}).json()["entries"]] == ["/nope"]
+    last = call(server, "GET", "/journal", params={"limit": 1}).json()["entries"]
+    assert [e["path"] for e in last] == ["/nope"]
     assert call(server, "GET", "/journal", params={"limit": 0}).json() == {"entries": [], "count": 0}
     assert call(server, "GET", "/journal", params={"outcome": "unmatched"}).json()["count"] == 1
 
@@ -145,20 +148,23 @@ def test_state_reset_journal_seed_clock(server: MockServer) -> None:
 @pytest.mark.parametrize(("method", "path", "kwargs", "code", "detail"), [
     ("GET", "/nowhere", {}, "not_found", "no control endpoint /__mock/nowhere; endpoints: "),
     ("POST", "/health", {}, "method_not_allowed", "POST /__mock/health: allowed methods are GET"),
-    ("GET", "/journal", {"params": {"status": "abc"}}, "bad_request", "status: found 'abc'; expected an integer"),
+    ("GET", "/journal", {"params": {"status": "abc"}}, "bad_request",
+     "status: found 'abc'; expected an integer"),
     ("GET", "/journal", {"params": {"limit": "-1"}}, "bad_request", "limit: found '-1'"),
     ("GET", "/journal", {"params": {"stauts": "200"}}, "bad_request", "unknown query parameter 'stauts'"),
     ("PUT", "/state", {"data": "{"}, "bad_request", "the body is not JSON"),
     ("PUT", "/state", {"json": [1]}, "bad_request", "found JSON list; expected a JSON object"),
     ("PUT", "/state", {"json": {"name": "a"}}, "bad_request", "value: missing; expected a string"),
-    ("PUT", "/state", {"json": {"name": "a", "value": 1}}, "bad_request", "value: found 1; expected a string"),
+    ("PUT", "/state", {"json": {"name": "a", "value": 1}}, "bad_request",
+     "value: found 1; expected a string"),
     ("PUT", "/state", {"json": {"name": "a", "value": "b", "sesion": ""}}, "bad_request",
      "sesion: unknown field; valid fields: name, session, value"),
     ("PUT", "/state", {"json": {"name": "", "value": "b"}}, "bad_request", "name: found ''"),
     ("POST", "/seed", {"json": {"seed": "x"}}, "bad_request", 'seed: found "x"; expected an integer or null'),
     ("POST", "/seed", {"json": {"seed": True}}, "bad_request", "seed: found true"),
     ("POST", "/seed", {}, "bad_request", "found an empty body; expected a JSON object"),
-    ("POST", "/clock/advance", {"json": {"seconds": -1}}, "bad_request", "seconds: found -1; expected a number"),
+    ("POST", "/clock/advance", {"json": {"seconds": -1}}, "bad_request",
+     "seconds: found -1; expected a number"),
     ("POST", "/clock/advance", {"data": '{"seconds": NaN}'}, "bad_request", "seconds: found nan"),
     ("POST", "/reset", {"params": {"all": "1"}}, "bad_request", "unknown query parameter 'all'"),
 ])
