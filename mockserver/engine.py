@@ -147,15 +147,7 @@ class Engine:
                     or self.header_control):
                 self._chaos(res, rule, chaos, request)
             if not res.overridden:
-                # only the rule's own answer counts: a request refused or replaced by chaos leaves
-                # sequences, times and states as they were (a retried DELETE still deletes)
-                with store.lock:
-                    session = store.session(session_key)
-                    session.next_ordinal(counter)
-                    if branch_key is not None:
-                        session.next_ordinal(branch_key)
-                    if rule.sets_state is not None:
-                        session.states[state] = rule.sets_state
+                self._count_answer(rule, session_key, counter, branch_key, state)
             return res
         res = self._unmatched(request, session_key)
         if self.runtime_faults or self.header_control:
@@ -164,6 +156,18 @@ class Engine:
             res.ordinal, res.seed = ordinal, self.seed or 0
             self._overrides(res, "(unmatched)", request, self.header_control)
         return res
+
+    def _count_answer(self, rule: Rule, session_key: str, counter: str, branch_key: str | None,
+                      state: str) -> None:
+        """Only the rule's own answer counts: a request refused or replaced by chaos leaves
+        sequences, times and states as they were (a retried DELETE still deletes)."""
+        with self.store.lock:
+            session = self.store.session(session_key)
+            session.next_ordinal(counter)
+            if branch_key is not None:
+                session.next_ordinal(branch_key)
+            if rule.sets_state is not None:
+                session.states[state] = rule.sets_state
 
     def peek(self, request: RequestSnapshot) -> Rule | None:
         """The rule a request would most likely reach, judged before its body is read.
@@ -410,10 +414,10 @@ def _effective_chaos(scenarios: Sequence[Scenario]) -> dict[str, ScenarioChaos]:
     for overlay in scenarios:
         if not overlay.applies_to:
             continue
-        for name in effective:
+        for name, base in list(effective.items()):
             if name == overlay.name or ("*" not in overlay.applies_to and name not in overlay.applies_to):
                 continue
-            base, top = effective[name], overlay.chaos
+            top = overlay.chaos
             effective[name] = ScenarioChaos(
                 mix=top.mix or base.mix, timeline=top.timeline or base.timeline,
                 rate_limit=top.rate_limit or base.rate_limit,
