@@ -222,3 +222,37 @@ def test_timeout_overlay_keeps_404_for_unknown_clusters(chaos: MockServer) -> No
          .add_header("Timeout", "1").invoke())
     assert (info.value.status_code, info.value.error_code) == (404, "CSS.0015")
     assert time.monotonic() - started < 0.9
+
+
+# --- outage: a timeline overlay over the pack ----------------------------------------------------
+
+@exercises("css/chaos/outage.yaml")
+@pytest.mark.parametrize("chaos", ["outage.yaml"], indirect=True)
+def test_outage_timeline_through_the_sdk(chaos: MockServer) -> None:
+    client = build_client(chaos)
+    assert show(client).name == "es-logs"
+    chaos.clock.advance(40)  # 50 s of outage left
+    with pytest.raises(sdk_exc.ServerResponseException) as info:
+        show(client)
+    assert (info.value.status_code, info.value.error_code) == (503, "CSS.0503")
+    assert chaos.journal.entries()[-1].decisions[0].startswith("timeline: phase 1 (30s-90s)")
+    with pytest.raises(sdk_exc.ServerResponseException):  # a refused delete deletes nothing...
+        client.delete_cluster(css.DeleteClusterRequest(cluster_id=ES_LOGS))
+    chaos.clock.advance(90)  # recovered
+    assert show(client).name == "es-logs"  # ...so the cluster is still there
+    statuses = [e.status for e in chaos.journal.entries()]
+    assert statuses == [200, 503, 503, 200]
+
+
+# --- rate-limited: a token bucket overlay over the pack ------------------------------------------
+
+@exercises("css/chaos/rate-limited.yaml")
+@pytest.mark.parametrize("chaos", ["rate-limited.yaml"], indirect=True)
+def test_rate_limited_sdk_waits_for_retry_after(chaos: MockServer) -> None:
+    patient = build_client(chaos, retry_times=3)
+    started = time.monotonic()
+    for _ in range(4):  # burst 3, then one refusal that urllib3 waits out
+        assert show(patient).name == "es-logs"
+    assert time.monotonic() - started >= 0.9
+    refused = [e for e in chaos.journal.entries() if e.status == 429]
+    assert len(refused) == 1 and refused[0].decisions[0].startswith("rate_limit: bucket")
