@@ -7,9 +7,10 @@ failing test explains itself without a debugger.
 
 from __future__ import annotations
 
+import difflib
 import email.utils
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from .journal import Entry, JournalView, Query, format_entries
@@ -26,6 +27,7 @@ __all__ = [
     "assert_no_request_after",
     "assert_not_called",
     "assert_retry_after_honoured",
+    "check_rule_known",
     "check_strict",
     "retry_after_seconds",
 ]
@@ -67,6 +69,22 @@ def assert_called(journal: JournalView, rule: str | None = None, *, times: int |
     if not ok:
         raise _report(f"expected {wanted} request(s) matching {query.describe()}, got {n}", journal, query)
     return sorted(found, key=lambda e: (e.arrived, e.seq))
+
+
+def check_rule_known(rule: str, journal: JournalView, rule_ids: Collection[str]) -> None:
+    """Refuse a rule that is neither loaded nor in the journal: a typo must not pass assert_not_called.
+
+    *rule_ids* are the loaded rules' ids (``scenario/rule``); a bare rule name is accepted too.
+    """
+    __tracebackhide__ = True
+    ids = set(rule_ids) | {e.rule for e in journal.entries() if e.rule is not None}
+    if rule in ids or any(found.partition("/")[2] == rule for found in ids):
+        return
+    names = sorted(ids | {found.partition("/")[2] for found in ids})
+    close = difflib.get_close_matches(rule, names, 1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise MockAssertionError(f"no loaded rule is called {rule!r}{hint}; loaded rules: "
+                             f"{', '.join(sorted(ids)) or 'none'}")
 
 
 def assert_not_called(journal: JournalView, rule: str | None = None,

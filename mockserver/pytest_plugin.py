@@ -168,6 +168,7 @@ class MockServerFixture:
         __tracebackhide__ = True
         from .assertions import assert_called
 
+        self._check_rule(rule)
         return assert_called(self.journal, rule, times=times, at_least=at_least, at_most=at_most, **filters)
 
     def assert_not_called(self, rule: str | None = None, **filters: Unpack[FiltersBesidesRule]) -> None:
@@ -175,6 +176,7 @@ class MockServerFixture:
         __tracebackhide__ = True
         from .assertions import assert_not_called
 
+        self._check_rule(rule)
         assert_not_called(self.journal, rule, **filters)
 
     def assert_retry_after_honoured(self, rule: str | None = None, *, tolerance: float = 0.01,
@@ -183,6 +185,7 @@ class MockServerFixture:
         __tracebackhide__ = True
         from .assertions import assert_retry_after_honoured
 
+        self._check_rule(rule)
         engine = self.server.engine if self.server is not None else None
         assert_retry_after_honoured(self.journal, rule, tolerance=tolerance, engine=engine, **filters)
 
@@ -193,6 +196,18 @@ class MockServerFixture:
         from .assertions import assert_no_request_after
 
         assert_no_request_after(self.journal, status, **filters)
+
+    def _check_rule(self, rule: str | None) -> None:
+        __tracebackhide__ = True
+        if rule is None:
+            return
+        from .assertions import check_rule_known
+
+        if self.server is not None:
+            ids = [r.id for r in self.server.engine.rules]
+        else:
+            ids = [found for summary in self._remote.scenarios() for found in summary.get("rules", [])]
+        check_rule_known(rule, self.journal, ids)
 
     def check(self) -> None:
         """Fail if a request matched no rule or made the server fail (what strict mode runs)."""

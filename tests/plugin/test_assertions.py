@@ -21,6 +21,7 @@ from mockserver.assertions import (
     retry_after_seconds,
 )
 from mockserver.journal import Journal
+from mockserver.pytest_plugin import MockServerFixture
 from tests.plugin.test_journal import entry
 
 BUSY = {"name": "busy", "rules": [{
@@ -150,3 +151,20 @@ class TestStrict:
     def test_timeouts_and_gone_clients_are_not_strict_failures(self) -> None:
         check_strict(journal_of(entry(1, 0.0, outcome="timed_out", status=504),
                                 entry(2, 1.0, outcome="client_gone")))
+
+
+class TestRuleNames:
+    def test_a_misspelt_rule_fails_instead_of_passing_vacuously(self) -> None:
+        with MockServer(BUSY) as server:
+            fixture = MockServerFixture(server)
+            with pytest.raises(MockAssertionError, match=r"^no loaded rule is called 'lsit' \(did you mean "
+                                                         r"'list'\?\); loaded rules: busy/list$"):
+                fixture.assert_not_called("lsit")
+            fixture.assert_not_called("list")
+            fixture.assert_not_called("busy/list")
+
+    def test_rules_that_answered_count_as_known_even_once_removed(self) -> None:
+        with MockServer(BUSY) as server:
+            session().get(server.url_for("/clusters"), timeout=5)
+            server.remove("busy")
+            MockServerFixture(server).assert_called("list", times=1)
