@@ -59,7 +59,21 @@ class _FaithfulHandler(web_protocol.RequestHandler):
     # aiohttp has no timeout for a request whose headers never complete (slowloris): it closes
     # such a connection silently after keepalive_timeout. RFC 9110 15.5.9 wants 408 first.
     header_timeout: float = 30.0
+    max_connections: int = 0
     _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        manager = self._manager
+        if self.max_connections and manager is not None and len(manager.connections) > self.max_connections:
+            # over the limit: a faithful 503 with Retry-After, then close, instead of a stall
+            body = catalogue.error_body(503, "Too many open connections; retry later.")
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(b"HTTP/1.1 503 " + catalogue.reason_phrase(503).encode() + b"\r\n"
+                                b"Content-Type: application/json\r\nRetry-After: 1\r\n"
+                                b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
+                                + b"\r\n\r\n" + body)
+            self.force_close()
 
     def data_received(self, data: bytes) -> None:
         count = self._request_count
@@ -104,23 +118,29 @@ class _FaithfulHandler(web_protocol.RequestHandler):
 
 class _FaithfulServer(web_server.Server):
     header_timeout = 30.0
+    max_connections = 0
 
     def __call__(self) -> web_protocol.RequestHandler:
         handler = _FaithfulHandler(self, loop=self._loop, **self._kwargs)
         handler.header_timeout = self.header_timeout
+        handler.max_connections = self.max_connections
         return handler
 
 
 class FaithfulRunner(web.AppRunner):
-    """An AppRunner whose connections answer parser errors with the faithful status, and
-    stalled request headers with 408 after *header_timeout* seconds."""
+    """An AppRunner whose connections answer parser errors with the faithful status, stalled
+    request headers with 408 after *header_timeout* seconds, and connections beyond
+    *max_connections* (0: no limit) with 503."""
 
-    def __init__(self, app: web.Application, *, header_timeout: float = 30.0, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, *, header_timeout: float = 30.0, max_connections: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.header_timeout = header_timeout
+        self.max_connections = max_connections
 
     async def _make_server(self) -> web_server.Server:
         server: Any = await super()._make_server()
         server.__class__ = _FaithfulServer
         server.header_timeout = self.header_timeout
+        server.max_connections = self.max_connections
         return server  # type: ignore[no-any-return]

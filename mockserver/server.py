@@ -87,6 +87,8 @@ class MockServer:
         max_headers: int = 100,
         body_timeout: float = 30.0,
         header_timeout: float = 30.0,
+        max_connections: int = 20_000,
+        journal_body_limit: int = 64 * 1024,
         time_scale: float = 1.0,
         admin_token: str | None = None,
         public_health: bool = False,
@@ -107,6 +109,8 @@ class MockServer:
         self.max_headers = max_headers  # more header fields than this get 431
         self.body_timeout = body_timeout  # a body that stalls this long gets 408
         self.header_timeout = header_timeout  # so do headers that stall this long
+        self.max_connections = max_connections  # open connections beyond this get 503 and a close
+        self.journal_body_limit = journal_body_limit  # bytes of each request body the journal keeps
         self.started_at = time.time()  # Last-Modified of every answer: nothing changes after start
         self._last_modified = formatdate(self.started_at, usegmt=True)
         self.time_scale = time_scale  # fast mode: every sleep is multiplied by this
@@ -249,7 +253,7 @@ class MockServer:
             self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout,
             # the parser's own limits sit just above ours, so the handler can answer 414 itself
             max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers,
-            header_timeout=self.header_timeout)
+            header_timeout=self.header_timeout, max_connections=self.max_connections)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
@@ -623,7 +627,7 @@ class MockServer:
         return Entry(
             seq=self.journal.next_seq(), request_id=request_id, method=snapshot.method,
             path=snapshot.path, query_string=snapshot.raw_path.partition("?")[2],
-            headers=snapshot.headers, body=snapshot.body, client=snapshot.client,
+            headers=snapshot.headers, body=snapshot.body[:self.journal_body_limit], client=snapshot.client,
             session=resolution.session,
             rule=resolution.rule.id if resolution.rule is not None else None, status=status,
             reason=reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
