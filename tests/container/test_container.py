@@ -3,11 +3,17 @@
 Needs podman and a local Python base image, since nothing can be pulled here: .ci/run runs
 ../shared/container/prepare.sh and exports its last line as MOCKSERVER_TEST_PYTHON_IMAGE.
 Everything this module creates (image, containers) is removed at the end.
+
+The README's and docs/container.md's examples are what these tests do: the GitHub Actions
+service (its env, its "Load the scenarios" step run with bash against the container), a folder
+mounted at /scenarios with --watch --log-json, and HTTPS with the CA written to a mounted folder.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -17,12 +23,17 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from tests.conftest import ROOT
 
 PODMAN = shutil.which("podman")
 BASE = os.environ.get("MOCKSERVER_TEST_PYTHON_IMAGE", "")
-TOKEN = "container-token-0123456789"
+README = (ROOT / "README.md").read_text()
+WORKFLOW = yaml.safe_load(re.search(r"```yaml\n(jobs:\n.*?)```", README, re.S).group(1))  # type: ignore[union-attr]
+SERVICE = WORKFLOW["jobs"]["test"]["services"]["mockserver"]
+ORDERS = re.search(r"```yaml\n(# orders.yaml\n.*?)```", README, re.S).group(1)  # type: ignore[union-attr]
+TOKEN = SERVICE["env"]["MOCKSERVER_ADMIN_TOKEN"]
 
 pytestmark = [
     pytest.mark.skipif(PODMAN is None, reason="podman is not installed (run ../shared/container/prepare.sh)"),
@@ -60,14 +71,14 @@ def image() -> Iterator[str]:
 
 class Container:
     def __init__(self, image: str, *args: str, env: dict[str, str] | None = None,
-                 volumes: tuple[str, ...] = ()) -> None:
+                 volumes: tuple[str, ...] = (), scheme: str = "http") -> None:
         self.name = f"mockserver-test-{uuid.uuid4().hex[:12]}"
         options = [f"--env={k}={v}" for k, v in (env or {}).items()]
         options += [f"--volume={v}" for v in volumes]
         self.started = time.monotonic()
         podman("run", "--detach", "--name", self.name, "--publish", "127.0.0.1::8080", *options, image, *args)
         host_port = podman("port", self.name, "8080/tcp").stdout.strip().splitlines()[0]
-        self.url = "http://" + host_port
+        self.url = f"{scheme}://{host_port}"
         self.ready_after = self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30) -> float:
@@ -76,6 +87,8 @@ class Container:
             try:
                 requests.get(self.url + "/__mock/health", timeout=1)
                 return time.monotonic() - self.started
+            except requests.exceptions.SSLError:
+                return time.monotonic() - self.started  # listening; the test checks the certificate
             except requests.ConnectionError:
                 running = podman("inspect", "--format", "{{.State.Running}}", self.name).stdout.strip()
                 if running != "true":
@@ -99,9 +112,10 @@ def containers() -> Iterator[list[Container]]:
         container.remove()
 
 
-def test_serves_builtins_loads_over_http_turns_healthy_and_stops_on_sigterm(
-        image: str, containers: list[Container]) -> None:
-    box = Container(image, env={"MOCKSERVER_ADMIN_TOKEN": TOKEN, "MOCKSERVER_SHUTDOWN_TIMEOUT": "1"})
+def test_as_the_readme_ci_service_loads_over_http_turns_healthy_and_stops_on_sigterm(
+        image: str, containers: list[Container], tmp_path: Path) -> None:
+    assert SERVICE["ports"] == ["8080:8080"]
+    box = Container(image, env={**SERVICE["env"], "MOCKSERVER_SHUTDOWN_TIMEOUT": "1"})
     containers.append(box)
     print(f"listening {box.ready_after:.2f}s after podman run")
     assert box.ready_after < 10
@@ -109,15 +123,24 @@ def test_serves_builtins_loads_over_http_turns_healthy_and_stops_on_sigterm(
     hello = requests.get(box.url + "/hello", timeout=5)
     assert (hello.status_code, hello.text) == (200, "hello from mockserver\n")
 
-    # the control API wants the token; with it, a new scenario is served at once
-    scenario = {"name": "ci", "rules": [
-        {"name": "slow", "match": {"path": "/slow"}, "respond": {"delay": "30s", "body": "late"}},
-        {"name": "status", "match": {"path": "/status"}, "respond": {"json": {"ok": True}}}]}
-    assert requests.post(box.url + "/__mock/scenarios", json=scenario, timeout=5).status_code == 401
+    # the workflow's step, as written, against this container: it needs the token
+    (tmp_path / "orders.yaml").write_text(ORDERS)
+    step = next(s for s in WORKFLOW["jobs"]["test"]["steps"] if s.get("name") == "Load the scenarios")
+    env = {**os.environ, **WORKFLOW["jobs"]["test"]["env"], "MOCK": box.url}
+    loaded = subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert [s["name"] for s in json.loads(loaded.stdout)] == ["orders"]
+    assert requests.get(box.url + "/orders/7", timeout=5).json() == {"id": "7", "state": "paid"}
+    seed = requests.post(box.url + "/__mock/seed", json={"seed": 1}, timeout=5)
+    assert seed.status_code == 401 and seed.headers["WWW-Authenticate"] == 'Bearer realm="mockserver"'
+
+    # a slow rule for the shutdown below
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    scenario = {"name": "ci", "rules": [
+        {"name": "slow", "match": {"path": "/slow"}, "respond": {"delay": "30s", "body": "late"}}]}
     added = requests.post(box.url + "/__mock/scenarios", json=scenario, headers=auth, timeout=5)
     assert added.status_code == 201
-    assert requests.get(box.url + "/status", timeout=5).json() == {"ok": True}
 
     # the image's HEALTHCHECK (run by hand: there is no systemd timer here) finds it healthy
     assert podman("healthcheck", "run", box.name, check=False).returncode == 0
@@ -154,21 +177,42 @@ def test_serves_a_mounted_folder_and_reloads_it(image: str, containers: list[Con
     folder = tmp_path / "scenarios"
     folder.mkdir()
     scenario = folder / "orders.yaml"
-    scenario.write_text("name: orders\nrules:\n  - match: {path: '/orders/{id}'}\n"
-                        "    respond: {json: {id: '{{ path.id }}', version: 1}}\n")
+    scenario.write_text(ORDERS)
     for path in (tmp_path, folder, scenario):  # readable by the container's non-root user
         path.chmod(0o755 if path.is_dir() else 0o644)
-    box = Container(image, "--watch", "--watch-interval", "0.2", volumes=(f"{folder}:/scenarios:ro",))
+    box = Container(image, "--watch", "--log-json", volumes=(f"{folder}:/scenarios:ro",))
     containers.append(box)
-    assert requests.get(box.url + "/orders/7", timeout=5).json() == {"id": "7", "version": 1}
+    assert requests.get(box.url + "/orders/7", timeout=5).json() == {"id": "7", "state": "paid"}
     assert requests.get(box.url + "/hello", timeout=5).status_code == 404  # the folder replaces the built-ins
 
-    scenario.write_text(scenario.read_text().replace("version: 1", "version: 2"))
+    scenario.write_text(ORDERS.replace("state: paid", "state: shipped"))
     deadline = time.monotonic() + 15
-    while requests.get(box.url + "/orders/7", timeout=5).json()["version"] != 2:
+    while requests.get(box.url + "/orders/7", timeout=5).json()["state"] != "shipped":
         assert time.monotonic() < deadline, box.logs()
         time.sleep(0.1)
     health = requests.get(box.url + "/__mock/health", timeout=5).json()
-    assert health == {"status": "ok", "scenarios": 1, "rules": 1, "reload_error": None}
+    assert health == {"status": "ok", "scenarios": 1, "rules": 3, "reload_error": None}
     podman("stop", "--time", "10", box.name, timeout=30)
     assert podman("inspect", "--format", "{{.State.ExitCode}}", box.name).stdout.strip() == "0"
+    records = [json.loads(line) for line in podman("logs", box.name).stdout.splitlines()]
+    events = [r["event"] for r in records]
+    assert events[:2] == ["listening", "watching"] and "reload" in events and events[-1] == "stopping"
+    assert [r["path"] for r in records if r["event"] == "exchange"][:2] == ["/orders/7", "/hello"]
+
+
+def test_https_with_the_ca_written_to_a_mounted_folder(image: str, containers: list[Container],
+                                                      tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    certs.chmod(0o777)  # as docs/container.md says: user 10001 writes the CA there
+    box = Container(image, env={"MOCKSERVER_TLS": "1", "MOCKSERVER_CERT_OUT": "/certs/ca.pem",
+                                "MOCKSERVER_TLS_NAMES": "mockserver"},
+                    volumes=(f"{certs}:/certs",), scheme="https")
+    containers.append(box)
+    ca = certs / "ca.pem"
+    curl = subprocess.run(["curl", "-sS", "--cacert", str(ca), box.url.replace("127.0.0.1", "localhost")
+                           + "/hello"], capture_output=True, text=True, timeout=30, check=False)
+    assert (curl.returncode, curl.stdout) == (0, "hello from mockserver\n"), curl.stderr
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(box.url + "/hello", timeout=5)
+    assert podman("healthcheck", "run", box.name, check=False).returncode == 0

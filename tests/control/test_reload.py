@@ -74,8 +74,9 @@ def test_hammered_while_files_change(tmp_path: Path) -> None:
                 write(b, version(n, "/b"), atomic=n % 2 == 0)
                 wait_for(lambda n=n: all(v and v[-1] == n for v in seen.values()),
                          why=lambda n=n: f"waiting for version {n}: last seen "
-                                         f"{ {k: v[-3:] for k, v in seen.items()} }, failures {failures[-3:]}, "
-                                         f"stdout {served.lines[-5:]}, stderr {served.errors[-5:]}")
+                                         f"{ {k: v[-3:] for k, v in seen.items()} }, "
+                                         f"failures {failures[-3:]}, stdout {served.lines[-5:]}, "
+                                         f"stderr {served.errors[-5:]}")
                 if n == 5:  # a broken save: the previous version keeps serving, health says why
                     write(a, "name: live-a\nrules:\n  - match: {path: /a}\n    respond: {statuss: 200}\n",
                           atomic=True)
