@@ -118,7 +118,7 @@ def _planned_retry_after(entry: Entry, earlier: Sequence[Entry], engine: Engine 
     if rule is None or rule.key is not None or rule.branches:
         return None
     ordinal = sum(1 for e in earlier if e.rule == entry.rule and e.session == entry.session
-                  and e.outcome in ("answered", "timed_out", "client_gone"))
+                  and e.outcome in ("answered", "timed_out", "fault", "client_gone"))
     plan = rule.responder.pick(ordinal)
     return next((v for k, v in plan.headers if k.lower() == "retry-after"), None)
 

@@ -54,7 +54,7 @@ class Entry:
     rule: str | None
     status: int | None
     reason: str
-    outcome: str  # answered | timed_out | unmatched | client_gone | error
+    outcome: str  # answered | timed_out | unmatched | refused | fault | client_gone | error
     delay: float = 0.0
     deadline: float | None = None
     arrived: float = 0.0
