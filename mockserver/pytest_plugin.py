@@ -338,11 +338,11 @@ _HANDLES = pytest.StashKey[list[tuple[MockServerFixture, bool]]]()
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Strict mode: a test that passed still fails if its servers saw unmatched requests or errors."""
-    from .assertions import MockAssertionError
-
     result = yield
     for handle, strict in item.stash.get(_HANDLES, []):
         if strict:
+            from .assertions import MockAssertionError
+
             try:
                 handle.check()
             except MockAssertionError as exc:
@@ -359,21 +359,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     """On failure, show what each server the test used saw on the wire."""
     report = yield
     handles = item.stash.get(_HANDLES, [])
+    if not (report.failed and call.when == "call" and handles):
+        return report  # the common case stays free of our imports
     from .assertions import MockAssertionError
+    from .journal import format_entries
 
-    listed = call.excinfo is not None and call.excinfo.errisinstance(MockAssertionError)
-    if report.failed and call.when == "call" and handles and not listed:
-        from .journal import format_entries
-
-        for number, (handle, _) in enumerate(handles):
-            try:
-                entries = handle.journal.select()
-            except Exception as exc:  # an external server that went away must not hide the failure
-                text = f"(could not read the journal: {exc})"
-            else:
-                text = format_entries(entries)
-            title = "mockserver journal" + (f" ({handle.url})" if number else "")
-            report.sections.append((title, text))
+    if call.excinfo is not None and call.excinfo.errisinstance(MockAssertionError):
+        return report  # our assertion's message already lists the requests
+    for number, (handle, _) in enumerate(handles):
+        try:
+            entries = handle.journal.select()
+        except Exception as exc:  # an external server that went away must not hide the failure
+            text = f"(could not read the journal: {exc})"
+        else:
+            text = format_entries(entries)
+        title = "mockserver journal" + (f" ({handle.url})" if number else "")
+        report.sections.append((title, text))
     return report
 
 
