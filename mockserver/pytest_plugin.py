@@ -439,12 +439,14 @@ def mockserver(request: pytest.FixtureRequest,
 def mockserver_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., MockServerFixture]]:
     """Start extra in-process servers: ``mockserver_factory("b.yaml", {...}, strict=True, seed=1)``.
 
-    Keyword arguments go to MockServer; all servers are closed when the test ends.
+    Keyword arguments go to MockServer; the test's marker (or the command line) gives the
+    defaults for strict and fast. All servers are closed when the test ends.
     """
     from .server import MockServer
 
     started: list[MockServer] = []
-    fast = request.config.getoption("mockserver_fast")
+    options = MarkerOptions.of(request.node, request.config.getoption("mockserver_strict"))
+    fast = options.fast if options.fast is not None else request.config.getoption("mockserver_fast")
 
     def start(*scenarios: ScenarioSource, strict: bool | None = None, **kwargs: Any) -> MockServerFixture:
         kwargs.setdefault("time_scale", 1.0 if fast is None else fast)
@@ -453,8 +455,8 @@ def mockserver_factory(request: pytest.FixtureRequest) -> Iterator[Callable[...,
         server.start_in_thread()
         started.append(server)
         handle = MockServerFixture(server)
-        default = request.config.getoption("mockserver_strict")
-        request.node.stash.setdefault(_HANDLES, []).append((handle, default if strict is None else strict))
+        request.node.stash.setdefault(_HANDLES, []).append(
+            (handle, options.strict if strict is None else strict))
         return handle
 
     try:

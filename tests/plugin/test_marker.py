@@ -93,6 +93,21 @@ def test_factory_server(mockserver_factory):
     tester.runpytest("--mockserver-fast", "0.001").assert_outcomes(passed=2)
 
 
+def test_the_markers_fast_applies_to_factory_servers(tester: pytest.Pytester) -> None:
+    tester.makepyfile(SLOW + """
+import pytest, requests
+
+@pytest.mark.mockserver(fast=0.001)
+def test_factory_server(mockserver_factory):
+    server = mockserver_factory(SLOW)
+    assert server.time_scale == 0.001
+    s = requests.Session(); s.trust_env = False
+    assert s.get(server.url_for("/report"), timeout=5).status_code == 200
+    assert mockserver_factory(SLOW, time_scale=1.0).time_scale == 1.0
+""")
+    tester.runpytest().assert_outcomes(passed=1)
+
+
 @pytest.mark.parametrize(("marker", "message"), [
     ("scenarios='x.yaml'", "@pytest.mark.mockserver got unknown argument 'scenarios' (did you mean "
                            "'scenario'?); valid arguments: fast, scenario, seed, strict"),

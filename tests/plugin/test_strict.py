@@ -76,12 +76,21 @@ def test_server_breaks(mockserver, monkeypatch):
 
 
 def test_factory_servers_can_be_strict_too(tester: pytest.Pytester) -> None:
+    """strict= on the factory call, or the test's marker as its default."""
     tester.makepyfile(ORDERS + """
 def test_extra_server(mockserver_factory):
     extra = mockserver_factory(ORDERS, strict=True)
     assert get(extra, "/elsewhere") == 404
+
+@pytest.mark.mockserver(strict=True)
+def test_marker_makes_factory_servers_strict(mockserver_factory):
+    assert get(mockserver_factory(ORDERS), "/elsewhere") == 404
+
+@pytest.mark.mockserver(strict=True)
+def test_factory_opts_out(mockserver_factory):
+    assert get(mockserver_factory(ORDERS, strict=False), "/elsewhere") == 404
 """)
     result = tester.runpytest()
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2, passed=1)
     result.stdout.fnmatch_lines(["*strict mockserver: 1 request(s) matched no rule:",
                                  "*GET /elsewhere -> 404 NotFound (no rule, unmatched)"])
