@@ -91,6 +91,12 @@ class Engine:
         self.runtime_faults = tuple(runtime_faults)
         self.header_control = header_control
         self.chaos = _effective_chaos(self.scenarios)
+        # positions of the rules that chaos may touch; the others take a shorter path
+        anything = bool(self.runtime_faults) or header_control
+        self._chaotic = frozenset(
+            position for position, rule in enumerate(self.rules)
+            if anything or rule.fault is not None or rule.mix is not None or rule.rate_limit is not None
+            or rule.concurrency is not None or self.chaos.get(rule.scenario, _NO_CHAOS) != _NO_CHAOS)
         self.timeout_plan = _catalogue_plan(
             504, "The request could not be fulfilled within the Timeout it gave.")
         self.throttled_plan = _catalogue_plan(429)
@@ -116,38 +122,41 @@ class Engine:
                 if branch.condition.match(request) is not None:
                     responder, branch_key = branch.responder, branch.key
                     break
-            counter, state = rule.id, rule.state
+            counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
             if rule.key is not None or not isinstance(state, str):
-                ctx = Context(request, params, request_id)
-                if rule.key is not None:
-                    counter = f"{rule.id}[{rule.key.render(ctx)}]"
-                    if branch_key is not None:
-                        branch_key = f"{branch_key}[{rule.key.render(ctx)}]"
-                if not isinstance(state, str):
-                    state = state.render(ctx)
+                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
+                                                                  branch_key)
+            chaotic = position in self._chaotic
             with store.lock:
                 session = store.session(session_key)
-                answered = session.hits.get(counter, 0)
-                if rule.times is not None and answered >= rule.times:
+                hits = session.hits
+                answered = hits.get(counter, 0)
+                if (rule.times is not None and answered >= rule.times) or (
+                        rule.requires_state is not None and session.state(state) not in rule.requires_state):
                     continue
-                if rule.requires_state is not None and session.state(state) not in rule.requires_state:
-                    continue
-                # arrivals number the seeded draws; answers (below) drive sequences and times
-                ordinal = session.next_ordinal(counter + "#arrivals")
-                pick = answered if branch_key is None else session.hits.get(branch_key, 0)
+                # arrivals number the seeded draws; answers drive sequences, times and states
+                ordinal = hits.get(arrivals, 0)
+                hits[arrivals] = ordinal + 1
+                pick = answered if branch_key is None else hits.get(branch_key, 0)
+                if not chaotic:  # nothing can refuse this answer: count it now, in one go
+                    hits[counter] = answered + 1
+                    if branch_key is not None:
+                        hits[branch_key] = pick + 1
+                    if rule.sets_state is not None:
+                        session.states[state] = rule.sets_state
             plan = responder.pick(pick)
             seed = self.seed if self.seed is not None else (rule.seed or 0)
-            delay = plan.delay.sample(seed, rule.id, ordinal) if plan.delay is not None else 0.0
-            deadline = rule.deadline.read(request) if rule.deadline is not None else None
-            res = Resolution(rule, plan, params, ordinal, delay, deadline, session_key, state=state,
+            delay = deadline = None
+            if plan.delay is not None:
+                delay = plan.delay.sample(seed, rule.id, ordinal)
+                if rule.deadline is not None:
+                    deadline = rule.deadline.read(request)
+            res = Resolution(rule, plan, params, ordinal, delay or 0.0, deadline, session_key, state=state,
                              counter=counter, fault=rule.fault, seed=seed)
-            chaos = self.chaos.get(rule.scenario, _NO_CHAOS)
-            if (rule.fault is not None or rule.mix is not None or rule.rate_limit is not None
-                    or rule.concurrency is not None or chaos is not _NO_CHAOS or self.runtime_faults
-                    or self.header_control):
-                self._chaos(res, rule, chaos, request)
-            if not res.overridden:
-                self._count_answer(rule, session_key, counter, branch_key, state)
+            if chaotic:
+                self._chaos(res, rule, self.chaos.get(rule.scenario, _NO_CHAOS), request)
+                if not res.overridden:
+                    self._count_answer(rule, session_key, counter, branch_key, state)
             return res
         res = self._unmatched(request, session_key)
         if self.runtime_faults or self.header_control:
@@ -156,6 +165,21 @@ class Engine:
             res.ordinal, res.seed = ordinal, self.seed or 0
             self._overrides(res, "(unmatched)", request, self.header_control)
         return res
+
+    @staticmethod
+    def _keys(rule: Rule, request: RequestSnapshot, params: dict[str, str], request_id: str,
+              branch_key: str | None) -> tuple[str, str, str | None, str]:
+        """Counter, arrivals and branch keys and the state name, for a keyed or templated rule."""
+        ctx = Context(request, params, request_id)
+        counter, arrivals = rule.id, rule.arrivals_key
+        if rule.key is not None:
+            key = rule.key.render(ctx)
+            counter = f"{rule.id}[{key}]"
+            arrivals = counter + "#arrivals"
+            if branch_key is not None:
+                branch_key = f"{branch_key}[{key}]"
+        state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
+        return counter, arrivals, branch_key, state
 
     def _count_answer(self, rule: Rule, session_key: str, counter: str, branch_key: str | None,
                       state: str) -> None:

@@ -48,12 +48,25 @@ class PathTemplate:
     ``{name:path}`` as the last segment captures the rest of the path, slashes included.
     """
 
-    __slots__ = ("names", "segments", "text")
+    __slots__ = ("_literal", "_regex", "names", "segments", "text")
 
     def __init__(self, text: str, segments: tuple[_Segment, ...], names: tuple[str, ...]) -> None:
         self.text = text
         self.segments = segments
         self.names = names
+        # the hot path: a literal compare, or one compiled regex for the whole path
+        self._literal = text if not names else None
+        pattern = ""
+        for seg in segments:
+            if seg.literal is not None:
+                pattern += "/" + re.escape(seg.literal)
+            elif seg.tail:
+                pattern += f"/(?P<{seg.name}>.*)"
+            elif seg.name is not None:
+                pattern += f"/(?P<{seg.name}>[^/]+)"
+            elif seg.regex is not None:
+                pattern += "/" + seg.regex.pattern.removesuffix(r"\Z")
+        self._regex = re.compile(pattern + r"\Z", re.S)
 
     @classmethod
     def compile(cls, text: str) -> PathTemplate:
@@ -88,29 +101,10 @@ class PathTemplate:
         return cls(text, tuple(segments), tuple(names))
 
     def match(self, path: str) -> dict[str, str] | None:
-        parts = path.split("/")[1:]
-        segments = self.segments
-        tail = bool(segments) and segments[-1].tail
-        if len(parts) != len(segments) and not (tail and len(parts) >= len(segments)):
-            return None
-        params: dict[str, str] = {}
-        for index, seg in enumerate(segments):
-            part = parts[index]
-            if seg.literal is not None:
-                if part != seg.literal:
-                    return None
-            elif seg.tail:
-                params[seg.name or ""] = "/".join(parts[index:])
-            elif seg.name is not None:
-                if not part:
-                    return None
-                params[seg.name] = part
-            elif seg.regex is not None:
-                m = seg.regex.match(part)
-                if m is None:
-                    return None
-                params.update(m.groupdict())
-        return params
+        if self._literal is not None:
+            return {} if path == self._literal else None
+        m = self._regex.match(path)
+        return m.groupdict() if m is not None else None
 
     def __repr__(self) -> str:
         return self.text
@@ -356,20 +350,24 @@ class _Node:
 class RuleIndex:
     """Finds the rules that could match a path without testing every rule.
 
-    Template paths live in a trie keyed by literal segments; regex paths and path-less rules are
-    always candidates. Candidates come back in rule order (the order the caller gave), so the
-    first full match is the winner.
+    Template paths live in a trie keyed by literal segments; regex paths are tested once per
+    distinct path (the result is cached with the rest); path-less rules are always candidates.
+    Candidates come back in rule order (the order the caller gave), so the first full match wins.
     """
 
-    __slots__ = ("_always", "_cache", "_root")
+    __slots__ = ("_always", "_cache", "_regexes", "_root")
 
     def __init__(self, paths: Sequence[PathPattern | None]) -> None:
         self._root = _Node()
-        self._always: list[int] = []
+        self._always: list[int] = []  # path-less rules
+        self._regexes: list[tuple[int, PathRegex]] = []  # tested once per distinct path, then cached
         self._cache: dict[str, tuple[int, ...]] = {}
         for position, path in enumerate(paths):
-            if not isinstance(path, PathTemplate):
+            if path is None:
                 self._always.append(position)
+                continue
+            if isinstance(path, PathRegex):
+                self._regexes.append((position, path))
                 continue
             node = self._root
             segments = path.segments
@@ -393,6 +391,7 @@ class RuleIndex:
         if hit is not None:
             return hit
         found: list[int] = list(self._always)
+        found.extend(position for position, regex in self._regexes if regex.pattern.match(path))
         self._walk(self._root, path.split("/")[1:], 0, found)
         result = tuple(sorted(set(found))) if len(found) > 1 else tuple(found)
         if len(self._cache) >= 4096:

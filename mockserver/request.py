@@ -47,6 +47,17 @@ class RequestSnapshot:
         self.version = version
         self._json: Any = _UNPARSED
 
+    @classmethod
+    def trusted(cls, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
+                body: bytes, raw_path: str, client: str, version: str) -> RequestSnapshot:
+        """The server's constructor: its query and headers are already immutable multidicts
+        (case-insensitive headers), so the checks and copies of __init__ are skipped."""
+        snapshot = cls.__new__(cls)
+        snapshot.method, snapshot.path, snapshot.raw_path = method, path, raw_path
+        snapshot.query, snapshot.headers, snapshot.body = query, headers, body
+        snapshot.client, snapshot.version, snapshot._json = client, version, _UNPARSED
+        return snapshot
+
     @property
     def json(self) -> Any:
         """The body parsed as JSON, or NO_JSON when it is empty or not JSON."""

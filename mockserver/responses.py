@@ -33,6 +33,8 @@ class Plan:
     retry_after_date: float | None = None  # Retry-After as an HTTP-date this far ahead
     break_protocol: bool = False
     etag: str | None = None  # of the static body, for conditional requests and ranges
+    last_modified: float = 0.0  # when the scenario was loaded: the resource's Last-Modified
+    validators: tuple[tuple[str, str], ...] = ()  # ETag, Last-Modified, Accept-Ranges of a static 200
 
     @property
     def templated(self) -> bool:

@@ -12,8 +12,10 @@ import json
 import math
 import mimetypes
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,10 @@ class Rule:
     require_length: bool = False
     content_types: tuple[str, ...] | None = None
     websocket: tuple[WebSocketStep, ...] | None = None
+    arrivals_key: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arrivals_key", self.id + "#arrivals")
 
     @property
     def checks_body(self) -> bool:
@@ -340,6 +346,7 @@ class _Compiler:
         self.doc = doc
         self.folder = folder
         self.problems: list[Problem] = []
+        self.loaded_at = float(int(time.time()))  # Last-Modified of what this scenario serves
 
     def fail(self, path: PathKey, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
@@ -557,14 +564,19 @@ class _Compiler:
             else:
                 static.append((name, value))
         delay_spec = spec.delay if spec.delay is not None else default_delay
-        etag = None
+        etag: str | None = None
+        validators: tuple[tuple[str, str], ...] = ()
         if status == 200 and body and body_template is None and "etag" not in merged:
             etag = '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
+            validators = tuple((name, value) for name, value in (
+                ("ETag", etag), ("Last-Modified", formatdate(self.loaded_at, usegmt=True)),
+                ("Accept-Ranges", "bytes")) if name.lower() not in merged)
         return Plan(
             status=status, reason=reason, headers=tuple(static), body=body,
             header_templates=tuple(templated), body_template=body_template,
             delay=_delay(delay_spec), repeat=spec.repeat, source=self.where(path),
-            retry_after_date=retry_after_date, break_protocol=spec.break_protocol, etag=etag)
+            retry_after_date=retry_after_date, break_protocol=spec.break_protocol, etag=etag,
+            last_modified=self.loaded_at, validators=validators)
 
     def text_template(self, text: str, path: PathKey) -> Template | None:
         try:

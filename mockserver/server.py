@@ -44,6 +44,7 @@ __all__ = ["MockServer", "ScenarioSource"]
 
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
+CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "Range")
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
@@ -111,8 +112,7 @@ class MockServer:
         self.header_timeout = header_timeout  # so do headers that stall this long
         self.max_connections = max_connections  # open connections beyond this get 503 and a close
         self.journal_body_limit = journal_body_limit  # bytes of each request body the journal keeps
-        self.started_at = time.time()  # Last-Modified of every answer: nothing changes after start
-        self._last_modified = formatdate(self.started_at, usegmt=True)
+        self.started_at = time.time()
         self.time_scale = time_scale  # fast mode: every sleep is multiplied by this
         self.clock = Clock()
         self.in_flight = 0
@@ -364,10 +364,10 @@ class MockServer:
         except TimeoutError:
             return await self._refused(
                 request, error_response(408, "The request body did not arrive in time."), arrived)
-        snapshot = RequestSnapshot(
-            request.method, request.path, query=request.query, headers=request.headers, body=body,
-            raw_path=request.raw_path, client=request.remote or "",
-            version=f"{request.version.major}.{request.version.minor}")
+        version = request.version
+        snapshot = RequestSnapshot.trusted(
+            request.method, request.path, request.query, request.headers, body, request.raw_path,
+            request.remote or "", "1.1" if version == HttpVersion11 else f"{version.major}.{version.minor}")
         request_id = self._next_request_id()
         resolution = engine.resolve(snapshot, request_id)
         try:
@@ -585,9 +585,13 @@ class MockServer:
             # RFC 9110 15.5.6: MUST list what the resource allows, computed from the rules
             headers.append(("Allow", ", ".join(sorted({*engine.allowed_methods(snapshot.path), "OPTIONS"}))))
         if 200 <= status < 300 and fault is None and not plan.break_protocol and outcome != "unmatched":
+            request_headers = snapshot.headers
+            if plan.validators and not any(name in request_headers for name in CONDITIONAL_HEADERS):
+                headers.extend(plan.validators)  # the common case: a static 200, nothing to evaluate
+                return status, reason, headers, payload
             (status, headers, payload), note = conditional_answer(
-                snapshot.method, snapshot.headers, status, headers, payload,
-                plan.etag or etag_of(payload), self.started_at, self._last_modified)
+                snapshot.method, request_headers, status, headers, payload,
+                plan.etag or etag_of(payload), plan.last_modified or self.started_at)
             if note is not None:
                 resolution.decisions.append(note)
                 reason = catalogue.reason_phrase(status)

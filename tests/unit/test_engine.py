@@ -128,8 +128,10 @@ def test_deadline_read_from_timeout_parameter(query: dict[str, str], headers: di
 
 
 def test_deadline_parameter_can_be_renamed_or_disabled() -> None:
-    e = engine({"match": {"path": "/x"}, "deadline": {"query": "timeout_ms", "header": None, "unit": "ms"}},
-               {"match": {"path": "/y"}, "deadline": False})
+    """(The deadline is read only when the answer is delayed: only then can it pass first.)"""
+    e = engine({"match": {"path": "/x"}, "respond": {"delay": "1s"},
+                "deadline": {"query": "timeout_ms", "header": None, "unit": "ms"}},
+               {"match": {"path": "/y"}, "respond": {"delay": "1s"}, "deadline": False})
     assert e.resolve(req(query={"timeout_ms": "250"})).deadline == 0.25
     assert e.resolve(req(headers={"Timeout": "1"})).deadline is None
     assert e.resolve(req(path="/y", query={"Timeout": "1"})).deadline is None
