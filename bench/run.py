@@ -996,7 +996,7 @@ def report(
         if base and mock:
             ratio = mock.rps / base.rps
             lines.append(
-                f"| 1 | mockserver >= 0.6x bare aiohttp, c={conns} | {ratio:.2f}x "
+                f"| 1 | mockserver >= 0.6x bare aiohttp, c={conns} | {ratio:.3f}x "
                 f"({fmt(mock.rps)} / {fmt(base.rps)}) | {verdict(ratio >= 0.6)} |"
             )
         uv = rps("1", "aiohttp-uvloop", conns)
@@ -1018,7 +1018,7 @@ def report(
         if one and many:
             ratio = many.rps / one.rps
             lines.append(
-                f"| 2 | 1,000 rules >= 0.9x case 1, c={conns} | {ratio:.2f}x "
+                f"| 2 | 1,000 rules >= 0.9x case 1, c={conns} | {ratio:.3f}x "
                 f"({fmt(many.rps)} / {fmt(one.rps)}) | {verdict(ratio >= 0.9)} |"
             )
     base, mock = rps("3", "aiohttp", 1000), rps("3", "mockserver", 1000)
@@ -1035,7 +1035,7 @@ def report(
         if base.rss and mock.rss:
             ratio = mock.rss / base.rss
             lines.append(
-                f"| 6 | peak RSS (VmHWM) in case 3 <= 1.5x bare aiohttp | {ratio:.2f}x "
+                f"| 6 | peak RSS (VmHWM) in case 3 <= 1.5x bare aiohttp | {ratio:.3f}x "
                 f"({mock.rss:.1f} / {base.rss:.1f} MB) | {verdict(ratio <= 1.5)} |"
             )
     chaos = next((c for (case, _, _), c in table.items() if case == "4"), None)
