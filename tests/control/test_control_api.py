@@ -99,7 +99,8 @@ def test_put_checks_every_item_and_names_them(server: MockServer) -> None:
     ("", "text/plain", "<body>:1:1: (document): found an empty file"),
     ("- 1\n- 2\n", "text/plain", "<body>:1:1: (document): found a list; expected one scenario"),
     (b"\xff\xfe", "text/plain", "<body>: (document): found bytes that are not UTF-8"),
-    ("name: x\nrules: \x08", "text/plain", "<body>:2:8: (document): found the control character U+0008"),
+    ("name: x\nrules: \x08", "text/plain",
+     "<body>: (document): invalid YAML: special characters are not allowed"),
 ])
 def test_unparseable_scenario_bodies(server: MockServer, body: str | bytes, content_type: str,
                                      expected: str) -> None:
@@ -174,6 +175,11 @@ def test_bad_calls_get_one_error_shape_and_change_nothing(server: MockServer, me
     body = assert_error(call(server, method, path, **kwargs), code)
     assert body["detail"].startswith(detail), body["detail"]
     assert (server.engine, server.store.states(), server.seed, len(server.journal)) == before
+
+
+def test_a_newline_in_a_control_path_is_still_the_control_api(server: MockServer) -> None:
+    assert_error(call(server, "DELETE", "/scenarios/a%0Ab"), "unknown_scenario")
+    assert_error(call(server, "GET", "/x%0Ay"), "not_found")
 
 
 def test_method_not_allowed_says_which_are(server: MockServer) -> None:
