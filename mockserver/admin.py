@@ -107,20 +107,13 @@ class ControlApi:
             ("DELETE", "/journal", self.delete_journal),
             ("POST", "/seed", self.set_seed),
             ("POST", "/clock/advance", self.advance_clock),
+            ("GET", "/faults", self.list_faults),
+            ("POST", "/faults", self.add_fault),
+            ("DELETE", "/faults/{name}", self.delete_fault),
             ("GET", "/metrics", self.metrics),
             ("GET", "/openapi.json", self.openapi),
         ]
-        if self.faults_supported:
-            table += [
-                ("GET", "/faults", self.list_faults),
-                ("POST", "/faults", self.add_fault),
-                ("DELETE", "/faults/{name}", self.delete_fault),
-            ]
         self.routes = [Route(m, p, h, _compile(p)) for m, p, h in table]
-
-    @property
-    def faults_supported(self) -> bool:
-        return all(hasattr(self.server, n) for n in ("add_fault", "remove_fault", "list_faults"))
 
     # --- dispatch --------------------------------------------------------------------------------
 
@@ -336,8 +329,7 @@ class ControlApi:
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def openapi(self, request: web.Request, params: dict[str, str]) -> web.Response:
-        return web.json_response(openapi_document(faults=self.faults_supported,
-                                          secured=self.server.admin_token is not None,
+        return web.json_response(openapi_document(secured=self.server.admin_token is not None,
                                           public_health=self.server.public_health))
 
 
@@ -550,7 +542,7 @@ def _version() -> str:
         return "0.0.0"
 
 
-def openapi_document(*, faults: bool, secured: bool, public_health: bool) -> dict[str, Any]:
+def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
     """An OpenAPI 3.1 description of the control API as this server is configured."""
     session = _param("session", {"type": "string"}, "a session (the X-Mock-Session header's value)")
     name = _param("name", {"type": "string", "pattern": "^[^/]+$"}, "the scenario's name", "path")
@@ -633,19 +625,18 @@ def openapi_document(*, faults: bool, secured: bool, public_health: bool) -> dic
         "/__mock/openapi.json": {"get": _operation(
             "This document", _ok("OpenAPI 3.1", {"type": "object"}))},
     }
-    if faults:
-        fault_name = _param("name", {"type": "string", "pattern": "^[^/]+$"}, "the fault's name", "path")
-        paths["/__mock/faults"] = {
-            "get": _operation("Active runtime faults",
-                              _ok("faults", {"type": "array", "items": _ref("Fault")})),
-            "post": _operation("Add a runtime fault", _ok("added", _ref("Fault"), "201"),
-                               "bad_request", "invalid_fault", body=_content(_ref("Fault"))),
-        }
-        paths["/__mock/faults/{name}"] = {"delete": _operation(
-            "Remove a runtime fault",
-            _ok("removed", {"type": "object", "required": ["removed"],
-                            "properties": {"removed": {"type": "string"}}}),
-            "unknown_fault", parameters=[fault_name])}
+    fault_name = _param("name", {"type": "string", "pattern": "^[^/]+$"}, "the fault's name", "path")
+    paths["/__mock/faults"] = {
+        "get": _operation("Active runtime faults",
+                          _ok("faults", {"type": "array", "items": _ref("Fault")})),
+        "post": _operation("Add a runtime fault", _ok("added", _ref("Fault"), "201"),
+                           "bad_request", "invalid_fault", body=_content(_ref("Fault"))),
+    }
+    paths["/__mock/faults/{name}"] = {"delete": _operation(
+        "Remove a runtime fault",
+        _ok("removed", {"type": "object", "required": ["removed"],
+                        "properties": {"removed": {"type": "string"}}}),
+        "unknown_fault", parameters=[fault_name])}
     if not secured:
         for item in paths.values():
             for op in item.values():

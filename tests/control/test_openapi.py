@@ -20,7 +20,7 @@ TOKEN = "openapi-token"
 
 @pytest.mark.parametrize(("secured", "public_health"), [(False, False), (True, False), (True, True)])
 def test_document_is_valid_openapi_3_1(secured: bool, public_health: bool) -> None:
-    doc = openapi_document(faults=True, secured=secured, public_health=public_health)
+    doc = openapi_document(secured=secured, public_health=public_health)
     validate(doc)
     assert doc["openapi"] == "3.1.0"
     health = doc["paths"]["/__mock/health"]["get"]
@@ -29,7 +29,7 @@ def test_document_is_valid_openapi_3_1(secured: bool, public_health: bool) -> No
 
 def test_document_describes_every_route_and_nothing_else() -> None:
     server = MockServer(HELLO)
-    doc = openapi_document(faults=True, secured=False, public_health=False)
+    doc = openapi_document(secured=False, public_health=False)
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
     served = {(r.method, "/__mock" + r.path) for r in ControlApi(server).routes}
     assert documented == served
@@ -50,7 +50,7 @@ def target() -> Iterator[MockServer]:
 
 
 def operations() -> list[str]:
-    doc = openapi_document(faults=True, secured=True, public_health=False)
+    doc = openapi_document(secured=True, public_health=False)
     return [f"{method.upper()} {path}" for path, item in doc["paths"].items() for method in item]
 
 
