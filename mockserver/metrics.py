@@ -21,8 +21,10 @@ __all__ = ["CONTENT_TYPE", "DELAY_BUCKETS", "JsonLog", "Metrics"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # seconds; a mock's delays range from none to timeouts of a minute or more
 DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-# decisions are free text written by the fault pipeline; cap the label values one server keeps
-MAX_DECISIONS = 500
+# a decision is free text ("timeline: phase 1 (...), 2.5s left"); its kind, the text before the
+# first colon, is the label, and a server keeps at most this many kinds (then "other")
+MAX_DECISIONS = 100
+MAX_KIND = 60
 
 
 class Metrics:
@@ -42,7 +44,8 @@ class Metrics:
         # an "error" entry's decisions describe our own failure, not a fault we injected
         if entry.decisions and entry.outcome != "error":
             for decision in entry.decisions:
-                label = decision if decision in self.faults or len(self.faults) < MAX_DECISIONS else "other"
+                kind = decision.partition(":")[0].strip()[:MAX_KIND] or "other"
+                label = kind if kind in self.faults or len(self.faults) < MAX_DECISIONS else "other"
                 self.faults[label] = self.faults.get(label, 0) + 1
         delay = entry.delay if math.isfinite(entry.delay) and entry.delay > 0 else 0.0
         self.delay_buckets[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
@@ -58,7 +61,7 @@ class Metrics:
                 "Requests the mock answered (control API requests excluded), by rule, status and outcome.",
                 ((_labels(rule=r, status=s, outcome=o), n) for (r, s, o), n in sorted(self.requests.items())))
         _family(out, "mockserver_faults_injected_total", "counter",
-                "Fault decisions applied to requests, by decision.",
+                "Chaos decisions applied to requests, by kind (fault, rate_limit, timeline, ...).",
                 ((_labels(decision=d), n) for d, n in sorted(self.faults.items())))
         _family(out, "mockserver_in_flight_requests", "gauge",
                 "Requests being answered right now (delayed answers included).", [("", in_flight)])
