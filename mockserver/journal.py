@@ -351,13 +351,12 @@ class Journal(JournalView):
         self._seq = 0
         self._listeners: list[Callable[[], None]] = []
 
-    def next_seq(self) -> int:
-        with self._lock:
-            self._seq += 1
-            return self._seq
-
     def record(self, entry: Entry) -> None:
+        """Append; an entry with seq 0 gets the next number here (one lock per request)."""
         with self._lock:
+            if not entry.seq:
+                self._seq += 1
+                entry.seq = self._seq
             self._entries.append(entry)
         if self._listeners:  # only tests that wait pay for waking
             for listener in tuple(self._listeners):

@@ -65,7 +65,8 @@ class _FaithfulHandler(web_protocol.RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         manager = self._manager
-        if self.max_connections and manager is not None and len(manager.connections) > self.max_connections:
+        # _connections, not .connections: the property copies the list on every accept
+        if self.max_connections and manager is not None and len(manager._connections) > self.max_connections:
             # over the limit: a faithful 503 with Retry-After, then close, instead of a stall
             body = catalogue.error_body(503, "Too many open connections; retry later.")
             if isinstance(transport, asyncio.WriteTransport):

@@ -240,11 +240,15 @@ class MockServer:
     # --- serving ---------------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
-        from .admin import mount
+        from .admin import PREFIX, ControlApi
 
         app = web.Application(client_max_size=self.max_body_size)
-        mount(app, self)  # the control API first: the catch-all below would take its paths
-        app.router.add_route("*", "/{tail:.*}", self._handle, expect_handler=self._expect)
+        # one route: the control API is dispatched by prefix in _handle, which spares every mock
+        # request a walk through aiohttp's router (docs/performance.md, hot path)
+        self._control = ControlApi(self)
+        self._control_prefix = PREFIX
+        # [\s\S], not ".": a decoded path may hold a newline (%0A), and it is still ours to answer
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", self._handle, expect_handler=self._expect)
         return app
 
     async def start(self) -> None:
@@ -329,6 +333,9 @@ class MockServer:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path, prefix = request.path, self._control_prefix
+        if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            return await self._control.dispatch(request)
         self.in_flight += 1
         try:
             return await self._exchange(request)
@@ -339,7 +346,7 @@ class MockServer:
             # the pytest plugin fails the test on it) and answer 500 with what went wrong
             log.exception("mockserver failed on %s %s", request.method, request.path_qs)
             entry = Entry(
-                seq=self.journal.next_seq(), request_id="", method=request.method, path=request.path,
+                seq=0, request_id="", method=request.method, path=request.path,
                 query_string=request.query_string, headers=request.headers, body=b"",
                 client=request.remote or "", session="", rule=None, status=500,
                 reason="InternalServerError", outcome="error", arrived=time.time(),
@@ -430,11 +437,11 @@ class MockServer:
         request_id = self._next_request_id()
         response.headers["X-Request-Id"] = request_id
         entry = Entry(
-            seq=self.journal.next_seq(), request_id=request_id, method=request.method,
+            seq=0, request_id=request_id, method=request.method,
             path=request.path, query_string=request.query_string, headers=request.headers, body=b"",
             client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
             rule=None, status=response.status, reason=response.reason, outcome="refused",
-            arrived=arrived, ended=time.time())
+            arrived=arrived, ended=time.time(), response_headers=tuple(response.headers.items()))
         self.journal.record(entry)
         self._after(entry)
 
@@ -473,18 +480,26 @@ class MockServer:
         if resolution.rule is None and fault is None:
             plan, outcome = self._unmatched_plan(snapshot, plan, engine)
         delay = min(resolution.delay, self.max_delay)
+        entry = self._entry(snapshot, resolution, request_id, plan.status, plan.reason, outcome, arrived)
         if delay > 0:
+            # journaled on arrival (waiters count arrivals), completed when the answer goes out
+            entry.outcome = "pending"
+            self.journal.record(entry)
+            # counted from arrival: the time spent reading and resolving is part of the delay
+            elapsed = time.time() - arrived
             deadline = resolution.deadline
             if deadline is not None and delay > deadline:
-                await asyncio.sleep(deadline * self.time_scale)
+                await asyncio.sleep(deadline * self.time_scale - elapsed)
                 plan, fault, outcome = engine.timeout_plan, None, "timed_out"
             else:
-                await asyncio.sleep(delay * self.time_scale)
+                await asyncio.sleep(delay * self.time_scale - elapsed)
         status, reason, headers, payload = self._compose(snapshot, resolution, plan, fault, outcome,
                                                          request_id, engine)
-        entry = self._entry(snapshot, resolution, request_id, status, reason, outcome, arrived)
-        # recorded before the first byte goes out: a client that has its answer finds it journaled
-        self.journal.record(entry)
+        entry.status, entry.reason, entry.outcome = status, reason, outcome
+        entry.response_headers = tuple(headers)
+        if delay <= 0:
+            # recorded before the first byte goes out: a client that has its answer finds it journaled
+            self.journal.record(entry)
         entry.first_byte = time.time()
         response: web.StreamResponse | None
         try:
@@ -526,6 +541,7 @@ class MockServer:
                             "answered", arrived)
         self.journal.record(entry)
         await ws.prepare(request)
+        entry.response_headers = tuple(ws.headers.items())
         entry.first_byte = time.time()
         try:
             for step in rule.websocket:
@@ -629,7 +645,7 @@ class MockServer:
     def _entry(self, snapshot: RequestSnapshot, resolution: Resolution, request_id: str, status: int,
                reason: str, outcome: str, arrived: float) -> Entry:
         return Entry(
-            seq=self.journal.next_seq(), request_id=request_id, method=snapshot.method,
+            seq=0, request_id=request_id, method=snapshot.method,
             path=snapshot.path, query_string=snapshot.raw_path.partition("?")[2],
             headers=snapshot.headers, body=snapshot.body[:self.journal_body_limit], client=snapshot.client,
             session=resolution.session,

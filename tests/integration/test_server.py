@@ -156,3 +156,27 @@ def test_port_in_use_is_reported() -> None:
         second = MockServer(SCENARIO, port=first.port)
         with pytest.raises(OSError, match="address already in use"):
             second.start_in_thread()
+
+
+def test_journal_records_arrival_and_the_headers_sent() -> None:
+    """A delayed request is journaled on arrival (pending), then completed with what was sent."""
+    scenario = {"name": "j", "rules": [
+        {"match": {"path": "/later"}, "respond": {"delay": "1s", "body": "x"}},
+        {"match": {"path": "/limited"}, "rate_limit": {"rate": 0.01, "burst": 1}},
+    ]}
+    with MockServer(scenario) as server:
+        done = threading.Event()
+        threading.Thread(target=lambda: (requests.get(server.url_for("/later"), timeout=5), done.set()),
+                         daemon=True).start()
+        entries = server.journal.wait_for(1, path="/later", timeout=0.8)
+        assert entries[0].outcome == "pending" and not done.is_set()
+        assert done.wait(5)
+        assert entries[0].outcome == "answered" and entries[0].status == 200
+        s = requests.Session()
+        s.get(server.url_for("/limited"))
+        refused = s.get(server.url_for("/limited"))
+        entry = server.journal.entries()[-1]
+        assert entry.status == 429
+        assert entry.response_header("Retry-After") == refused.headers["Retry-After"]
+        assert entry.response_header("X-Request-Id") == refused.headers["X-Request-Id"]
+        assert [e.seq for e in server.journal.entries()] == [1, 2, 3]
