@@ -11,7 +11,6 @@ COPY mockserver ./mockserver
 RUN python3 -m venv /opt/mockserver \
  && /opt/mockserver/bin/pip install --no-cache-dir --disable-pip-version-check '.[tls]' \
  && /opt/mockserver/bin/pip uninstall --yes --quiet pip setuptools \
- && find /opt/mockserver -name '*.dist-info' -prune -o -name 'tests' -type d -prune -exec rm -rf {} + \
  && mkdir /scenarios
 
 FROM ${PYTHON_IMAGE}
@@ -26,9 +25,10 @@ ENV PATH=/opt/mockserver/bin:$PATH \
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-# healthy = the control API answers; sends the token from the environment when one is set, and
-# skips certificate checks for --tls (it is this container talking to itself over loopback)
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["python3", "-c", "import os,ssl,urllib.request as u; e=os.environ.get; t=e('MOCKSERVER_ADMIN_TOKEN'); s='https' if e('MOCKSERVER_TLS','').lower() in ('1','true','yes','on') or e('MOCKSERVER_TLS_CERT') else 'http'; u.urlopen(u.Request(s+'://127.0.0.1:'+e('MOCKSERVER_PORT','8080')+'/__mock/health', headers={'Authorization': 'Bearer '+t} if t else {}), timeout=2, context=ssl._create_unverified_context())"]
+# healthy = the control API answers on MOCKSERVER_PORT; sends the token from the environment when
+# one is set, never goes through a proxy, and skips certificate checks for TLS (it is this
+# container talking to itself over loopback)
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["python3", "-c", "import os,ssl,urllib.request as u; e=os.environ.get; t=e('MOCKSERVER_ADMIN_TOKEN'); s='https' if e('MOCKSERVER_TLS','').lower() in ('1','true','yes','on') or e('MOCKSERVER_TLS_CERT') else 'http'; o=u.build_opener(u.ProxyHandler({}), u.HTTPSHandler(context=ssl._create_unverified_context())); o.open(u.Request(s+'://127.0.0.1:'+e('MOCKSERVER_PORT','8080')+'/__mock/health', headers={'Authorization': 'Bearer '+t} if t else {}), timeout=2)"]
 # serve /scenarios when something is mounted there, else the built-in scenarios; arguments are
 # added to `mockserver serve` (e.g. --watch). exec: mockserver is PID 1 and gets SIGTERM itself.
 ENTRYPOINT ["/bin/sh", "-c", "for f in /scenarios/*.yaml /scenarios/*.yml /scenarios/*.json; do if [ -f \"$f\" ]; then set -- /scenarios \"$@\"; break; fi; done; exec mockserver serve \"$@\"", "mockserver"]

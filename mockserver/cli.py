@@ -151,9 +151,9 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
     paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
         or [str(BUILTIN_DIR)]
     log = _Log(out, err, json_lines=args.log_json)
-    with tempfile.TemporaryDirectory(prefix="mockserver-tls-") as tls_dir:
+    with contextlib.ExitStack() as cleanup:
         try:
-            ssl_context, ca = _tls(args, tls_dir)
+            ssl_context, ca = _tls(args, cleanup)
         except _Refusal as exc:
             print(f"mockserver: {exc}", file=err)
             return 1
@@ -183,8 +183,11 @@ class _Refusal(Exception):
     """A setting that cannot work; the message says which and why."""
 
 
-def _tls(args: argparse.Namespace, folder: str) -> tuple[ssl.SSLContext | None, str | None]:
-    """The server's TLS context and the CA file clients should trust (None when not generated)."""
+def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[ssl.SSLContext | None, str | None]:
+    """The server's TLS context and the CA file clients should trust (None when not generated).
+
+    Generated keys live in a temporary folder, removed at exit (so is the CA, unless --cert-out).
+    """
     from .tls import self_signed, server_context
 
     if (args.cert is None) != (args.key is None):
@@ -193,6 +196,7 @@ def _tls(args: argparse.Namespace, folder: str) -> tuple[ssl.SSLContext | None, 
         if args.cert is not None:
             return server_context(args.cert, args.key), None
         if args.tls:
+            folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="mockserver-tls-"))
             made = self_signed(folder, args.tls_name + ([args.host] if args.host else []),
                                ca_path=args.cert_out)
             return server_context(made.cert, made.key), str(made.ca)
