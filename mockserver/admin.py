@@ -277,9 +277,10 @@ class ControlApi:
                     and (not outcomes or e.outcome in outcomes))
 
         entries = [e for e in self.server.journal.entries() if keep(e)]
+        count = len(entries)  # of all that match, so that limit=0 counts without sending entries
         if limit is not None:
-            entries = entries[len(entries) - limit:] if limit else []
-        return web.json_response({"entries": [e.as_dict() for e in entries], "count": len(entries)},
+            entries = entries[count - limit:] if limit else []
+        return web.json_response({"entries": [e.as_dict() for e in entries], "count": count},
                                  dumps=_dumps)
 
     async def delete_journal(self, request: web.Request, params: dict[str, str]) -> web.Response:
@@ -527,7 +528,8 @@ _SCHEMAS: dict[str, Any] = {
     "Journal": {
         "type": "object", "required": ["entries", "count"],
         "properties": {"entries": {"type": "array", "items": _ref("Entry")},
-                       "count": {"type": "integer", "minimum": 0}},
+                       "count": {"type": "integer", "minimum": 0,
+                                 "description": "how many entries match, before limit"}},
     },
     "Fault": {"type": "object", "description": "A runtime fault spec (see docs/control-api.md)."},
 }

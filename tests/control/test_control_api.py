@@ -126,9 +126,9 @@ def test_state_reset_journal_seed_clock(server: MockServer) -> None:
     assert call(server, "GET", "/journal", params={"method": "post", "status": 404}).json()["count"] == 1
     assert call(server, "GET", "/journal", params={"session": "s1"}).json()["entries"][0]["path"] == "/nope"
     assert call(server, "GET", "/journal", params={"path": "/hi", "status": 404}).json()["count"] == 0
-    last = call(server, "GET", "/journal", params={"limit": 1}).json()["entries"]
-    assert [e["path"] for e in last] == ["/nope"]
-    assert call(server, "GET", "/journal", params={"limit": 0}).json() == {"entries": [], "count": 0}
+    last = call(server, "GET", "/journal", params={"limit": 1}).json()
+    assert [e["path"] for e in last["entries"]] == ["/nope"] and last["count"] == 2
+    assert call(server, "GET", "/journal", params={"limit": 0}).json() == {"entries": [], "count": 2}
     assert call(server, "GET", "/journal", params={"outcome": "unmatched"}).json()["count"] == 1
 
     assert call(server, "POST", "/reset", params={"session": "s1"}).json() == {"reset": True, "session": "s1"}
@@ -235,3 +235,10 @@ def test_faults_over_http(server: MockServer) -> None:
     assert_error(call(server, "DELETE", "/faults/slow-down"), "unknown_fault")
     body = assert_error(call(server, "POST", "/faults", json={"respond": {"statuss": 1}}), "invalid_fault")
     assert body["problems"] and server.list_faults() == []
+
+
+def test_a_body_cannot_read_the_servers_files(server: MockServer) -> None:
+    body = "name: f\nrules:\n  - respond: {file: /etc/passwd}\n"
+    problems = assert_error(call(server, "POST", "/scenarios", data=body), "invalid_scenario")["problems"]
+    assert problems[0].startswith("<body>:3:21: rules[0].respond.file: found file '/etc/passwd'")
+    assert "passwd" not in requests.get(server.url_for("/"), timeout=5).text
