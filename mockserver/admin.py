@@ -1,7 +1,8 @@
 """The control API: ``/__mock/...`` on the serving port, so tests in any language drive the mock.
 
-One route takes the whole prefix and dispatches from the table in ``ControlApi.routes``, so that
-authentication, the error table and the OpenAPI document are each decided in one place. Every
+The server hands every request under ``PREFIX`` to ``ControlApi.dispatch``, which serves it from
+the table in ``ControlApi.routes``, so that authentication, the error table and the OpenAPI
+document are each decided in one place. Every
 failure answers ``{"error": "<code>", "detail": "..."}`` with the status that ``ERRORS`` gives the
 code, never a traceback; a rejected call changes nothing. Control requests are not journaled, are
 not counted in the metrics and are never logged with their headers, so a token stays private.
@@ -29,7 +30,7 @@ from .yamlsource import Document, parse_document
 if TYPE_CHECKING:
     from .server import MockServer
 
-__all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "mount", "openapi_document"]
+__all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "openapi_document"]
 
 PREFIX = "/__mock"
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
@@ -78,15 +79,6 @@ class Route:
     path: str  # relative to PREFIX; {name} takes one path segment
     handler: Handler
     regex: re.Pattern[str]
-
-
-def mount(app: web.Application, server: MockServer) -> ControlApi:
-    """Add the control API to *app*; call it before the catch-all route."""
-    api = ControlApi(server)
-    app.router.add_route("*", PREFIX, api.dispatch)
-    # [\s\S], not ".": a path may hold a newline (%0A), and it must not slip past to the scenarios
-    app.router.add_route("*", PREFIX + "/{tail:[\\s\\S]*}", api.dispatch)
-    return api
 
 
 class ControlApi:
