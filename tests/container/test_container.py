@@ -194,6 +194,10 @@ def test_serves_a_mounted_folder_and_reloads_it(image: str, containers: list[Con
     assert health == {"status": "ok", "scenarios": 1, "rules": 3, "reload_error": None}
     podman("stop", "--time", "10", box.name, timeout=30)
     assert podman("inspect", "--format", "{{.State.ExitCode}}", box.name).stdout.strip() == "0"
+    # docs/container.md: the same folder checked with the image's validate command
+    validated = podman("run", "--rm", "--entrypoint", "mockserver", "--volume", f"{folder}:/scenarios:ro",
+                       image, "validate", "/scenarios")
+    assert validated.stdout == "ok: 1 scenario(s), 3 rule(s)\n"
     records = [json.loads(line) for line in podman("logs", box.name).stdout.splitlines()]
     events = [r["event"] for r in records]
     assert events[:2] == ["listening", "watching"] and "reload" in events and events[-1] == "stopping"
