@@ -571,7 +571,8 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
                             "properties": {"removed": {"type": "string"}}}),
             "unknown_scenario", parameters=[name])},
         "/__mock/reset": {"post": _operation(
-            "Forget counters, states, the journal and the clock (or one session's counters and states)",
+            "Forget counters, states, the journal, the clock and runtime faults "
+            "(or one session's counters and states)",
             _ok("reset", {"type": "object", "required": ["reset", "session"],
                           "properties": {"reset": {"const": True},
                                          "session": {"type": ["string", "null"]}}}),
