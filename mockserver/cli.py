@@ -50,6 +50,27 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                        default=_env_float(env, "MOCKSERVER_SHUTDOWN_TIMEOUT", 2),
                        help="seconds in-flight answers get to finish on SIGTERM")
 
+    limits = serve.add_argument_group("limits (hitting one gives the catalogue's answer, never a crash)")
+    for flag, name, kind, default, what in (
+        ("--max-body", "MOCKSERVER_MAX_BODY", int, 16 * 1024 * 1024, "request body bytes; above: 413"),
+        ("--max-uri", "MOCKSERVER_MAX_URI", int, 8190, "request-target octets; above: 414"),
+        ("--max-header", "MOCKSERVER_MAX_HEADER", int, 8190, "header line octets; above: 431"),
+        ("--max-headers", "MOCKSERVER_MAX_HEADERS", int, 100, "header fields; above: 431"),
+        ("--header-timeout", "MOCKSERVER_HEADER_TIMEOUT", float, 30.0, "seconds for the headers; then 408"),
+        ("--body-timeout", "MOCKSERVER_BODY_TIMEOUT", float, 30.0, "seconds for the body; then 408"),
+        ("--max-connections", "MOCKSERVER_MAX_CONNECTIONS", int, 20_000, "open connections; above: 503"),
+        ("--journal-size", "MOCKSERVER_JOURNAL_SIZE", int, 10_000, "journal entries kept"),
+    ):
+        value = _env_float(env, name, default) if kind is float else _env_int(env, name, int(default))
+        limits.add_argument(flag, type=kind, default=value, help=f"{what} (default {default}; ${name})")
+    chaos = serve.add_argument_group("chaos")
+    chaos.add_argument("--header-control", action="store_true",
+                       default=_env_bool(env, "MOCKSERVER_HEADER_CONTROL"),
+                       help="let requests ask for a status, delay or fault by header "
+                            "(X-Mock-*, x-envoy-fault-*); off by default")
+    chaos.add_argument("--time-scale", type=float, default=_env_float(env, "MOCKSERVER_TIME_SCALE", 1.0),
+                       help="multiply every delay (and speed up timelines and buckets) by this")
+
     control = serve.add_argument_group("control API (/__mock/...)")
     control.add_argument("--admin-token", default=env.get("MOCKSERVER_ADMIN_TOKEN") or None,
                          metavar="TOKEN",
@@ -161,7 +182,12 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
             server = MockServer(paths, host=args.host, port=args.port, seed=args.seed,
                                 max_delay=args.max_delay, shutdown_timeout=args.shutdown_timeout,
                                 admin_token=args.admin_token, public_health=args.public_health,
-                                ssl_context=ssl_context)
+                                ssl_context=ssl_context, max_body_size=args.max_body,
+                                max_uri=args.max_uri, max_header=args.max_header,
+                                max_headers=args.max_headers, header_timeout=args.header_timeout,
+                                body_timeout=args.body_timeout, max_connections=args.max_connections,
+                                journal_size=args.journal_size, header_control=args.header_control,
+                                time_scale=args.time_scale)
         except ScenarioError as exc:
             for problem in exc.problems:
                 print(problem, file=err)

@@ -93,3 +93,22 @@ def test_console_script_is_installed() -> None:
                          check=False, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
                                                                  f"{os.environ.get('PATH', '')}"})
     assert out.returncode == 0 and "serve" in out.stdout and "validate" in out.stdout
+
+
+def test_limits_and_chaos_flags_reach_the_server() -> None:
+    with serve("--max-uri", "100", "--journal-size", "2", "--header-control") as (proc, url):
+        assert requests.get(url + "/hello?" + "a" * 200, timeout=5).status_code == 414
+        assert requests.get(url + "/hello", headers={"X-Mock-Status": "503"}, timeout=5).status_code == 503
+        for _ in range(3):
+            requests.get(url + "/hello", timeout=5)
+        journal = requests.get(url + "/__mock/journal", timeout=5).json()
+        assert journal["count"] == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_limits_come_from_the_environment_too() -> None:
+    with serve(env={"MOCKSERVER_MAX_URI": "50"}) as (proc, url):
+        assert requests.get(url + "/hello?" + "a" * 100, timeout=5).status_code == 414
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
