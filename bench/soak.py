@@ -84,7 +84,7 @@ def fds(pid: int) -> int:
 
 
 def journal_count(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/__mock/journal?limit=1", timeout=10) as resp:  # noqa: S310
+    with urllib.request.urlopen(f"{url}/__mock/journal?limit=1", timeout=10) as resp:
         return int(json.load(resp)["count"])
 
 
