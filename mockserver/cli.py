@@ -264,8 +264,8 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
     if ca is not None:  # before "listening": whoever waits for that line can trust the CA already
         log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
     rules = sum(len(s.rules) for s in server.scenarios)
-    log.event("listening", f"mockserver listening on {server.base_url} ({len(server.scenarios)} scenario(s), "
-                           f"{rules} rule(s))", url=server.base_url)
+    log.event("listening", f"mockserver listening on {server.url} ({len(server.scenarios)} scenario(s), "
+                           f"{rules} rule(s))", url=server.url)
     if server.admin_token is not None:
         scope = "except /__mock/health" if server.public_health else "health included"
         log.event("control", f"mockserver: the control API requires a bearer token ({scope})")

@@ -226,16 +226,11 @@ class MockServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def url_for(self, path: str) -> str:
         return self.url + (path if path.startswith("/") else "/" + path)
-
-    @property
-    def base_url(self) -> str:
-        """Like ``url``, with ``https`` when serving TLS."""
-        scheme = "https" if self.ssl_context is not None else "http"
-        return scheme + self.url.removeprefix("http")
 
     # --- serving ---------------------------------------------------------------------------------
 
