@@ -24,7 +24,7 @@ from aiohttp import web
 from .errors import Problem, ScenarioError
 from .journal import Entry
 from .metrics import CONTENT_TYPE
-from .scenario import MAX_SCENARIO_BYTES, Scenario, load_document
+from .scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
 from .yamlsource import Document, parse_document
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class ApiError(Exception):
         return web.json_response(body, status=status, headers=self.headers)
 
 
-Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.BaseRequest, dict[str, str]], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class ControlApi:
 
     # --- dispatch --------------------------------------------------------------------------------
 
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             path = request.path[len(PREFIX):] or "/"
             if not (path == "/health" and self.server.public_health):
@@ -137,7 +137,7 @@ class ControlApi:
             log.exception("control API failed on %s %s", request.method, request.path)
             return ApiError("internal_error", f"{type(exc).__name__}: {exc}").response()
 
-    def _authorize(self, request: web.Request) -> None:
+    def _authorize(self, request: web.BaseRequest) -> None:
         token = self.server.admin_token
         if token is None:
             return
@@ -152,17 +152,17 @@ class ControlApi:
 
     # --- health, scenarios ------------------------------------------------------------------------
 
-    async def health(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def health(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         scenarios = self.server.scenarios
         return web.json_response({
             "status": "ok", "scenarios": len(scenarios), "rules": sum(len(s.rules) for s in scenarios),
             "reload_error": self.server.reload_error,
         })
 
-    async def list_scenarios(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def list_scenarios(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         return web.json_response([_summary(s) for s in self.server.scenarios])
 
-    async def add_scenario(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def add_scenario(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         doc = await self._scenario_document(request)
         if isinstance(doc.data, list):
             raise _invalid([doc.problem((), "found a list; expected one scenario "
@@ -175,7 +175,7 @@ class ControlApi:
         self.server.load(scenario)
         return web.json_response(_summary(scenario), status=200 if existed else 201)
 
-    async def replace_scenarios(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def replace_scenarios(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         doc = await self._scenario_document(request)
         docs = [doc] if not isinstance(doc.data, list) else [
             Document(f"{doc.source}[{i}]", item,
@@ -188,26 +188,20 @@ class ControlApi:
                 scenarios.append(load_document(part, folder=None))
             except ScenarioError as exc:  # every item is checked, so one answer lists every problem
                 problems.extend(exc.problems)
-        seen: dict[str, str] = {}
-        for scenario in scenarios:
-            if scenario.name in seen:
-                problems.append(Problem(scenario.source, None, None, "name",
-                                        f"found {scenario.name!r} again (also in {seen[scenario.name]}); "
-                                        "expected scenario names that are unique"))
-            seen.setdefault(scenario.name, scenario.source)
+        problems.extend(duplicate_names(scenarios))
         if problems:
             raise _invalid(problems)
         self.server.replace(*scenarios)
         return web.json_response([_summary(s) for s in scenarios])
 
-    async def delete_scenario(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def delete_scenario(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         name = params["name"]
         if not self.server.remove(name):
             loaded = ", ".join(repr(s.name) for s in self.server.scenarios) or "none"
             raise ApiError("unknown_scenario", f"no scenario named {name!r}; loaded: {loaded}")
         return web.json_response({"removed": name})
 
-    async def _scenario_document(self, request: web.Request) -> Document:
+    async def _scenario_document(self, request: web.BaseRequest) -> Document:
         raw = await request.read()
         if len(raw) > MAX_SCENARIO_BYTES:
             raise ApiError("payload_too_large",
@@ -232,17 +226,17 @@ class ControlApi:
 
     # --- state, reset, journal, seed, clock --------------------------------------------------------
 
-    async def reset(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def reset(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         query = _query(request, {"session"})
         session = query.get("session")
         self.server.reset(session)
         return web.json_response({"reset": True, "session": session})
 
-    async def get_state(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def get_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         session = _query(request, {"session"}).get("session", "")
         return web.json_response({"states": self.server.store.states(session)})
 
-    async def put_state(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def put_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, required={"name": str, "value": str}, optional={"session": str})
         session = body.get("session", "")
         if not body["name"]:
@@ -250,7 +244,7 @@ class ControlApi:
         self.server.store.set_state(body["name"], body["value"], session)
         return web.json_response({"states": self.server.store.states(session)})
 
-    async def get_journal(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         valid = {"rule", "method", "path", "status", "session", "outcome", "limit"}
         _query(request, valid)
         query = request.query
@@ -275,16 +269,16 @@ class ControlApi:
         return web.json_response({"entries": [e.as_dict() for e in entries], "count": count},
                                  dumps=_dumps)
 
-    async def delete_journal(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def delete_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         self.server.journal.clear()
         return web.json_response({"cleared": True})
 
-    async def set_seed(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def set_seed(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, required={"seed": (int, type(None))})
         self.server.seed = body["seed"]
         return web.json_response({"seed": self.server.seed})
 
-    async def advance_clock(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def advance_clock(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, required={"seconds": (int, float)})
         seconds = float(body["seconds"])
         if not 0 <= seconds < 1e12:  # also refuses NaN
@@ -294,10 +288,10 @@ class ControlApi:
 
     # --- faults (the server's runtime fault registry) ---------------------------------------------
 
-    async def list_faults(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def list_faults(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         return web.json_response(self.server.list_faults(), dumps=_dumps)
 
-    async def add_fault(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def add_fault(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request)
         try:
             fault = self.server.add_fault(body)
@@ -306,7 +300,7 @@ class ControlApi:
             raise ApiError("invalid_fault", "\n".join(lines), problems=lines) from None
         return web.json_response(fault, status=201, dumps=_dumps)
 
-    async def delete_fault(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def delete_fault(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         name = params["name"]
         if not self.server.remove_fault(name):
             active = ", ".join(repr(f.get("name")) for f in self.server.list_faults()) or "none"
@@ -315,13 +309,13 @@ class ControlApi:
 
     # --- metrics, openapi --------------------------------------------------------------------------
 
-    async def metrics(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def metrics(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         scenarios = self.server.scenarios
         text = self.server.metrics.render(in_flight=self.server.in_flight, scenarios=len(scenarios),
                                           rules=sum(len(s.rules) for s in scenarios))
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
-    async def openapi(self, request: web.Request, params: dict[str, str]) -> web.Response:
+    async def openapi(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         return web.json_response(openapi_document(secured=self.server.admin_token is not None,
                                           public_health=self.server.public_health))
 
@@ -342,7 +336,7 @@ def _invalid(problems: list[Problem]) -> ApiError:
     return ApiError("invalid_scenario", "\n".join(lines), problems=lines)
 
 
-def _query(request: web.Request, valid: set[str]) -> dict[str, str]:
+def _query(request: web.BaseRequest, valid: set[str]) -> dict[str, str]:
     unknown = sorted(set(request.query) - valid)
     if unknown:
         raise ApiError("bad_request", f"unknown query parameter {unknown[0]!r}; "
@@ -369,7 +363,8 @@ def _kind(types: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in items)
 
 
-async def _json_object(request: web.Request, *, required: Mapping[str, type | tuple[type, ...]] | None = None,
+async def _json_object(request: web.BaseRequest, *,
+                       required: Mapping[str, type | tuple[type, ...]] | None = None,
                        optional: Mapping[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
     """The body as a JSON object with exactly these fields (any Content-Type: curl -d sends a form one)."""
     raw = await request.read()

@@ -4,13 +4,14 @@ aiohttp answers every parser error with ``HTTP/1.0 400 Bad Request`` before any 
 RFC 9112 wants 414 for a request target too long, RFC 6585 431 for header fields too large,
 RFC 9110 501 for an unknown method and 505 for a major version we do not serve, all answered
 as HTTP/1.1. This module overrides aiohttp's private ``RequestHandler.handle_error`` (through
-a Server and AppRunner subclass); tests/protocol/test_parser_errors.py pins the behaviour, so
+a Server subclass); tests/protocol/test_triggers.py pins the behaviour, so
 an aiohttp upgrade that changes these hooks fails loudly.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import http_exceptions, web, web_protocol, web_server
@@ -19,7 +20,7 @@ from aiohttp.web_request import BaseRequest
 
 from . import catalogue
 
-__all__ = ["FaithfulRunner", "classify_parser_error"]
+__all__ = ["classify_parser_error", "error_response", "faithful_runner"]
 
 
 def classify_parser_error(exc: BaseException | None) -> tuple[int, str]:
@@ -128,20 +129,25 @@ class _FaithfulServer(web_server.Server):
         return handler
 
 
-class FaithfulRunner(web.AppRunner):
-    """An AppRunner whose connections answer parser errors with the faithful status, stalled
-    request headers with 408 after *header_timeout* seconds, and connections beyond
-    *max_connections* (0: no limit) with 503."""
+def faithful_runner(
+    handler: Callable[[BaseRequest], Awaitable[web.StreamResponse]],
+    *,
+    max_body_size: int,
+    header_timeout: float = 30.0,
+    max_connections: int = 0,
+    shutdown_timeout: float = 60.0,
+    **handler_kwargs: Any,
+) -> web.ServerRunner:
+    """aiohttp's low-level server (no Application, no router: one handler takes every request)
+    whose connections answer parser errors with the faithful status, stalled request headers
+    with 408 after *header_timeout* seconds, and connections beyond *max_connections* (0: no
+    limit) with 503. *handler_kwargs* go to each connection (max_line_size, access_log...)."""
+    loop = asyncio.get_running_loop()
 
-    def __init__(self, app: web.Application, *, header_timeout: float = 30.0, max_connections: int = 0,
-                 **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self.header_timeout = header_timeout
-        self.max_connections = max_connections
+    def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> BaseRequest:
+        return BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=max_body_size)
 
-    async def _make_server(self) -> web_server.Server:
-        server: Any = await super()._make_server()
-        server.__class__ = _FaithfulServer
-        server.header_timeout = self.header_timeout
-        server.max_connections = self.max_connections
-        return server  # type: ignore[no-any-return]
+    server = _FaithfulServer(handler, request_factory=make_request, **handler_kwargs)
+    server.header_timeout = header_timeout
+    server.max_connections = max_connections
+    return web.ServerRunner(server, shutdown_timeout=shutdown_timeout)

@@ -199,6 +199,15 @@ def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Scenario]:
             scenarios.append(load_scenario(file))
         except ScenarioError as exc:
             problems.extend(exc.problems)
+    problems.extend(duplicate_names(scenarios))
+    if problems:
+        raise ScenarioError(problems)
+    return scenarios
+
+
+def duplicate_names(scenarios: Iterable[Scenario]) -> list[Problem]:
+    """A problem for each scenario whose name an earlier one already has."""
+    problems: list[Problem] = []
     names: dict[str, str] = {}
     for scenario in scenarios:
         if scenario.name in names:
@@ -206,9 +215,7 @@ def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Scenario]:
                                     f"found {scenario.name!r} again (also in {names[scenario.name]}); "
                                     "expected scenario names that are unique"))
         names.setdefault(scenario.name, scenario.source)
-    if problems:
-        raise ScenarioError(problems)
-    return scenarios
+    return problems
 
 
 def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any] | Scenario,

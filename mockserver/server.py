@@ -22,7 +22,7 @@ from email.utils import formatdate
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from . import catalogue
@@ -31,7 +31,7 @@ from .clock import Clock
 from .conditional import conditional_answer, etag_of
 from .engine import Engine, Resolution
 from .journal import Entry, Journal
-from .protocol import FaithfulRunner, error_response
+from .protocol import error_response, faithful_runner
 from .request import RequestSnapshot
 from .responses import Plan
 from .scenario import RuntimeFault, Scenario, WebSocketStep, load_paths, load_runtime_fault, load_scenario
@@ -44,6 +44,7 @@ __all__ = ["MockServer", "ScenarioSource"]
 
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
+EXPECT = hdrs.EXPECT
 CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "Range")
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
@@ -130,7 +131,7 @@ class MockServer:
         self._runtime_faults: list[RuntimeFault] = []
         self._fault_names = itertools.count(1)
         self.engine = self._build(_load(scenarios), seed)
-        self._runner: web.AppRunner | None = None
+        self._runner: web.BaseRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
@@ -234,25 +235,21 @@ class MockServer:
 
     # --- serving ---------------------------------------------------------------------------------
 
-    def make_app(self) -> web.Application:
-        from .admin import PREFIX, ControlApi
-
-        app = web.Application(client_max_size=self.max_body_size)
-        # one route: the control API is dispatched by prefix in _handle, which spares every mock
-        # request a walk through aiohttp's router (docs/performance.md, hot path)
-        self._control = ControlApi(self)
-        self._control_prefix = PREFIX
-        # [\s\S], not ".": a decoded path may hold a newline (%0A), and it is still ours to answer
-        app.router.add_route("*", "/{tail:[\\s\\S]*}", self._handle, expect_handler=self._expect)
-        return app
-
     async def start(self) -> None:
         """Start serving on the running loop."""
-        runner = FaithfulRunner(
-            self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout,
+        from .admin import PREFIX, ControlApi
+
+        # aiohttp's low-level server: one handler takes every request, with no Application and
+        # no router on the way (the control API is dispatched by prefix in _handle), which is
+        # most of what a mock adds per request over a bare aiohttp app (docs/performance.md)
+        self._control = ControlApi(self)
+        self._control_prefix = PREFIX
+        runner = faithful_runner(
+            self._handle, max_body_size=self.max_body_size, access_log=None,
+            shutdown_timeout=self.shutdown_timeout, header_timeout=self.header_timeout,
+            max_connections=self.max_connections,
             # the parser's own limits sit just above ours, so the handler can answer 414 itself
-            max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers,
-            header_timeout=self.header_timeout, max_connections=self.max_connections)
+            max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
@@ -327,7 +324,11 @@ class MockServer:
     def _next_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if EXPECT in request.headers:  # what aiohttp's Application would do, before the handler
+            answered = await self._expect(request)
+            if answered is not None:
+                return answered
         path, prefix = request.path, self._control_prefix
         if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
             return await self._control.dispatch(request)
@@ -353,7 +354,7 @@ class MockServer:
         finally:
             self.in_flight -= 1
 
-    async def _exchange(self, request: web.Request) -> web.StreamResponse:
+    async def _exchange(self, request: web.BaseRequest) -> web.StreamResponse:
         arrived = time.time()
         refusal = self._refuse_early(request)
         engine = self.engine
@@ -381,7 +382,7 @@ class MockServer:
             if resolution.release is not None:  # a concurrency-cap slot
                 resolution.release()
 
-    def _refuse_early(self, request: web.Request) -> web.Response | None:
+    def _refuse_early(self, request: web.BaseRequest) -> web.Response | None:
         """Protocol-level refusals that need no rule: 505, 501, 414, 413, 417 (RFC 9110/9112)."""
         version = request.version
         if version.major != 1:
@@ -396,7 +397,7 @@ class MockServer:
             return error_response(413, f"The request body is larger than {self.max_body_size} bytes.")
         return None
 
-    def _refuse_body(self, request: web.Request, engine: Engine) -> web.Response | None:
+    def _refuse_body(self, request: web.BaseRequest, engine: Engine) -> web.Response | None:
         """A rule's body limits (413, 411, 415), decided from the headers before the body is read."""
         rule = engine.peek(RequestSnapshot(request.method, request.path, query=request.query,
                                            headers=request.headers, raw_path=request.raw_path,
@@ -418,7 +419,8 @@ class MockServer:
                                       {"Accept": ", ".join(rule.content_types)})
         return None
 
-    async def _refused(self, request: web.Request, response: web.Response, arrived: float) -> web.Response:
+    async def _refused(self, request: web.BaseRequest, response: web.Response,
+                       arrived: float) -> web.Response:
         """Send a refusal made before any rule was chosen (and before the body was read), journal
         it, and close: aiohttp would otherwise linger for seconds reading a body nobody wants."""
         self._journal_refusal(request, response, arrived)
@@ -428,7 +430,7 @@ class MockServer:
             request.protocol.force_close()
         return response
 
-    def _journal_refusal(self, request: web.Request, response: web.Response, arrived: float) -> None:
+    def _journal_refusal(self, request: web.BaseRequest, response: web.Response, arrived: float) -> None:
         request_id = self._next_request_id()
         response.headers["X-Request-Id"] = request_id
         entry = Entry(
@@ -440,7 +442,7 @@ class MockServer:
         self.journal.record(entry)
         self._after(entry)
 
-    async def _expect(self, request: web.Request) -> web.StreamResponse | None:
+    async def _expect(self, request: web.BaseRequest) -> web.StreamResponse | None:
         """Expect: 100-continue. The interim 100 goes out before the body is read, unless a rule
         (or a limit) refuses the request first: then the refusal is the answer and the
         connection closes, so the client never sends the body."""
@@ -468,7 +470,7 @@ class MockServer:
             return None
         return await self._refused(request, response, arrived)
 
-    async def _answer(self, request: web.Request, snapshot: RequestSnapshot, resolution: Resolution,
+    async def _answer(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
                       request_id: str, arrived: float, engine: Engine) -> web.StreamResponse:
         plan, fault = resolution.plan, resolution.fault
         outcome = "answered" if resolution.rule is not None else "unmatched"
@@ -524,7 +526,7 @@ class MockServer:
         self._after(entry)
         return response
 
-    async def _websocket(self, request: web.Request, snapshot: RequestSnapshot, resolution: Resolution,
+    async def _websocket(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
                          request_id: str, arrived: float) -> web.StreamResponse:
         """101 Switching Protocols and the rule's scripted exchange (aiohttp does the handshake)."""
         rule = resolution.rule

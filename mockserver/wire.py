@@ -63,7 +63,7 @@ async def _closed_or(transport: asyncio.BaseTransport, seconds: float) -> None:
 
 async def perform_fault(
     fault: Fault,
-    request: web.Request,
+    request: web.BaseRequest,
     status: int,
     reason: str,
     headers: list[tuple[str, str]],
@@ -144,7 +144,7 @@ async def perform_fault(
     raise ValueError(f"unknown fault type {kind!r}")  # pragma: no cover - validated at load
 
 
-async def wait_closed(request: web.Request, seconds: float) -> None:
+async def wait_closed(request: web.BaseRequest, seconds: float) -> None:
     """Hold the connection until the client gives up or *seconds* pass, then close it."""
     transport = request.transport
     if transport is not None:
@@ -152,7 +152,7 @@ async def wait_closed(request: web.Request, seconds: float) -> None:
         transport.close()
 
 
-async def send_raw(request: web.Request, status: int, reason: str, headers: list[tuple[str, str]],
+async def send_raw(request: web.BaseRequest, status: int, reason: str, headers: list[tuple[str, str]],
                    body: bytes) -> None:
     """Send exactly this answer, even where HTTP forbids it (a body on a 204, a final 1xx), then
     close: aiohttp would strip or refuse it, and the connection cannot be trusted afterwards."""
@@ -165,7 +165,7 @@ async def send_raw(request: web.Request, status: int, reason: str, headers: list
         transport.close()
 
 
-async def _drip(fault: Fault, request: web.Request, status: int, reason: str,
+async def _drip(fault: Fault, request: web.BaseRequest, status: int, reason: str,
                 headers: list[tuple[str, str]], body: bytes, time_scale: float) -> web.StreamResponse:
     """The body in pieces with pauses between them, correctly framed (Content-Length)."""
     response = web.StreamResponse(status=status, reason=reason, headers=headers)
