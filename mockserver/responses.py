@@ -67,10 +67,6 @@ class Responder:
             bounds.append(total)
         object.__setattr__(self, "bounds", tuple(bounds))
 
-    @property
-    def single(self) -> bool:
-        return len(self.plans) == 1 and self.plans[0].repeat == 1 and self.then == "last"
-
     def pick(self, ordinal: int) -> Plan:
         """The plan for the request with this 0-based ordinal."""
         if len(self.plans) == 1 and self.then == "last":

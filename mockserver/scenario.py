@@ -62,7 +62,6 @@ __all__ = [
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
-NO_BODY_STATUSES = frozenset({204, 205, 304})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +123,6 @@ class Rule:
     def checks_body(self) -> bool:
         """Whether the rule refuses some bodies (413, 411, 415) before they are read."""
         return self.max_body is not None or self.require_length or self.content_types is not None
-
-    def describe(self) -> str:
-        return f"{self.id} ({self.source})" if self.source else self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,7 +526,7 @@ class _Compiler:
         body = b""
         body_template: Template | JsonTemplate | None = None
         content_type: str | None = None
-        no_body = status in NO_BODY_STATUSES or status < 200
+        no_body = status in catalogue.NO_BODY or status < 200
         if spec.json_ is not None:
             content_type = "application/json"
             body_template = self.json_template(spec.json_, (*path, "json"))

@@ -34,11 +34,18 @@ from .journal import Entry, Journal
 from .protocol import error_response, faithful_runner
 from .request import RequestSnapshot
 from .responses import Plan
-from .scenario import RuntimeFault, Scenario, WebSocketStep, load_paths, load_runtime_fault, load_scenario
+from .scenario import (
+    Rule,
+    RuntimeFault,
+    Scenario,
+    WebSocketStep,
+    load_paths,
+    load_runtime_fault,
+    load_scenario,
+)
 from .state import StateStore
 from .templating import Context
-from .wire import perform_fault, send_raw
-from .wire import wait_closed as wire_wait_closed
+from .wire import perform_fault, send_raw, wait_closed
 
 __all__ = ["MockServer", "ScenarioSource"]
 
@@ -359,7 +366,7 @@ class MockServer:
         refusal = self._refuse_early(request)
         engine = self.engine
         if refusal is None and engine.checks_bodies and request.can_read_body:
-            refusal = self._refuse_body(request, engine)
+            refusal = self._refuse_body(request, self._peek(request, engine))
         if refusal is not None:
             return await self._refused(request, refusal, arrived)
         try:
@@ -397,11 +404,16 @@ class MockServer:
             return error_response(413, f"The request body is larger than {self.max_body_size} bytes.")
         return None
 
-    def _refuse_body(self, request: web.BaseRequest, engine: Engine) -> web.Response | None:
-        """A rule's body limits (413, 411, 415), decided from the headers before the body is read."""
-        rule = engine.peek(RequestSnapshot(request.method, request.path, query=request.query,
+    @staticmethod
+    def _peek(request: web.BaseRequest, engine: Engine) -> Rule | None:
+        """The rule the request would most likely reach, judged before its body is read."""
+        return engine.peek(RequestSnapshot(request.method, request.path, query=request.query,
                                            headers=request.headers, raw_path=request.raw_path,
                                            client=request.remote or ""))
+
+    @staticmethod
+    def _refuse_body(request: web.BaseRequest, rule: Rule | None) -> web.Response | None:
+        """A rule's body limits (413, 411, 415), decided from the headers before the body is read."""
         if rule is None:
             return None
         length = request.content_length
@@ -455,16 +467,13 @@ class MockServer:
             response = error_response(417, f"The expectation {expectation!r} cannot be met; "
                                            "only 100-continue is supported.")
         else:
-            response = self._refuse_early(request) or self._refuse_body(request, self.engine)
-            if response is None:
-                rule = self.engine.peek(RequestSnapshot(
-                    request.method, request.path, query=request.query, headers=request.headers,
-                    raw_path=request.raw_path, client=request.remote or ""))
-                if rule is not None and rule.expect is not None:
-                    plan = rule.expect
-                    response = web.Response(status=plan.status, reason=plan.reason,
-                                            headers=list(plan.headers), body=plan.body or None)
-                    response.force_close()
+            rule = self._peek(request, self.engine)
+            response = self._refuse_early(request) or self._refuse_body(request, rule)
+            if response is None and rule is not None and rule.expect is not None:
+                plan = rule.expect
+                response = web.Response(status=plan.status, reason=plan.reason,
+                                        headers=list(plan.headers), body=plan.body or None)
+                response.force_close()
         if response is None:
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return None
@@ -512,7 +521,7 @@ class MockServer:
                 entry.decisions.append("break_protocol: sent as written, then closed")
                 await send_raw(request, status, reason, headers, payload)
                 if status < 200:  # a bare 1xx: the client waits for a final answer that never comes
-                    await wire_wait_closed(request, self.max_delay)
+                    await wait_closed(request, self.max_delay)
                 response = web.Response(status=status, reason=reason)
             else:
                 response = web.Response(status=status, reason=reason, headers=headers,

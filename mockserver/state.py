@@ -66,11 +66,6 @@ class StateStore:
         with self.lock:
             self.session(session).states[name] = value
 
-    def hits(self, key: str, session: str = "") -> int:
-        with self.lock:
-            found = self._sessions.get(session)
-            return found.hits.get(key, 0) if found is not None else 0
-
     def sessions(self) -> list[str]:
         with self.lock:
             return list(self._sessions)
