@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ __all__ = ["main"]
 
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+GC_THRESHOLD = 10_000  # young-generation allocations between collections when serving (tune_gc)
 
 
 class EnvError(ValueError):
@@ -70,6 +72,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                             "(X-Mock-*, x-envoy-fault-*); off by default")
     chaos.add_argument("--time-scale", type=float, default=_env_float(env, "MOCKSERVER_TIME_SCALE", 1.0),
                        help="multiply every delay (and speed up timelines and buckets) by this")
+
+    runtime = serve.add_argument_group("runtime")
+    runtime.add_argument("--gc-threshold", type=int, metavar="N",
+                         default=_env_int(env, "MOCKSERVER_GC_THRESHOLD", GC_THRESHOLD),
+                         help="allocations between young garbage collections; the start-up heap is "
+                              f"frozen as well (default {GC_THRESHOLD:,}; 0 leaves Python's GC as it is; "
+                              "$MOCKSERVER_GC_THRESHOLD)")
 
     control = serve.add_argument_group("control API (/__mock/...)")
     control.add_argument("--admin-token", default=env.get("MOCKSERVER_ADMIN_TOKEN") or None,
@@ -171,6 +180,10 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
 
     paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
         or [str(BUILTIN_DIR)]
+    if args.gc_threshold < 0:
+        print(f"mockserver: --gc-threshold: found {args.gc_threshold}; expected 0 (Python's default) "
+              "or a positive number of allocations", file=err)
+        return 1
     log = _Log(out, err, json_lines=args.log_json)
     with contextlib.ExitStack() as cleanup:
         try:
@@ -197,12 +210,28 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
             from .metrics import JsonLog
 
             server.exchange_hooks.append(JsonLog(out))
+        tune_gc(args.gc_threshold)
         try:
             asyncio.run(_run(server, args, paths, ca, log))
         except OSError as exc:
             print(f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
             return 1
     return 0
+
+
+def tune_gc(threshold: int) -> None:
+    """The standalone server owns its process, so it sets the collector for serving: Python's
+    default (a young collection every 700 net allocations) promotes every delayed request's
+    objects to the old generations and pays for full collections of the journal every few
+    seconds, which cost a fifth of the CPU and ~100 ms pauses at 1,000 delayed connections
+    (docs/performance.md). Frozen start-up objects (modules, compiled scenarios) are never
+    scanned again. In-process servers (the pytest fixture) leave the host's collector alone."""
+    if threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, older, oldest)
 
 
 class _Refusal(Exception):

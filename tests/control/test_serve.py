@@ -157,6 +157,23 @@ def test_tls_refusals_are_one_line() -> None:
     assert err.getvalue().startswith("mockserver: cannot set up TLS: ")
 
 
+def test_a_negative_gc_threshold_is_refused() -> None:
+    err = io.StringIO()
+    assert main(["serve", "--gc-threshold", "-5"], env={}, stderr=err) == 1
+    assert err.getvalue() == ("mockserver: --gc-threshold: found -5; expected 0 (Python's default) "
+                              "or a positive number of allocations\n")
+
+
+@pytest.mark.parametrize(("threshold", "expected"), [(10_000, "10000 True"), (0, "700 False")])
+def test_serving_tunes_the_collector_of_its_own_process(threshold: int, expected: str) -> None:
+    """tune_gc is what `serve` calls before the loop starts (in a child: it changes the process)."""
+    code = (f"import gc; from mockserver.cli import tune_gc; tune_gc({threshold}); "
+            "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert done.stdout.strip() == expected
+
+
 # --- token, JSON logs, environment -------------------------------------------------------------
 
 
