@@ -15,6 +15,7 @@ import math
 import os
 import secrets
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +32,7 @@ from .clock import Clock
 from .conditional import conditional_answer, etag_of
 from .engine import Engine, Resolution
 from .http1 import Sent, encode
-from .journal import Entry, Journal
+from .journal import Entry, Journal, WireHeaders
 from .protocol import error_response, faithful_runner
 from .request import RequestSnapshot
 from .responses import Plan
@@ -115,6 +116,7 @@ class MockServer:
         self.port = port
         self.store = StateStore()
         self.journal = Journal(journal_size)
+        self._last_headers = WireHeaders(())  # the last request's, shared by entries that repeat them
         self.max_delay = max_delay
         self.shutdown_timeout = shutdown_timeout
         self.max_body_size = max_body_size
@@ -491,7 +493,8 @@ class MockServer:
         if resolution.rule is None and fault is None:
             plan, outcome = self._unmatched_plan(snapshot, plan, engine)
         delay = min(resolution.delay, self.max_delay)
-        entry = self._entry(snapshot, resolution, request_id, plan.status, plan.reason, outcome, arrived)
+        entry = self._entry(request, snapshot, resolution, request_id, plan.status, plan.reason, outcome,
+                            arrived)
         if delay > 0:
             # journaled on arrival (waiters count arrivals), completed when the answer goes out
             entry.outcome = "pending"
@@ -523,7 +526,7 @@ class MockServer:
                 if response is None:  # the fault took the connection; aiohttp's write is a no-op
                     response = web.Response(status=status, reason=reason)
             elif plan.break_protocol:
-                entry.decisions.append("break_protocol: sent as written, then closed")
+                resolution.decisions.append("break_protocol: sent as written, then closed")
                 await send_raw(request, status, reason, headers, payload)
                 if status < 200:  # a bare 1xx: the client waits for a final answer that never comes
                     await wait_closed(request, self.max_delay)
@@ -542,6 +545,7 @@ class MockServer:
             entry.outcome = "client_gone"
             response = web.Response(status=status, reason=reason)
         entry.ended = time.time()
+        entry.decisions = tuple(entry.decisions)
         self._after(entry)
         return response
 
@@ -553,7 +557,7 @@ class MockServer:
         assert rule.websocket is not None
         ws = web.WebSocketResponse()
         ws.headers["X-Request-Id"] = request_id
-        entry = self._entry(snapshot, resolution, request_id, 101, catalogue.reason_phrase(101),
+        entry = self._entry(request, snapshot, resolution, request_id, 101, catalogue.reason_phrase(101),
                             "answered", arrived)
         self.journal.record(entry)
         await ws.prepare(request)
@@ -579,7 +583,8 @@ class MockServer:
             await ws.send_json(step.send_json)
         elif step.receive:
             message = await ws.receive(timeout=self.max_delay)
-            entry.decisions.append(f"websocket received {message.type.name}: {message.data!r}"[:200])
+            received = f"websocket received {message.type.name}: {message.data!r}"[:200]
+            entry.decisions = [*entry.decisions, received]
         elif step.echo is not None:
             for _ in range(step.echo):
                 message = await ws.receive(timeout=self.max_delay)
@@ -658,17 +663,18 @@ class MockServer:
             except Exception:
                 log.exception("exchange hook %r failed", hook)
 
-    def _entry(self, snapshot: RequestSnapshot, resolution: Resolution, request_id: str, status: int,
-               reason: str, outcome: str, arrived: float) -> Entry:
+    def _entry(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
+               request_id: str, status: int, reason: str, outcome: str, arrived: float) -> Entry:
+        # the parser's header pairs (shared with the previous entry when the client sent the same
+        # ones) and an interned path: a full journal keeps thousands of these
+        headers = self._last_headers
+        if not headers.same(request.raw_headers):
+            headers = self._last_headers = WireHeaders(request.raw_headers)
         return Entry(
             seq=0, request_id=request_id, method=snapshot.method,
-            path=snapshot.path, query_string=snapshot.raw_path.partition("?")[2],
-            headers=snapshot.headers, body=snapshot.body[:self.journal_body_limit], client=snapshot.client,
-            session=resolution.session,
+            path=sys.intern(snapshot.path), query_string=snapshot.raw_path.partition("?")[2],
+            headers=headers, body=snapshot.body[:self.journal_body_limit],
+            client=snapshot.client, session=resolution.session,
             rule=resolution.rule.id if resolution.rule is not None else None, status=status,
             reason=reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
             arrived=arrived, near_misses=resolution.near_misses, decisions=resolution.decisions)
-
-
-
-

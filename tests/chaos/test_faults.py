@@ -174,4 +174,4 @@ def test_fault_is_journaled(server: MockServer) -> None:
     server.reset()
     raw_exchange(server.port, get(server, "/reset"))
     entry = server.journal.entries()[-1]
-    assert (entry.rule, entry.outcome, entry.decisions) == ("faults/* /reset", "fault", ["fault: reset"])
+    assert (entry.rule, entry.outcome, entry.decisions) == ("faults/* /reset", "fault", ("fault: reset",))

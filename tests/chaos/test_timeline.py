@@ -39,6 +39,6 @@ def test_phases_follow_the_clock() -> None:
         server.clock.advance(30)  # 95 s: recovered
         assert [s.get(url).status_code for _ in range(5)] == [200] * 5
         decisions = server.journal.entries()[2].decisions
-        assert decisions == ["timeline: phase 1 (30s-60s), 25.0s left"]
+        assert decisions == ("timeline: phase 1 (30s-60s), 25.0s left",)
         server.reset()  # the timeline starts over
         assert s.get(url).status_code == 200

@@ -180,3 +180,35 @@ def test_journal_records_arrival_and_the_headers_sent() -> None:
         assert entry.response_header("Retry-After") == refused.headers["Retry-After"]
         assert entry.response_header("X-Request-Id") == refused.headers["X-Request-Id"]
         assert [e.seq for e in server.journal.entries()] == [1, 2, 3]
+
+
+def test_journal_keeps_the_request_headers_as_the_server_read_them() -> None:
+    """Entries keep the parser's header pairs (smaller than a multidict) and read like one:
+    any case, repeated names, UTF-8 values, and as JSON through as_dict()."""
+    with MockServer({"name": "h", "rules": [{"match": {"path": "/h"}, "respond": {"body": "ok"}}]}) as server:
+        raw_exchange(server.port, "GET /h HTTP/1.1\r\nHost: x\r\nX-Tag: a\r\nx-tag: b\r\n"
+                                  "X-Name: Zoë\r\nConnection: close\r\n\r\n".encode())
+        entry = server.journal.entries()[-1]
+        assert entry.headers["x-name"] == entry.headers["X-NAME"] == "Zoë"
+        assert entry.headers["X-Tag"] == "a" and entry.headers.getall("X-TAG") == ["a", "b"]
+        assert entry.headers.getall("X-Missing", []) == []
+        with pytest.raises(KeyError):
+            entry.headers.getall("X-Missing")
+        assert "host" in entry.headers and "X-Missing" not in entry.headers
+        assert {name.lower() for name in entry.headers} == {"host", "x-tag", "x-name", "connection"}
+        assert entry.as_dict()["headers"] == {"Host": "x", "X-Tag": "a", "X-Name": "Zoë",
+                                              "Connection": "close"}
+        assert entry.decisions == ()
+
+
+def test_repeated_request_headers_are_kept_once() -> None:
+    """A client in a loop sends the same headers each time; the journal keeps one copy of them."""
+    with MockServer({"name": "h", "rules": [{"match": {"path": "/h"}, "respond": {"body": "ok"}}]}) as server:
+        s = requests.Session()
+        for _ in range(3):
+            s.get(server.url_for("/h"), headers={"X-Try": "same"}, timeout=5)
+        s.get(server.url_for("/h"), headers={"X-Try": "other"}, timeout=5)
+        first, second, third, other = server.journal.entries()
+        assert first.headers is second.headers is third.headers
+        assert other.headers is not third.headers
+        assert (third.headers["X-Try"], other.headers["X-Try"]) == ("same", "other")
