@@ -57,7 +57,7 @@ def main() -> int:
             assert won.id.endswith("clusters-unavailable"), won.id
             number = 2000
             best = min(timeit.repeat(lambda e=engine: e.resolve(snapshot), number=number, repeat=7)) / number
-            candidates = len(engine.index.candidates(snapshot.path))
+            candidates = len(engine.index.candidates(snapshot.path, snapshot.method))
             print(f"| {label} | {len(engine.rules)} | {candidates} | {best * 1e6:.2f} |")
     return 0
 

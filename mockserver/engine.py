@@ -83,7 +83,8 @@ class Engine:
         indexed = [rule for scenario in self.scenarios for rule in scenario.rules]
         # stable sort: priority first (higher wins), then the order rules were loaded in
         self.rules: tuple[Rule, ...] = tuple(sorted(indexed, key=lambda r: -r.priority))
-        self.index = RuleIndex([rule.matcher.path for rule in self.rules])
+        self.index = RuleIndex([rule.matcher.path for rule in self.rules],
+                               [rule.matcher.methods for rule in self.rules])
         self.store = store if store is not None else StateStore()
         self.seed = seed
         self.session_header = session_header
@@ -111,7 +112,7 @@ class Engine:
         session_key = request.headers.get(self.session_header, "")
         rules = self.rules
         store = self.store
-        for position in self.index.candidates(request.path):
+        for position in self.index.candidates(request.path, request.method):
             rule = rules[position]
             params = rule.matcher.match(request)
             if params is None:
@@ -199,7 +200,7 @@ class Engine:
         Used to refuse a body (413, 411, 415) or a 100-continue before it is sent. It reads no
         counters and changes nothing; body conditions are not checked, since there is no body.
         """
-        for position in self.index.candidates(request.path):
+        for position in self.index.candidates(request.path, request.method):
             rule = self.rules[position]
             if rule.matcher.match_head(request):
                 return rule

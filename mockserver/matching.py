@@ -284,15 +284,16 @@ class RequestMatcher:
         """Path parameters when the request matches, else None. The hot path: no explanations."""
         if self.methods is not None and request.method not in self.methods:
             return None
-        params: dict[str, str] | None = {} if self.path is None else self.path.match(request.path)
-        if params is None:
-            return None
+        # query and headers before the path: they are lookups, the path may be a regex
         for name, matcher in self.query:
             if not matcher.check(request.query.get(name)):
                 return None
         for name, matcher in self.headers:
             if not matcher.check(request.headers.get(name)):
                 return None
+        params: dict[str, str] | None = {} if self.path is None else self.path.match(request.path)
+        if params is None:
+            return None
         if self.json is not None and self.json.misses(request):
             return None
         if self.signature is not None and self.signature.problem(request) is not None:
@@ -355,13 +356,15 @@ class RuleIndex:
     Candidates come back in rule order (the order the caller gave), so the first full match wins.
     """
 
-    __slots__ = ("_always", "_cache", "_regexes", "_root")
+    __slots__ = ("_always", "_cache", "_methods", "_regexes", "_root")
 
-    def __init__(self, paths: Sequence[PathPattern | None]) -> None:
+    def __init__(self, paths: Sequence[PathPattern | None],
+                 methods: Sequence[frozenset[str] | None] | None = None) -> None:
         self._root = _Node()
+        self._methods = methods  # per rule, to leave out what cannot match a request's method
         self._always: list[int] = []  # path-less rules
         self._regexes: list[tuple[int, PathRegex]] = []  # tested once per distinct path, then cached
-        self._cache: dict[str, tuple[int, ...]] = {}
+        self._cache: dict[tuple[str | None, str], tuple[int, ...]] = {}
         for position, path in enumerate(paths):
             if path is None:
                 self._always.append(position)
@@ -385,18 +388,22 @@ class RuleIndex:
             else:
                 node.rules.append(position)
 
-    def candidates(self, path: str) -> tuple[int, ...]:
-        """Positions of rules whose path could match, in ascending order."""
-        hit = self._cache.get(path)
+    def candidates(self, path: str, method: str | None = None) -> tuple[int, ...]:
+        """Positions of rules whose path (and, given one, method) could match, in ascending order."""
+        key = (method, path)
+        hit = self._cache.get(key)
         if hit is not None:
             return hit
         found: list[int] = list(self._always)
         found.extend(position for position, regex in self._regexes if regex.pattern.match(path))
         self._walk(self._root, path.split("/")[1:], 0, found)
         result = tuple(sorted(set(found))) if len(found) > 1 else tuple(found)
+        methods = self._methods
+        if method is not None and methods is not None:
+            result = tuple(p for p in result if (allowed := methods[p]) is None or method in allowed)
         if len(self._cache) >= 4096:
             self._cache.clear()
-        self._cache[path] = result
+        self._cache[key] = result
         return result
 
     def _walk(self, node: _Node, parts: list[str], depth: int, found: list[int]) -> None:

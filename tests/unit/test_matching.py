@@ -129,6 +129,15 @@ def test_rule_index_finds_only_candidates_in_order() -> None:
     assert index.candidates("/zzz") == (5,)  # the regex ^/a does not match /zzz
 
 
+def test_rule_index_leaves_out_rules_for_other_methods() -> None:
+    paths = [PathTemplate.compile(p) for p in ("/a", "/a", "/a", "/a")]
+    index = RuleIndex([*paths, None], [frozenset({"POST"}), None, frozenset({"GET", "HEAD"}),
+                                       frozenset({"DELETE"}), frozenset({"GET"})])
+    assert index.candidates("/a", "GET") == (1, 2, 4)
+    assert index.candidates("/a", "DELETE") == (1, 3)
+    assert index.candidates("/a") == (0, 1, 2, 3, 4)  # no method: every rule on the path
+
+
 def test_rule_index_scales_without_scanning() -> None:
     """1,000 distinct literal paths: a lookup sees one candidate, not a thousand."""
     paths = [PathTemplate.compile(f"/items/{i}/detail") for i in range(1000)]
