@@ -42,6 +42,9 @@ class _Segment:
     tail: bool = False           # {name:path}: the rest of the path, slashes included
 
 
+_TEMPLATES: dict[str, PathTemplate] = {}
+
+
 class PathTemplate:
     """``/v1.0/{project_id}/clusters/{id}``: literal segments and ``{param}`` captures.
 
@@ -54,10 +57,14 @@ class PathTemplate:
         self.text = text
         self.segments = segments
         self.names = names
-        # the hot path: a literal compare, or one compiled regex for the whole path
+        # the hot path: a literal compare, or one compiled regex for the whole path, made on the
+        # first match (a 1,000-rule file starts without compiling a regex per rule)
         self._literal = text if not names else None
+        self._regex: re.Pattern[str] | None = None
+
+    def _compile_regex(self) -> re.Pattern[str]:
         pattern = ""
-        for seg in segments:
+        for seg in self.segments:
             if seg.literal is not None:
                 pattern += "/" + re.escape(seg.literal)
             elif seg.tail:
@@ -67,9 +74,22 @@ class PathTemplate:
             elif seg.regex is not None:
                 pattern += "/" + seg.regex.pattern.removesuffix(r"\Z")
         self._regex = re.compile(pattern + r"\Z", re.S)
+        return self._regex
 
     @classmethod
     def compile(cls, text: str) -> PathTemplate:
+        """The template for *text* (TemplateError when malformed); the same text gives the same
+        object, so validation and compilation of a scenario parse each template once."""
+        known = _TEMPLATES.get(text)
+        if known is None:
+            known = cls._parse(text)
+            if len(_TEMPLATES) >= 4096:
+                _TEMPLATES.clear()
+            _TEMPLATES[text] = known
+        return known
+
+    @classmethod
+    def _parse(cls, text: str) -> PathTemplate:
         parts = text.split("/")[1:]
         segments: list[_Segment] = []
         names: list[str] = []
@@ -103,7 +123,7 @@ class PathTemplate:
     def match(self, path: str) -> dict[str, str] | None:
         if self._literal is not None:
             return {} if path == self._literal else None
-        m = self._regex.match(path)
+        m = (self._regex or self._compile_regex()).match(path)
         return m.groupdict() if m is not None else None
 
     def __repr__(self) -> str:

@@ -51,10 +51,30 @@ def format_path(path: PathKey) -> str:
     return out or "(document)"
 
 
+# libyaml when PyYAML was built with it: a 1,000-rule file parses in a tenth of the time
+_FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
 def parse_document(text: str, source: str) -> Document:
-    """Parse one YAML document; syntax errors and duplicate keys become a ScenarioError."""
+    """Parse one YAML document; syntax errors and duplicate keys become a ScenarioError.
+
+    libyaml parses; a document it refuses is parsed again by PyYAML's own parser, whose messages
+    (and marks) are the ones the error lines are made of, whichever parser the machine has.
+    """
+    if _FAST_LOADER is not None:
+        try:
+            return _parse(text, source, _FAST_LOADER)
+        except ScenarioError as exc:
+            if any(not problem.message.startswith("invalid YAML") for problem in exc.problems):
+                raise  # duplicate keys, an empty file: found in the node tree, whichever parser
+        except yaml.YAMLError:
+            pass
+    return _parse(text, source, yaml.SafeLoader)
+
+
+def _parse(text: str, source: str, loader_type: type[yaml.SafeLoader]) -> Document:
     try:
-        loader = yaml.SafeLoader(text)
+        loader = loader_type(text)
     except yaml.reader.ReaderError as exc:  # a control character, found before any parsing
         raise ScenarioError([Problem(source, None, None, "(document)",
                                      f"invalid YAML: {exc.reason} (character #x{exc.character:04x}); "

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mockserver import ScenarioError, load_paths, load_scenario
 from mockserver.cli import main
+from mockserver.yamlsource import _parse, parse_document
 from tests.conftest import DATA
 
 INVALID = sorted((DATA / "invalid").glob("*.yaml"))
@@ -113,3 +115,33 @@ def test_schema_accepts_every_shipped_scenario() -> None:
     schema = ScenarioSpec.model_json_schema(by_alias=True)
     for path in sorted(Path("mockserver/scenarios").rglob("*.yaml")):
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+
+
+_SHIPPED = sorted((Path(__file__).resolve().parents[2] / "mockserver" / "scenarios").rglob("*.yaml"))
+
+
+LIBYAML = pytest.mark.skipif(not getattr(yaml, "__with_libyaml__", False), reason="PyYAML without libyaml")
+
+
+@LIBYAML
+@pytest.mark.parametrize("path", _SHIPPED, ids=lambda p: p.name)
+def test_libyaml_and_pyyaml_read_the_same_document(path: Path) -> None:
+    """Valid files are parsed by libyaml (fast); both parsers give the same data and marks."""
+    text = path.read_text()
+    fast, slow = _parse(text, str(path), yaml.CSafeLoader), _parse(text, str(path), yaml.SafeLoader)
+    assert (fast.data, fast.marks) == (slow.data, slow.marks)
+
+
+@LIBYAML
+def test_a_file_libyaml_refuses_gets_pyyamls_message(tmp_path: Path) -> None:
+    """The error lines are PyYAML's whichever parser ran first (they are pinned elsewhere)."""
+    bad = "name: x\nrules:\n  - match: {path: /a\n    respond: {status: 200}\n"
+    with pytest.raises(ScenarioError) as fast:
+        parse_document(bad, "bad.yaml")
+    with pytest.raises(ScenarioError) as slow:
+        _parse(bad, "bad.yaml", yaml.SafeLoader)
+    assert [str(p) for p in fast.value.problems] == [str(p) for p in slow.value.problems]
+    with pytest.raises(ScenarioError) as libyaml:
+        _parse(bad, "bad.yaml", yaml.CSafeLoader)
+    assert libyaml.value.problems != slow.value.problems  # libyaml words it otherwise
+    assert str(fast.value.problems[0]).startswith("bad.yaml:4:12: (document): invalid YAML: while parsing")
