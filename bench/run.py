@@ -1193,10 +1193,16 @@ def profile(args: argparse.Namespace, pin: Pinning, logdir: Path) -> int:
 # (label, frame names any of which puts a sample there); the first label that matches wins
 BREAKDOWN = [
     (
-        "write the answer (aiohttp prepare + write_eof, the socket send)",
-        ("StreamResponse.prepare", "StreamResponse.write_eof", "Response.write_eof"),
+        "write the answer (aiohttp: prepare + write_eof; mockserver: encode + Sent.send), the socket send",
+        (
+            "StreamResponse.prepare",
+            "StreamResponse.write_eof",
+            "Response.write_eof",
+            "Sent.send",
+            "encode (mockserver/http1.py",
+        ),
     ),
-    ("build the aiohttp Response", ("Response.__init__",)),
+    ("build the response object (aiohttp Response, mockserver Sent)", ("Response.__init__", "Sent.__init__")),
     ("mockserver: Engine.resolve (index, matchers, counters, chaos)", ("Engine.resolve",)),
     ("mockserver: journal (_entry, Journal.next_seq/record)", ("MockServer._entry", "Journal.")),
     ("mockserver: exchange hooks (_after: metrics)", ("MockServer._after",)),
