@@ -16,7 +16,7 @@ import signal
 import ssl
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from .errors import ScenarioError
@@ -79,6 +79,11 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                          help="allocations between young garbage collections; the start-up heap is "
                               f"frozen as well (default {GC_THRESHOLD:,}; 0 leaves Python's GC as it is; "
                               "$MOCKSERVER_GC_THRESHOLD)")
+
+    runtime.add_argument("--loop", default=env.get("MOCKSERVER_LOOP", "asyncio").strip() or "asyncio",
+                         metavar="{asyncio,uvloop}",
+                         help="the event loop: asyncio's, or uvloop's (pip install 'mockserver[uvloop]'; "
+                              "$MOCKSERVER_LOOP)")
 
     control = serve.add_argument_group("control API (/__mock/...)")
     control.add_argument("--admin-token", default=env.get("MOCKSERVER_ADMIN_TOKEN") or None,
@@ -184,6 +189,11 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         print(f"mockserver: --gc-threshold: found {args.gc_threshold}; expected 0 (Python's default) "
               "or a positive number of allocations", file=err)
         return 1
+    try:
+        loop_factory = _loop_factory(args.loop)
+    except _Refusal as exc:
+        print(f"mockserver: {exc}", file=err)
+        return 1
     log = _Log(out, err, json_lines=args.log_json)
     with contextlib.ExitStack() as cleanup:
         try:
@@ -212,11 +222,26 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
             server.exchange_hooks.append(JsonLog(out))
         tune_gc(args.gc_threshold)
         try:
-            asyncio.run(_run(server, args, paths, ca, log))
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(_run(server, args, paths, ca, log))
         except OSError as exc:
             print(f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
             return 1
     return 0
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to serve on: None for asyncio's own, or uvloop's when asked for."""
+    if name == "asyncio":
+        return None
+    if name != "uvloop":
+        raise _Refusal(f"--loop: found {name!r}; expected asyncio or uvloop")
+    try:
+        import uvloop
+    except ImportError:
+        raise _Refusal("--loop uvloop: uvloop is not installed; pip install 'mockserver[uvloop]'") from None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def tune_gc(threshold: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import http_exceptions, web, web_protocol, web_server
 from aiohttp.http import HttpVersion11
@@ -70,11 +70,12 @@ class _FaithfulHandler(web_protocol.RequestHandler):
         if self.max_connections and manager is not None and len(manager._connections) > self.max_connections:
             # over the limit: a faithful 503 with Retry-After, then close, instead of a stall
             body = catalogue.error_body(503, "Too many open connections; retry later.")
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(b"HTTP/1.1 503 " + catalogue.reason_phrase(503).encode() + b"\r\n"
-                                b"Content-Type: application/json\r\nRetry-After: 1\r\n"
-                                b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
-                                + b"\r\n\r\n" + body)
+            if callable(getattr(transport, "write", None)):  # uvloop's are not WriteTransport subclasses
+                cast("asyncio.WriteTransport", transport).write(
+                    b"HTTP/1.1 503 " + catalogue.reason_phrase(503).encode() + b"\r\n"
+                    b"Content-Type: application/json\r\nRetry-After: 1\r\n"
+                    b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
+                    + b"\r\n\r\n" + body)
             self.force_close()
 
     def data_received(self, data: bytes) -> None:

@@ -12,6 +12,13 @@ from pathlib import Path
 # scratch HOME so nothing is written to the real one (and no credentials file is ever read).
 os.environ["HOME"] = tempfile.mkdtemp(prefix="mockserver-test-home-")
 
+if os.environ.get("MOCKSERVER_TEST_LOOP") == "uvloop":  # tests/reliability/test_uvloop.py reruns suites so
+    import asyncio
+
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 
