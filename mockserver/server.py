@@ -54,12 +54,14 @@ __all__ = ["MockServer", "ScenarioSource"]
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
 EXPECT = hdrs.EXPECT
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
 def _conditional(headers: Mapping[str, str]) -> bool:
     """Whether the request asks anything of the validators (RFC 9110 13.1, and Range); unrolled,
     because this runs for every 2xx answer."""
     return ("If-None-Match" in headers or "If-Modified-Since" in headers or "Range" in headers
             or "If-Match" in headers or "If-Unmodified-Since" in headers)
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Scenario]:
@@ -584,7 +586,7 @@ class MockServer:
         elif step.receive:
             message = await ws.receive(timeout=self.max_delay)
             received = f"websocket received {message.type.name}: {message.data!r}"[:200]
-            entry.decisions = [*entry.decisions, received]
+            entry.decisions = (*entry.decisions, received)
         elif step.echo is not None:
             for _ in range(step.echo):
                 message = await ws.receive(timeout=self.max_delay)

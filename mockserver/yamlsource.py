@@ -64,11 +64,9 @@ def parse_document(text: str, source: str) -> Document:
     if _FAST_LOADER is not None:
         try:
             return _parse(text, source, _FAST_LOADER)
-        except ScenarioError as exc:
+        except ScenarioError as exc:  # _parse turns every YAML error into one
             if any(not problem.message.startswith("invalid YAML") for problem in exc.problems):
                 raise  # duplicate keys, an empty file: found in the node tree, whichever parser
-        except yaml.YAMLError:
-            pass
     return _parse(text, source, yaml.SafeLoader)
 
 

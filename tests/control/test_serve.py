@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -171,6 +172,25 @@ def test_serving_tunes_the_collector_of_its_own_process(threshold: int, expected
             "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=True)
+    assert done.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(("args", "env", "expected"), [
+    ([], {}, "10000 True"),
+    (["--gc-threshold", "1234"], {}, "1234 True"),
+    ([], {"MOCKSERVER_GC_THRESHOLD": "2345"}, "2345 True"),
+    (["--gc-threshold", "0"], {}, "700 False"),
+])
+def test_serve_sets_the_collector_before_it_serves(args: list[str], env: dict[str, str],
+                                                   expected: str) -> None:
+    """What the serving loop finds: `serve` applies --gc-threshold / MOCKSERVER_GC_THRESHOLD."""
+    code = ("import gc, sys, mockserver.cli as cli\n"
+            "async def serving(*args):\n"
+            "    print(gc.get_threshold()[0], gc.get_freeze_count() > 0)\n"
+            "cli._run = serving\n"
+            f"sys.exit(cli.main(['serve', '--port', '0', *{args!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True, cwd=ROOT, env={**os.environ, **env})
     assert done.stdout.strip() == expected
 
 
