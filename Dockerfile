@@ -7,6 +7,7 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY mockserver ./mockserver
+COPY scenarios ./scenarios
 # a venv that the final stage copies whole; pip and the build tools stay behind
 RUN python3 -m venv /opt/mockserver \
  && /opt/mockserver/bin/pip install --no-cache-dir --disable-pip-version-check '.[tls]' \

@@ -35,12 +35,30 @@ class EnvError(ValueError):
     """An environment variable holds something its flag would refuse."""
 
 
+def _builtin_epilog() -> str:
+    from .packs import builtin_names
+
+    names = builtin_names()
+    width, lines, line = 96, [], " "
+    for name in names:
+        if len(line) + len(name) + 1 > width:
+            lines.append(line)
+            line = " "
+        line += " " + name
+    lines.append(line)
+    return ("built-in scenarios, served by name (a folder is a pack; a name after a pack is looked up\n"
+            "in it first, so `serve css chaos/throttled` is the CSS pack with its throttling overlay);\n"
+            "with no PATH, serve demo and status:\n" + "\n".join(lines))
+
+
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mockserver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve scenario files (default: the built-in scenarios)")
-    serve.add_argument("paths", nargs="*", metavar="PATH", help="scenario file or folder of them")
+    serve = sub.add_parser("serve", help="serve scenario files (default: the built-in scenarios)",
+                           epilog=_builtin_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("paths", nargs="*", metavar="PATH",
+                       help="scenario file or folder of them, or a built-in name (below)")
     serve.add_argument("--host", default=env.get("MOCKSERVER_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=_env_int(env, "MOCKSERVER_PORT", 8080),
                        help="0 picks a free port (default 8080)")

@@ -27,6 +27,7 @@ from .deadline import Deadline
 from .delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from .errors import Problem, ScenarioError
 from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher
+from .packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
 from .responses import Plan, Responder
 from .schema import (
     BranchSpec,
@@ -59,9 +60,7 @@ __all__ = [
     "load_scenario",
 ]
 
-BUILTIN_DIR = Path(__file__).parent / "scenarios"
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
-SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +175,7 @@ def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Scenario]:
     """
     files: list[Path] = []
     problems: list[Problem] = []
-    for raw in paths:
-        path = Path(raw)
+    for path in resolve(paths):
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix in SCENARIO_SUFFIXES and p.is_file())
             if not found:
@@ -188,7 +186,8 @@ def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Scenario]:
             files.append(path)
         else:
             problems.append(Problem(str(path), None, None, "(file)",
-                                    "found no such file or folder; expected a scenario file or folder"))
+                                    "found no such file or folder; expected a scenario file or folder, "
+                                    "or a built-in name (`mockserver serve --help` lists them)"))
     scenarios: list[Scenario] = []
     for file in files:
         try:

@@ -1,4 +1,4 @@
-"""The shipped chaos examples (mockserver/scenarios/chaos/) do what their comments say."""
+"""The shipped chaos examples (scenarios/chaos/) do what their comments say."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CSS pack (mockserver/scenarios/css) through the real Huawei Cloud SDK: every operation."""
+"""The CSS pack (scenarios/css) through the real Huawei Cloud SDK: every operation."""
 
 from __future__ import annotations
 

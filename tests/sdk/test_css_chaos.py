@@ -1,4 +1,4 @@
-"""The CSS chaos overlays (mockserver/scenarios/css/chaos) against the real SDK's retry layers.
+"""The CSS chaos overlays (scenarios/css/chaos) against the real SDK's retry layers.
 
 Two layers retry in the SDK (real-clients.md 1.9): HttpConfig.retry_times is urllib3's Retry
 (idempotent methods; 429 always; 503 and 413 only with Retry-After, which it waits for), and

@@ -10,6 +10,7 @@ import yaml
 
 from mockserver import ScenarioError, load_paths, load_scenario
 from mockserver.cli import main
+from mockserver.packs import BUILTIN_DIR
 from mockserver.yamlsource import _parse, parse_document
 from tests.conftest import DATA
 
@@ -45,14 +46,15 @@ def test_validate_reports_every_file_at_once(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", "mockserver/scenarios"]) == 0
+    assert main(["validate", "scenarios"]) == 0
     assert capsys.readouterr().out.startswith("ok: ")
 
 
 def test_missing_path_is_a_problem_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "no/such/file.yaml"]) == 1
     assert capsys.readouterr().out == (
-        "no/such/file.yaml: (file): found no such file or folder; expected a scenario file or folder\n")
+        "no/such/file.yaml: (file): found no such file or folder; expected a scenario file or folder, "
+        "or a built-in name (`mockserver serve --help` lists them)\n")
 
 
 def test_inline_dict_errors_name_the_field() -> None:
@@ -113,11 +115,11 @@ def test_schema_accepts_every_shipped_scenario() -> None:
     from mockserver.schema import ScenarioSpec
 
     schema = ScenarioSpec.model_json_schema(by_alias=True)
-    for path in sorted(Path("mockserver/scenarios").rglob("*.yaml")):
+    for path in sorted(BUILTIN_DIR.rglob("*.yaml")):
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
 
 
-_SHIPPED = sorted((Path(__file__).resolve().parents[2] / "mockserver" / "scenarios").rglob("*.yaml"))
+_SHIPPED = sorted(BUILTIN_DIR.rglob("*.yaml"))
 
 
 LIBYAML = pytest.mark.skipif(not getattr(yaml, "__with_libyaml__", False), reason="PyYAML without libyaml")
