@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import catalogue
@@ -338,6 +338,11 @@ class Engine:
             u, _ = uniforms(res.seed, f"{key}/{name}", res.ordinal)
             return u * 100 < percent
 
+        refusal = _control_header_problem(headers)
+        if refusal is not None:  # a test that asks for chaos and silently gets none passes wrongly
+            res.plan, res.fault, res.overridden = _catalogue_plan(400, refusal), None, True
+            res.decisions.append(f"header control: refused, {refusal}")
+            return True
         status_text = headers.get("X-Mock-Status") or headers.get("x-envoy-fault-abort-request")
         if status_text is not None and status_text.isdigit() and 100 <= int(status_text) <= 599 \
                 and chance("x-envoy-fault-abort-request"):
@@ -430,6 +435,23 @@ class Engine:
                     return ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
                 methods |= rule.matcher.methods
         return sorted(methods)
+
+
+HEADER_FAULTS = tuple(name for name in FAULT_FIELDS if name not in ("drip", "keepalive_drop"))
+
+
+def _control_header_problem(headers: Mapping[str, str]) -> str | None:
+    """What is wrong with the X-Mock-* control headers, or None (Envoy's are lenient as Envoy is)."""
+    status = headers.get("X-Mock-Status")
+    if status is not None and not (status.strip().isdigit() and 100 <= int(status) <= 599):
+        return f"X-Mock-Status: found {status!r}; expected an HTTP status code from 100 to 599"
+    delay = headers.get("X-Mock-Delay")
+    if delay is not None and parse_duration(delay) is None:
+        return f"X-Mock-Delay: found {delay!r}; expected a duration such as 1.5, 250ms or 2s"
+    fault = headers.get("X-Mock-Fault")
+    if fault is not None and fault not in HEADER_FAULTS:
+        return f"X-Mock-Fault: found {fault!r}; expected one of {', '.join(HEADER_FAULTS)}"
+    return None
 
 
 def _effective_chaos(scenarios: Sequence[Scenario]) -> dict[str, ScenarioChaos]:
