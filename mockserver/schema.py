@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+QUIET = ("applies_to",)
+"""Warning kinds a scenario may silence with ``quiet: [...]``."""
 
 
 def _fail(found: object, expected: str) -> PydanticCustomError:
@@ -192,6 +194,17 @@ def _method(value: object) -> object:
         for item in value:
             if not isinstance(item, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", item):
                 raise _fail(item, f"an HTTP method such as {', '.join(METHODS[:5])} or *")
+            if item == "*" or item in METHODS:
+                continue
+            if item.upper() in METHODS:  # methods are case-sensitive (RFC 9110 9.1)
+                raise _fail(item, f"{item.upper()!r}: methods are case-sensitive and a client sends "
+                                  "them in capitals")
+            hint = difflib.get_close_matches(item.upper(), METHODS, n=1, cutoff=0.75)
+            if hint:
+                raise _fail(item, f"{hint[0]!r} (or another HTTP method; {item!r} looks like a typo)")
+            # the server answers any other method with 501 before rules are tried: a dead rule
+            raise _fail(item, f"one of {', '.join(METHODS)} or * (the server answers other methods "
+                              "with 501 Not Implemented, so this rule could never match)")
         return value
     raise _scalar_fail(value, "a method or a list of methods")
 
@@ -571,6 +584,9 @@ class ScenarioSpec(StrictModel):
     concurrency: ConcurrencySpec | None = Field(None, description="one cap shared by all rules")
     header_control: bool = Field(False, description="let requests ask for a status, delay or fault "
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
+    quiet: list[Literal["applies_to"]] = Field(
+        default_factory=list, description="warnings to silence: applies_to (naming a scenario that "
+                                          "is not loaded with this one)")
 
     @model_validator(mode="after")
     def _has_rules(self) -> ScenarioSpec:
