@@ -28,7 +28,7 @@ from .chaos import Concurrency, Fault, Mix, Outcome, Phase, RateLimit, ScenarioC
 from .deadline import Deadline
 from .delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from .errors import Problem, ScenarioError
-from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher
+from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
 from .responses import Plan, Responder
 from .schema import (
     BranchSpec,
@@ -534,7 +534,7 @@ class _Compiler:
             signature = SignatureMatcher(credentials, spec.signature.valid)
         return RequestMatcher(
             methods, pattern,
-            {k: ValueMatcher.of(v) for k, v in spec.query.items()},
+            {k: query_matcher(v) for k, v in spec.query.items()},
             {k: ValueMatcher.of(v) for k, v in spec.headers.items()},
             json_matcher, signature)
 
@@ -543,7 +543,7 @@ class _Compiler:
         if not cond.query and not cond.headers:
             self.fail(path, "found an empty condition; expected query and/or headers to test")
         return RequestMatcher(None, None,
-                              {k: ValueMatcher.of(v) for k, v in cond.query.items()},
+                              {k: query_matcher(v) for k, v in cond.query.items()},
                               {k: ValueMatcher.of(v) for k, v in cond.headers.items()})
 
     def responder(self, spec: PlanSpec | list[PlanSpec], then: Any, default_headers: Mapping[str, Any],

@@ -154,6 +154,35 @@ class ValueMatchSpec(StrictModel):
 ValueMatch = Scalar | ValueMatchSpec
 
 
+class QueryMatchSpec(ValueMatchSpec):
+    """A query parameter's test; ``any``/``all`` look at every value of a repeated one
+    (``?tag=a&tag=b``), the other tests at its first value."""
+
+    any_: Scalar | ValueMatchSpec | list[Scalar] | None = Field(
+        None, alias="any", description="some value passes this test (a list: some value is one of them)")
+    all_: Scalar | ValueMatchSpec | list[Scalar] | None = Field(
+        None, alias="all", description="every value passes this test (a list: each listed value is there)")
+
+    @field_validator("any_", "all_")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        if value == []:
+            raise _fail(value, "at least one value (an empty list would test nothing)")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> QueryMatchSpec:
+        given = [k for k in ("equals", "regex", "contains", "startswith", "one_of", "present", "any_", "all_")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise _conflict([k.rstrip("_") for k in given], "exactly one of equals, regex, contains, "
+                            "startswith, one_of, present, any, all")
+        return self
+
+
+QueryMatch = Scalar | QueryMatchSpec
+
+
 class PathRegexSpec(StrictModel):
     """A path given as a regular expression; named groups become path parameters."""
 
@@ -220,7 +249,7 @@ class MatchSpec(StrictModel):
     ] = None
     path: str | PathRegexSpec | None = Field(
         None, description="template such as /v1.0/{project_id}/clusters/{id}, or {regex: ...}")
-    query: dict[str, ValueMatch] = Field(default_factory=dict)
+    query: dict[str, QueryMatch] = Field(default_factory=dict)
     headers: dict[str, ValueMatch] = Field(default_factory=dict, description="names are case-insensitive")
     json_: JsonMatchSpec | None = Field(None, alias="json")
     signature: SignatureSpec | None = None
@@ -478,7 +507,7 @@ Responder = PlanSpec | list[PlanSpec]
 class ConditionSpec(StrictModel):
     """A condition on query parameters and headers, for conditional answers."""
 
-    query: dict[str, ValueMatch] = Field(default_factory=dict)
+    query: dict[str, QueryMatch] = Field(default_factory=dict)
     headers: dict[str, ValueMatch] = Field(default_factory=dict)
 
 

@@ -1,7 +1,7 @@
 """Response templates: ``{{ path.id }}``, ``{{ query.limit | 10 }}``, ``{{ headers.X-Trace }}``.
 
 Deliberately not a general template engine: an expression is a dotted lookup into the request
-(path, query, headers, json, request) with an optional literal fallback after ``|``. There is no
+(path, query, query_all, headers, json, request) with an optional literal fallback after ``|``. There is no
 attribute access, no call and no file access, so a scenario file cannot reach anything but the
 request it answers. Unknown roots are load-time errors.
 """
@@ -19,10 +19,10 @@ from .request import NO_JSON, RequestSnapshot
 
 __all__ = ["Context", "JsonTemplate", "Template", "TemplateSyntaxError", "has_template"]
 
-ROOTS = ("path", "query", "headers", "json", "request")
+ROOTS = ("path", "query", "query_all", "headers", "json", "request")
 REQUEST_FIELDS = ("method", "path", "query_string", "id", "client", "body")
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.S)
-_LOOKUP = re.compile(r"^\s*([a-z]+)(?:\.([^|\s]+))?\s*(?:\|\s*(.*?))?\s*$", re.S)
+_LOOKUP = re.compile(r"^\s*([a-z_]+)(?:\.([^|\s]+))?\s*(?:\|\s*(.*?))?\s*$", re.S)
 
 
 # names of Jinja2 filters: after | they are read as literal fallback text, which is rarely meant
@@ -91,6 +91,11 @@ def _compile_lookup(expr: str) -> tuple[Lookup, str | None]:
 
         return request_field, fallback
     name = key
+    if root == "query_all":
+        def query_values(ctx: Context) -> tuple[bool, Any]:
+            return True, ctx.request.query_values(name)  # a list, empty when the parameter is absent
+
+        return query_values, fallback
 
     def mapping_value(ctx: Context) -> tuple[bool, Any]:
         source: Mapping[str, str] = (ctx.params if root == "path" else
