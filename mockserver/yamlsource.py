@@ -211,6 +211,9 @@ def _check_expansion(root: yaml.Node, source: str) -> None:
                                    f"(this one repeats {size}, defined on line {kid.start_mark.line + 1}); "
                                    f"expected at most {MAX_ALIAS_NODES} nodes brought in by aliases")
             continue
+        if isinstance(kid, yaml.ScalarNode):  # most nodes: finished at once, no stack frame
+            sizes[id(kid)] = 1
+            continue
         if len(stack) >= MAX_DEPTH:
             raise refuse(kid, f"found mappings and lists nested more than {MAX_DEPTH} deep; "
                               f"expected at most {MAX_DEPTH} levels")
