@@ -344,7 +344,7 @@ class Engine:
             res.decisions.append(f"header control: refused, {refusal}")
             return True
         status_text = headers.get("X-Mock-Status") or headers.get("x-envoy-fault-abort-request")
-        if status_text is not None and status_text.isdigit() and 100 <= int(status_text) <= 599 \
+        if status_text is not None and _ascii_digits(status_text) and 100 <= int(status_text) <= 599 \
                 and chance("x-envoy-fault-abort-request"):
             status = int(status_text)
             plan = self._status_plans.get(status)
@@ -370,7 +370,7 @@ class Engine:
             res.decisions.append(f"header control: fault {fault_name}")
             decided = True
         throughput = headers.get("x-envoy-fault-throughput-response")
-        if throughput is not None and throughput.isdigit() and int(throughput) > 0 \
+        if throughput is not None and _ascii_digits(throughput) and int(throughput) > 0 \
                 and chance("x-envoy-fault-throughput-response"):
             res.fault = Fault("drip", rate=int(throughput) * 1024.0)
             res.decisions.append(f"header control: throughput {throughput} KiB/s")
@@ -440,10 +440,15 @@ class Engine:
 HEADER_FAULTS = tuple(name for name in FAULT_FIELDS if name not in ("drip", "keepalive_drop"))
 
 
+def _ascii_digits(text: str) -> bool:
+    """str.isdigit() is true for "²" (a UTF-8 header value), which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _control_header_problem(headers: Mapping[str, str]) -> str | None:
     """What is wrong with the X-Mock-* control headers, or None (Envoy's are lenient as Envoy is)."""
     status = headers.get("X-Mock-Status")
-    if status is not None and not (status.strip().isdigit() and 100 <= int(status) <= 599):
+    if status is not None and not (_ascii_digits(status) and 100 <= int(status) <= 599):
         return f"X-Mock-Status: found {status!r}; expected an HTTP status code from 100 to 599"
     delay = headers.get("X-Mock-Delay")
     if delay is not None and parse_duration(delay) is None:

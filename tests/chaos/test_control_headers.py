@@ -24,6 +24,7 @@ def server() -> Iterator[MockServer]:
 @pytest.mark.parametrize(("header", "message"), [
     ("X-Mock-Status: 5o3", "X-Mock-Status: found '5o3'; expected an HTTP status code from 100 to 599"),
     ("X-Mock-Status: 700", "X-Mock-Status: found '700'; expected an HTTP status code from 100 to 599"),
+    ("X-Mock-Status: \u00b2", "X-Mock-Status: found '\u00b2'; expected an HTTP status code from 100 to 599"),
     ("X-Mock-Delay: soon", "X-Mock-Delay: found 'soon'; expected a duration such as 1.5, 250ms or 2s"),
     ("X-Mock-Fault: rest", "X-Mock-Fault: found 'rest'; expected one of reset, close, hang, drop, "
                            "truncate, malformed_chunk, garbage, malformed_status, slow_headers"),
@@ -50,3 +51,11 @@ def test_without_header_control_the_headers_are_not_read() -> None:
     with MockServer({"name": "plain", "rules": [{"match": {"path": "/ok"}, "respond": {"body": "ok"}}]}) as s:
         resp = requests.get(s.url + "/ok", headers={"X-Mock-Status": "5o3"}, timeout=5)
         assert (resp.status_code, resp.text) == (200, "ok")
+
+
+def test_envoy_headers_with_non_ascii_digits_are_ignored_not_a_crash(server: MockServer) -> None:
+    for header in ("x-envoy-fault-abort-request: \u00b2", "x-envoy-fault-throughput-response: \u00b2"):
+        data, _ = raw_exchange(server.port, f"GET /ok HTTP/1.1\r\nHost: x\r\n{header}\r\n"
+                                            "Connection: close\r\n\r\n".encode())
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
+        assert data.endswith(b"\r\n\r\nok")
