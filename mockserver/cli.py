@@ -191,6 +191,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             for problem in exc.problems:
                 print(problem, file=out)
             return 1
+        for problem in (w for s in scenarios for w in s.warnings):
+            print(problem, file=out)
         rules = sum(len(s.rules) for s in scenarios)
         print(f"ok: {len(scenarios)} scenario(s), {rules} rule(s)", file=out)
         return 0
@@ -335,6 +337,8 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
     await server.start()
     if ca is not None:  # before "listening": whoever waits for that line can trust the CA already
         log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
+    for problem in (w for s in server.scenarios for w in s.warnings):
+        log.event("warning", f"mockserver: {problem}", error=True)
     rules = sum(len(s.rules) for s in server.scenarios)
     log.event("listening", f"mockserver listening on {server.url} ({len(server.scenarios)} scenario(s), "
                            f"{rules} rule(s))", url=server.url)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import catalogue
@@ -338,8 +338,13 @@ class Engine:
             u, _ = uniforms(res.seed, f"{key}/{name}", res.ordinal)
             return u * 100 < percent
 
+        refusal = _control_header_problem(headers)
+        if refusal is not None:  # a test that asks for chaos and silently gets none passes wrongly
+            res.plan, res.fault, res.overridden = _catalogue_plan(400, refusal), None, True
+            res.decisions.append(f"header control: refused, {refusal}")
+            return True
         status_text = headers.get("X-Mock-Status") or headers.get("x-envoy-fault-abort-request")
-        if status_text is not None and status_text.isdigit() and 100 <= int(status_text) <= 599 \
+        if status_text is not None and _ascii_digits(status_text) and 100 <= int(status_text) <= 599 \
                 and chance("x-envoy-fault-abort-request"):
             status = int(status_text)
             plan = self._status_plans.get(status)
@@ -365,7 +370,7 @@ class Engine:
             res.decisions.append(f"header control: fault {fault_name}")
             decided = True
         throughput = headers.get("x-envoy-fault-throughput-response")
-        if throughput is not None and throughput.isdigit() and int(throughput) > 0 \
+        if throughput is not None and _ascii_digits(throughput) and int(throughput) > 0 \
                 and chance("x-envoy-fault-throughput-response"):
             res.fault = Fault("drip", rate=int(throughput) * 1024.0)
             res.decisions.append(f"header control: throughput {throughput} KiB/s")
@@ -430,6 +435,28 @@ class Engine:
                     return ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
                 methods |= rule.matcher.methods
         return sorted(methods)
+
+
+HEADER_FAULTS = tuple(name for name in FAULT_FIELDS if name not in ("drip", "keepalive_drop"))
+
+
+def _ascii_digits(text: str) -> bool:
+    """str.isdigit() is true for "²" (a UTF-8 header value), which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def _control_header_problem(headers: Mapping[str, str]) -> str | None:
+    """What is wrong with the X-Mock-* control headers, or None (Envoy's are lenient as Envoy is)."""
+    status = headers.get("X-Mock-Status")
+    if status is not None and not (_ascii_digits(status) and 100 <= int(status) <= 599):
+        return f"X-Mock-Status: found {status!r}; expected an HTTP status code from 100 to 599"
+    delay = headers.get("X-Mock-Delay")
+    if delay is not None and parse_duration(delay) is None:
+        return f"X-Mock-Delay: found {delay!r}; expected a duration such as 1.5, 250ms or 2s"
+    fault = headers.get("X-Mock-Fault")
+    if fault is not None and fault not in HEADER_FAULTS:
+        return f"X-Mock-Fault: found {fault!r}; expected one of {', '.join(HEADER_FAULTS)}"
+    return None
 
 
 def _effective_chaos(scenarios: Sequence[Scenario]) -> dict[str, ScenarioChaos]:

@@ -27,12 +27,14 @@ class Problem:
     col: int | None
     field: str
     message: str
+    warning: bool = False  # legitimate in some setups: reported, never refused
 
     def __str__(self) -> str:
         where = self.source
         if self.line is not None:
             where += f":{self.line}:{self.col or 1}"
-        return f"{where}: {self.field}: {self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{where}: {kind}{self.field}: {self.message}"
 
 
 class ScenarioError(MockServerError):

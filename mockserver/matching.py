@@ -24,6 +24,7 @@ __all__ = [
     "RuleIndex",
     "TemplateError",
     "ValueMatcher",
+    "ValuesMatcher",
 ]
 
 
@@ -218,6 +219,47 @@ class ValueMatcher:
         return f"{self.kind} {self.value!r}"
 
 
+class ValuesMatcher:
+    """A test over every value of a repeated query parameter: ``any`` or ``all`` of them."""
+
+    __slots__ = ("inner", "mode", "required")
+
+    def __init__(self, mode: str, inner: ValueMatcher | None, required: tuple[str, ...] = ()) -> None:
+        self.mode = mode          # "any" or "all"
+        self.inner = inner        # the test each value is put to; None for all: [a, b]
+        self.required = required  # all: [a, b]: each of these is among the values
+
+    @classmethod
+    def of(cls, mode: str, spec: Any) -> ValuesMatcher:
+        if isinstance(spec, list):
+            if mode == "any":
+                return cls(mode, ValueMatcher("one_of", spec))
+            return cls(mode, None, tuple(_text(v) for v in spec))
+        return cls(mode, ValueMatcher.of(spec))
+
+    def check_values(self, values: Sequence[str]) -> bool:
+        inner = self.inner
+        if self.mode == "any":
+            return inner is not None and any(inner.check(v) for v in values)
+        if inner is None:
+            return all(text in values for text in self.required)
+        return bool(values) and all(inner.check(v) for v in values)
+
+    def describe(self) -> str:
+        if self.inner is None:
+            return f"all of {list(self.required)!r} among the values"
+        return f"{self.mode} value {self.inner.describe()}"
+
+
+def query_matcher(spec: Any) -> ValueMatcher | ValuesMatcher:
+    """From a validated query spec: any/all look at every value, the rest at the first."""
+    for mode in ("any", "all"):
+        value = getattr(spec, f"{mode}_", None)
+        if value is not None:
+            return ValuesMatcher.of(mode, value)
+    return ValueMatcher.of(spec)
+
+
 def _json_text(value: Any) -> str:
     import json
 
@@ -282,20 +324,22 @@ class JsonMatcher:
 class RequestMatcher:
     """Everything a rule checks about a request, compiled once."""
 
-    __slots__ = ("headers", "json", "methods", "path", "query", "signature")
+    __slots__ = ("headers", "json", "methods", "path", "query", "query_values", "signature")
 
     def __init__(
         self,
         methods: frozenset[str] | None = None,
         path: PathPattern | None = None,
-        query: Mapping[str, ValueMatcher] | None = None,
+        query: Mapping[str, ValueMatcher | ValuesMatcher] | None = None,
         headers: Mapping[str, ValueMatcher] | None = None,
         json: JsonMatcher | None = None,
         signature: SignatureMatcher | None = None,
     ) -> None:
         self.methods = methods
         self.path = path
-        self.query = tuple((query or {}).items())
+        items = (query or {}).items()
+        self.query = tuple((k, m) for k, m in items if isinstance(m, ValueMatcher))
+        self.query_values = tuple((k, m) for k, m in items if isinstance(m, ValuesMatcher))
         self.headers = tuple((headers or {}).items())
         self.json = json
         self.signature = signature
@@ -307,6 +351,9 @@ class RequestMatcher:
         # query and headers before the path: they are lookups, the path may be a regex
         for name, matcher in self.query:
             if not matcher.check(request.query.get(name)):
+                return None
+        for name, values in self.query_values:
+            if not values.check_values(request.query_values(name)):
                 return None
         for name, matcher in self.headers:
             if not matcher.check(request.headers.get(name)):
@@ -327,6 +374,7 @@ class RequestMatcher:
         if self.path is not None and self.path.match(request.path) is None:
             return False
         return all(m.check(request.query.get(n)) for n, m in self.query) and all(
+            m.check_values(request.query_values(n)) for n, m in self.query_values) and all(
             m.check(request.headers.get(n)) for n, m in self.headers)
 
     def explain(self, request: RequestSnapshot) -> list[str]:
@@ -341,6 +389,10 @@ class RequestMatcher:
             if not matcher.check(actual):
                 out.append(f"query {name}: expected {matcher.describe()}, got "
                            f"{'absent' if actual is None else repr(actual)}")
+        for name, values in self.query_values:  # repeated parameters (any/all)
+            found = request.query_values(name)
+            if not values.check_values(found):
+                out.append(f"query {name}: expected {values.describe()}, got {found or 'absent'!r}")
         for name, matcher in self.headers:
             actual = request.headers.get(name)
             if not matcher.check(actual):

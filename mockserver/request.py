@@ -58,6 +58,14 @@ class RequestSnapshot:
         snapshot.client, snapshot.version, snapshot._json = client, version, _UNPARSED
         return snapshot
 
+    def query_values(self, name: str) -> list[str]:
+        """Every value of a query parameter, in request order (``?tag=a&tag=b``)."""
+        query = self.query
+        if isinstance(query, MultiDictProxy | MultiDict):
+            return query.getall(name, [])
+        value = query.get(name)
+        return [] if value is None else [value]
+
     @property
     def json(self) -> Any:
         """The body parsed as JSON, or NO_JSON when it is empty or not JSON."""

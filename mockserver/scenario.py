@@ -7,11 +7,13 @@ what passed into matchers, plans and responders, with the catalogue's defaults f
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import mimetypes
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from .chaos import Concurrency, Fault, Mix, Outcome, Phase, RateLimit, ScenarioC
 from .deadline import Deadline
 from .delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from .errors import Problem, ScenarioError
-from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher
+from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
 from .packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
 from .responses import Plan, Responder
 from .schema import (
@@ -135,6 +137,9 @@ class Scenario:
     description: str | None = None
     chaos: ScenarioChaos = field(default_factory=ScenarioChaos)
     applies_to: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()  # legitimate in some setups; validate prints them
+    quiet: frozenset[str] = frozenset()
+    applies_to_at: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +202,27 @@ def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Scenario]:
     problems.extend(duplicate_names(scenarios))
     if problems:
         raise ScenarioError(problems)
-    return scenarios
+    return with_overlay_warnings(scenarios)
+
+
+def with_overlay_warnings(scenarios: list[Scenario]) -> list[Scenario]:
+    """Warn about overlays naming scenarios that are not among *scenarios* (a warning: the
+    control API or a test may load the target later; ``quiet: [applies_to]`` silences it)."""
+    names = {s.name for s in scenarios}
+    out = []
+    for scenario in scenarios:
+        missing = [n for n in scenario.applies_to if n != "*" and n not in names]
+        if missing and "applies_to" not in scenario.quiet:
+            loaded = ", ".join(sorted(names - {scenario.name})) or "none"
+            line, col = scenario.applies_to_at
+            warning = Problem(scenario.source, line, col, "applies_to",
+                              f"found {', '.join(map(repr, missing))}, not loaded (loaded: {loaded}); "
+                              "expected the name of a loaded scenario or *; quiet: [applies_to] "
+                              "silences this", warning=True)
+            out.append(dataclasses.replace(scenario, warnings=(*scenario.warnings, warning)))
+        else:
+            out.append(scenario)
+    return out
 
 
 def duplicate_names(scenarios: Iterable[Scenario]) -> list[Problem]:
@@ -348,16 +373,23 @@ class _Compiler:
         self.doc = doc
         self.folder = folder
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.quiet: frozenset[str] = frozenset()
+        self.params: frozenset[str] | None = None  # the current rule's path parameters
         self.loaded_at = float(int(time.time()))  # Last-Modified of what this scenario serves
 
     def fail(self, path: PathKey, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
+
+    def warn(self, path: PathKey, message: str) -> None:
+        self.warnings.append(dataclasses.replace(self.doc.problem(path, message), warning=True))
 
     def where(self, path: PathKey) -> str:
         line, _ = self.doc.position(path)
         return f"{self.doc.source}:{line}" if line is not None else self.doc.source
 
     def scenario(self, spec: ScenarioSpec) -> Scenario:
+        self.quiet = frozenset(spec.quiet)
         rules: list[Rule] = []
         names: dict[str, int] = {}
         for index, rule_spec in enumerate(spec.rules):
@@ -381,7 +413,8 @@ class _Compiler:
         if self.problems:
             raise ScenarioError(self.problems)
         return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos,
-                        tuple(spec.applies_to or ()))
+                        tuple(spec.applies_to or ()), tuple(self.warnings), self.quiet,
+                        self.doc.position(("applies_to",)))
 
     def fault(self, spec: Any) -> Fault | None:
         if spec is None:
@@ -423,6 +456,18 @@ class _Compiler:
         return Timeline(tuple(phases))
 
     def rule(self, scenario: ScenarioSpec, spec: RuleSpec, name: str, path: PathKey) -> Rule | None:
+        if isinstance(spec.match.path, str):
+            self.params = frozenset(PathTemplate.compile(spec.match.path).names)
+        elif spec.match.path is not None:
+            self.params = frozenset(re.compile(spec.match.path.regex).groupindex)
+        else:
+            self.params = frozenset()
+        try:
+            return self._rule(scenario, spec, name, path)
+        finally:
+            self.params = None
+
+    def _rule(self, scenario: ScenarioSpec, spec: RuleSpec, name: str, path: PathKey) -> Rule | None:
         matcher = self.matcher(spec.match, (*path, "match"))
         defaults = scenario.defaults
         responder = self.responder(spec.respond, spec.then, defaults.headers, defaults.delay,
@@ -488,7 +533,7 @@ class _Compiler:
             signature = SignatureMatcher(credentials, spec.signature.valid)
         return RequestMatcher(
             methods, pattern,
-            {k: ValueMatcher.of(v) for k, v in spec.query.items()},
+            {k: query_matcher(v) for k, v in spec.query.items()},
             {k: ValueMatcher.of(v) for k, v in spec.headers.items()},
             json_matcher, signature)
 
@@ -497,7 +542,7 @@ class _Compiler:
         if not cond.query and not cond.headers:
             self.fail(path, "found an empty condition; expected query and/or headers to test")
         return RequestMatcher(None, None,
-                              {k: ValueMatcher.of(v) for k, v in cond.query.items()},
+                              {k: query_matcher(v) for k, v in cond.query.items()},
                               {k: ValueMatcher.of(v) for k, v in cond.headers.items()})
 
     def responder(self, spec: PlanSpec | list[PlanSpec], then: Any, default_headers: Mapping[str, Any],
@@ -582,19 +627,38 @@ class _Compiler:
 
     def text_template(self, text: str, path: PathKey) -> Template | None:
         try:
-            return Template(text)
+            template = Template(text)
         except TemplateSyntaxError as exc:
             self.fail(path, f"found {show(text)}; expected {exc}")
             return None
+        self.check_reads([template], path)
+        return template
 
     def json_template(self, document: Any, path: PathKey) -> JsonTemplate | None:
         if not JsonTemplate.needed(document):
             return None
         try:
-            return JsonTemplate(document)
+            template = JsonTemplate(document)
         except TemplateSyntaxError as exc:
             self.fail(path, f"found a template error; expected {exc}")
             return None
+        self.check_reads(template.templates, path)
+        return template
+
+    def check_reads(self, templates: list[Template], path: PathKey) -> None:
+        """Path parameters the rule's path lacks (always null: an error unless a fallback is
+        given), and fallbacks that look like filters (a warning)."""
+        for template in templates:
+            for message in template.warnings:
+                self.warn(path, message)
+            if self.params is None:
+                continue  # scenario-wide (mix, timeline): the parameters are the matched rule's
+            for read in template.reads:
+                if read.root == "path" and not read.has_fallback and read.key not in self.params:
+                    declared = ", ".join(sorted(self.params)) or "none"
+                    self.fail(path, f"found {read.text}, but the rule's path declares no {{{read.key}}} "
+                                    f"(its parameters: {declared}); expected one of its parameters, "
+                                    f"or a fallback such as {{{{ path.{read.key} | unknown }}}}")
 
     def read_file(self, name: str, path: PathKey) -> bytes:
         if self.folder is None:

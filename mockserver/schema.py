@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+QUIET = ("applies_to",)
+"""Warning kinds a scenario may silence with ``quiet: [...]``."""
 
 
 def _fail(found: object, expected: str) -> PydanticCustomError:
@@ -152,6 +154,35 @@ class ValueMatchSpec(StrictModel):
 ValueMatch = Scalar | ValueMatchSpec
 
 
+class QueryMatchSpec(ValueMatchSpec):
+    """A query parameter's test; ``any``/``all`` look at every value of a repeated one
+    (``?tag=a&tag=b``), the other tests at its first value."""
+
+    any_: Scalar | ValueMatchSpec | list[Scalar] | None = Field(
+        None, alias="any", description="some value passes this test (a list: some value is one of them)")
+    all_: Scalar | ValueMatchSpec | list[Scalar] | None = Field(
+        None, alias="all", description="every value passes this test (a list: each listed value is there)")
+
+    @field_validator("any_", "all_")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        if value == []:
+            raise _fail(value, "at least one value (an empty list would test nothing)")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> QueryMatchSpec:
+        given = [k for k in ("equals", "regex", "contains", "startswith", "one_of", "present", "any_", "all_")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise _conflict([k.rstrip("_") for k in given], "exactly one of equals, regex, contains, "
+                            "startswith, one_of, present, any, all")
+        return self
+
+
+QueryMatch = Scalar | QueryMatchSpec
+
+
 class PathRegexSpec(StrictModel):
     """A path given as a regular expression; named groups become path parameters."""
 
@@ -192,6 +223,17 @@ def _method(value: object) -> object:
         for item in value:
             if not isinstance(item, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", item):
                 raise _fail(item, f"an HTTP method such as {', '.join(METHODS[:5])} or *")
+            if item == "*" or item in METHODS:
+                continue
+            if item.upper() in METHODS:  # methods are case-sensitive (RFC 9110 9.1)
+                raise _fail(item, f"{item.upper()!r}: methods are case-sensitive and a client sends "
+                                  "them in capitals")
+            hint = difflib.get_close_matches(item.upper(), METHODS, n=1, cutoff=0.75)
+            if hint:
+                raise _fail(item, f"{hint[0]!r} (or another HTTP method; {item!r} looks like a typo)")
+            # the server answers any other method with 501 before rules are tried: a dead rule
+            raise _fail(item, f"one of {', '.join(METHODS)} or * (the server answers other methods "
+                              "with 501 Not Implemented, so this rule could never match)")
         return value
     raise _scalar_fail(value, "a method or a list of methods")
 
@@ -207,7 +249,7 @@ class MatchSpec(StrictModel):
     ] = None
     path: str | PathRegexSpec | None = Field(
         None, description="template such as /v1.0/{project_id}/clusters/{id}, or {regex: ...}")
-    query: dict[str, ValueMatch] = Field(default_factory=dict)
+    query: dict[str, QueryMatch] = Field(default_factory=dict)
     headers: dict[str, ValueMatch] = Field(default_factory=dict, description="names are case-insensitive")
     json_: JsonMatchSpec | None = Field(None, alias="json")
     signature: SignatureSpec | None = None
@@ -465,7 +507,7 @@ Responder = PlanSpec | list[PlanSpec]
 class ConditionSpec(StrictModel):
     """A condition on query parameters and headers, for conditional answers."""
 
-    query: dict[str, ValueMatch] = Field(default_factory=dict)
+    query: dict[str, QueryMatch] = Field(default_factory=dict)
     headers: dict[str, ValueMatch] = Field(default_factory=dict)
 
 
@@ -571,6 +613,9 @@ class ScenarioSpec(StrictModel):
     concurrency: ConcurrencySpec | None = Field(None, description="one cap shared by all rules")
     header_control: bool = Field(False, description="let requests ask for a status, delay or fault "
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
+    quiet: list[Literal["applies_to"]] = Field(
+        default_factory=list, description="warnings to silence: applies_to (naming a scenario that "
+                                          "is not loaded with this one)")
 
     @model_validator(mode="after")
     def _has_rules(self) -> ScenarioSpec:

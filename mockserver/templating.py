@@ -1,7 +1,7 @@
 """Response templates: ``{{ path.id }}``, ``{{ query.limit | 10 }}``, ``{{ headers.X-Trace }}``.
 
 Deliberately not a general template engine: an expression is a dotted lookup into the request
-(path, query, headers, json, request) with an optional literal fallback after ``|``. There is no
+(path, query, query_all, headers, json, request) with an optional literal fallback after ``|``. There is no
 attribute access, no call and no file access, so a scenario file cannot reach anything but the
 request it answers. Unknown roots are load-time errors.
 """
@@ -19,10 +19,18 @@ from .request import NO_JSON, RequestSnapshot
 
 __all__ = ["Context", "JsonTemplate", "Template", "TemplateSyntaxError", "has_template"]
 
-ROOTS = ("path", "query", "headers", "json", "request")
+ROOTS = ("path", "query", "query_all", "headers", "json", "request")
 REQUEST_FIELDS = ("method", "path", "query_string", "id", "client", "body")
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.S)
-_LOOKUP = re.compile(r"^\s*([a-z]+)(?:\.([^|\s]+))?\s*(?:\|\s*(.*?))?\s*$", re.S)
+_LOOKUP = re.compile(r"^\s*([a-z_]+)(?:\.([^|\s]+))?\s*(?:\|\s*(.*?))?\s*$", re.S)
+
+
+# names of Jinja2 filters: after | they are read as literal fallback text, which is rarely meant
+_FILTER_NAMES = frozenset({
+    "abs", "capitalize", "count", "d", "default", "e", "escape", "first", "float", "int", "join", "json",
+    "last", "length", "list", "lower", "replace", "round", "safe", "string", "sum", "title", "tojson",
+    "trim", "upper", "urlencode"})
+_CALL = re.compile(r"^[A-Za-z_]\w*\s*\(.*\)$", re.S)
 
 
 class TemplateSyntaxError(ValueError):
@@ -54,6 +62,10 @@ def _compile_lookup(expr: str) -> tuple[Lookup, str | None]:
         raise TemplateSyntaxError(f"a lookup rooted at one of {', '.join(ROOTS)}, not {root!r}")
     if fallback is not None and len(fallback) >= 2 and fallback[0] == fallback[-1] and fallback[0] in "'\"":
         fallback = fallback[1:-1]
+    elif fallback is not None and ("|" in fallback or _CALL.match(fallback)):
+        raise TemplateSyntaxError(
+            f"one literal fallback after |, not {fallback!r} (templates have no filters; "
+            f"quote the text if you mean it: | '{fallback}')")
     if root == "json":
         path = key or ""
 
@@ -79,6 +91,11 @@ def _compile_lookup(expr: str) -> tuple[Lookup, str | None]:
 
         return request_field, fallback
     name = key
+    if root == "query_all":
+        def query_values(ctx: Context) -> tuple[bool, Any]:
+            return True, ctx.request.query_values(name)  # a list, empty when the parameter is absent
+
+        return query_values, fallback
 
     def mapping_value(ctx: Context) -> tuple[bool, Any]:
         source: Mapping[str, str] = (ctx.params if root == "path" else
@@ -95,19 +112,38 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What one expression reads, for load-time checks (a path parameter the path lacks)."""
+
+    root: str
+    key: str | None
+    has_fallback: bool
+    text: str
+
+
 class Template:
     """A string with ``{{ ... }}`` expressions, compiled once."""
 
-    __slots__ = ("parts", "source")
+    __slots__ = ("parts", "reads", "source", "warnings")
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.parts: list[str | tuple[Lookup, str | None]] = []
+        self.reads: list[Read] = []
+        self.warnings: list[str] = []
         pos = 0
         for m in _EXPR.finditer(source):
             if m.start() > pos:
                 self.parts.append(source[pos:m.start()])
             self.parts.append(_compile_lookup(m.group(1)))
+            found = _LOOKUP.match(m.group(1))
+            assert found is not None  # _compile_lookup refused anything else
+            self.reads.append(Read(found.group(1), found.group(2), found.group(3) is not None, m.group(0)))
+            if found.group(3) in _FILTER_NAMES:
+                self.warnings.append(
+                    f"{m.group(0)} answers the text {found.group(3)!r} when the value is absent: "
+                    f"templates have no filters; write | '{found.group(3)}' to mean the text")
             pos = m.end()
         if pos < len(source):
             self.parts.append(source[pos:])
@@ -133,9 +169,10 @@ class Template:
 class JsonTemplate:
     """A JSON document whose strings may hold expressions; rendered to bytes per request."""
 
-    __slots__ = ("_build",)
+    __slots__ = ("_build", "templates")
 
     def __init__(self, document: Any) -> None:
+        self.templates: list[Template] = []
         self._build = self._compile(document)
 
     @classmethod
@@ -151,6 +188,7 @@ class JsonTemplate:
     def _compile(self, document: Any) -> Callable[[Context], Any]:
         if isinstance(document, str) and has_template(document):
             template = Template(document)
+            self.templates.append(template)
             single = template.single
             if single is not None:
                 lookup, fallback = single
@@ -162,7 +200,7 @@ class JsonTemplate:
                 return one
             return template.render
         if isinstance(document, dict):
-            items = [(Template(k) if has_template(k) else k, self._compile(v)) for k, v in document.items()]
+            items = [(self._key(k) if has_template(k) else k, self._compile(v)) for k, v in document.items()]
 
             def mapping(ctx: Context) -> Any:
                 return {(k.render(ctx) if isinstance(k, Template) else k): build(ctx) for k, build in items}
@@ -172,6 +210,11 @@ class JsonTemplate:
             builders = [self._compile(v) for v in document]
             return lambda ctx: [build(ctx) for build in builders]
         return lambda ctx: document
+
+    def _key(self, text: str) -> Template:
+        template = Template(text)
+        self.templates.append(template)
+        return template
 
     def render(self, ctx: Context) -> bytes:
         return json.dumps(self._build(ctx)).encode()

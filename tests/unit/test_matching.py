@@ -143,3 +143,31 @@ def test_rule_index_scales_without_scanning() -> None:
     paths = [PathTemplate.compile(f"/items/{i}/detail") for i in range(1000)]
     index = RuleIndex(paths)
     assert index.candidates("/items/999/detail") == (999,)
+
+
+def test_values_matcher_any_and_all() -> None:
+    from multidict import MultiDict
+
+    from mockserver.matching import ValuesMatcher
+
+    def request(*pairs: tuple[str, str]) -> RequestSnapshot:
+        return RequestSnapshot("GET", "/", query=MultiDict(pairs))
+
+    two = request(("tag", "a"), ("tag", "b"))
+    assert ValuesMatcher.of("any", "b").check_values(two.query_values("tag"))
+    assert not ValuesMatcher.of("any", "c").check_values(two.query_values("tag"))
+    assert ValuesMatcher.of("any", ["c", "b"]).check_values(two.query_values("tag"))
+    assert ValuesMatcher.of("all", ["b", "a"]).check_values(two.query_values("tag"))
+    assert not ValuesMatcher.of("all", ["a", "c"]).check_values(two.query_values("tag"))
+    every = ValuesMatcher("all", ValueMatcher("regex", "^[ab]$"))
+    assert every.check_values(two.query_values("tag"))
+    assert not every.check_values(request(("tag", "a"), ("tag", "z")).query_values("tag"))
+    assert not every.check_values([])  # absent is not "every value passes"
+    matcher = RequestMatcher(query={"tag": ValuesMatcher.of("all", ["a", "b"])})
+    assert matcher.match(two) == {}
+    assert matcher.match_head(two)
+    assert matcher.match(request(("tag", "a"))) is None
+    assert matcher.explain(request(("tag", "a"))) == [
+        "query tag: expected all of ['a', 'b'] among the values, got ['a']"]
+    assert RequestMatcher(query={"tag": ValuesMatcher.of("any", "q")}).explain(
+        request()) == ["query tag: expected any value equals 'q', got 'absent'"]

@@ -147,3 +147,39 @@ def test_a_file_libyaml_refuses_gets_pyyamls_message(tmp_path: Path) -> None:
         _parse(bad, "bad.yaml", yaml.CSafeLoader)
     assert libyaml.value.problems != slow.value.problems  # libyaml words it otherwise
     assert str(fast.value.problems[0]).startswith("bad.yaml:4:12: (document): invalid YAML: while parsing")
+
+
+WARNINGS = sorted((DATA / "warnings").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", WARNINGS, ids=[p.stem for p in WARNINGS])
+def test_validate_prints_pinned_warnings_and_exits_0(path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """What can be legitimate is a warning (exit 0); quiet: [...] or quoting silences it."""
+    monkeypatch.chdir(path.parent)
+    assert main(["validate", path.name]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == path.with_suffix(".expected").read_text().splitlines()
+    assert err == ""
+
+
+def test_applies_to_warning_only_when_the_target_is_not_loaded_with_it(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: overlay\napplies_to: [target]\n"
+                                     "mix: [{weight: 1, respond: {status: 503}}]\n")
+    alone = load_paths([tmp_path / "a.yaml"])
+    assert [str(w) for w in alone[0].warnings] == [
+        f"{tmp_path / 'a.yaml'}:2:13: warning: applies_to: found 'target', not loaded (loaded: none); "
+        "expected the name of a loaded scenario or *; quiet: [applies_to] silences this"]
+    (tmp_path / "b.yaml").write_text("name: target\nrules: [{match: {path: /x}}]\n")
+    assert [s.warnings for s in load_paths([tmp_path])] == [(), ()]
+    assert load_scenario(tmp_path / "a.yaml").warnings == ()  # alone, the set of loaded ones is unknown
+
+
+def test_shipped_scenarios_have_no_warnings() -> None:
+    assert [w for path in _SHIPPED for w in load_scenario(path).warnings] == []
+
+
+def test_standard_and_star_methods_load_silently() -> None:
+    spec = {"name": "m", "rules": [{"match": {"method": m, "path": "/x"}} for m in
+                                   ("GET", "CONNECT", "*", ["PATCH", "TRACE"])]}
+    assert load_scenario(spec).warnings == ()
