@@ -27,7 +27,9 @@ __all__ = ["FaithfulHandler", "classify_parser_error", "error_response", "faithf
 # RFC 9110 5.6.2: tchar; a method is a token, case-sensitive (9.1)
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
-_HEAD_KEPT = 64 * 1024  # bytes of a request head kept while it arrives in pieces, to explain an error
+# bytes of a request head kept to explain a parser error: a default-sized request line and a
+# hundred short fields; a bound per connection, as 20,000 connections may each hold one
+_HEAD_KEPT = 16 * 1024
 
 
 # what each parser exception means, in the client's terms (the parser's own words follow)
@@ -157,7 +159,7 @@ class FaithfulHandler(web_protocol.RequestHandler):
         super().data_received(data)
         if self._request_count != count:  # a request's head is complete, or the parser refused it
             self._disarm()
-            self._head, self._last_head = b"", head
+            self._head, self._last_head = b"", head[:_HEAD_KEPT]  # the same object when shorter
         elif not self._request_in_progress and not self._messages and self.transport is not None:
             self._head = head[:_HEAD_KEPT]  # still reading a head
             if self._header_timer is None and data and self.header_timeout > 0:
