@@ -76,7 +76,10 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         ("--max-uri", "MOCKSERVER_MAX_URI", int, 8190, "request-target octets; above: 414"),
         ("--max-header", "MOCKSERVER_MAX_HEADER", int, 8190, "header line octets; above: 431"),
         ("--max-headers", "MOCKSERVER_MAX_HEADERS", int, 100, "header fields; above: 431"),
-        ("--header-timeout", "MOCKSERVER_HEADER_TIMEOUT", float, 30.0, "seconds for the headers; then 408"),
+        ("--header-timeout", "MOCKSERVER_HEADER_TIMEOUT", float, 30.0,
+         "seconds for the headers, from the connection's start; then 408 (a silent one: closed)"),
+        ("--keepalive-timeout", "MOCKSERVER_KEEPALIVE_TIMEOUT", float, 75.0,
+         "seconds an idle connection stays open between requests; then closed"),
         ("--body-timeout", "MOCKSERVER_BODY_TIMEOUT", float, 30.0, "seconds for the body; then 408"),
         ("--max-connections", "MOCKSERVER_MAX_CONNECTIONS", int, 20_000, "open connections; above: 503"),
         ("--journal-size", "MOCKSERVER_JOURNAL_SIZE", int, 10_000, "journal entries kept"),
@@ -229,6 +232,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                                 max_uri=args.max_uri, max_header=args.max_header,
                                 max_headers=args.max_headers, header_timeout=args.header_timeout,
                                 body_timeout=args.body_timeout, max_connections=args.max_connections,
+                                keepalive_timeout=args.keepalive_timeout,
                                 journal_size=args.journal_size, header_control=args.header_control,
                                 time_scale=args.time_scale)
         except ScenarioError as exc:

@@ -11,6 +11,7 @@ an aiohttp upgrade that changes these hooks fails loudly.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -20,30 +21,91 @@ from aiohttp.web_request import BaseRequest
 
 from . import catalogue
 
-__all__ = ["classify_parser_error", "error_response", "faithful_runner"]
+__all__ = ["FaithfulHandler", "classify_parser_error", "error_response", "faithful_runner"]
 
 
-def classify_parser_error(exc: BaseException | None) -> tuple[int, str]:
-    """The status a faithful server answers for a parser error, and a short explanation."""
-    text = str(exc) if exc is not None else ""
-    if isinstance(exc, http_exceptions.LineTooLong):
-        line = repr(exc.args[0]) if exc.args else ""
-        # the C parser hands over the start of the line: a request target starts with / * or a scheme
-        target = any(m in line[:40] for m in ("(b'/", "b'/", "(b'*", "b'*", "b'http", "(b'http"))
-        if target:
+# RFC 9110 5.6.2: tchar; a method is a token, case-sensitive (9.1)
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
+# bytes of a request head kept to explain a parser error: a default-sized request line and a
+# hundred short fields; a bound per connection, as 20,000 connections may each hold one
+_HEAD_KEPT = 16 * 1024
+
+
+# what each parser exception means, in the client's terms (the parser's own words follow)
+_DESCRIPTIONS: tuple[tuple[type[BaseException], str], ...] = (
+    (http_exceptions.TransferEncodingError, "the chunked request body is malformed"),
+    (http_exceptions.ContentLengthError, "the request body does not match its Content-Length"),
+    (http_exceptions.InvalidHeader, "a header field is malformed"),
+    (http_exceptions.InvalidURLError, "the request target is malformed"),
+)
+
+
+def _what(exc: BaseException | None) -> str:
+    """The parser's own reason in one line ("Invalid header value char"), for the error body."""
+    message = getattr(exc, "message", None)
+    text = message if isinstance(message, str) and message else (str(exc) if exc is not None else "")
+    return text.split("\n")[0].strip().rstrip(":").strip()
+
+
+def classify_parser_error(exc: BaseException | None, head: bytes = b"", *, max_line: int = 8190,
+                          max_headers: int = 100) -> tuple[int, str]:
+    """The status a faithful server answers for a parser error, and what was wrong.
+
+    Decided from the exception's type and from *head*, the bytes of the request that failed as
+    they arrived (its request line, and as much of its header block as was kept), never from the
+    parser's message text: the C (llhttp) and pure-Python parsers word their errors differently
+    and raise different types for the same fault (llhttp rejects ``BREW`` as a bad method, the
+    Python parser accepts any token). The RFCs: a malformed request line is 400 (RFC 9112 3), a
+    well-formed method not implemented 501 (RFC 9110 15.6.2), a target too long 414, header
+    fields too large 431 (RFC 6585 5), a major version not served 505."""
+    if head.startswith(b"\x16\x03"):  # a TLS record header: a ClientHello
+        return 400, "TLS traffic reached the plain-HTTP port; use http://, or serve with --tls."
+    first, newline, rest = head.partition(b"\n")
+    line = first.rstrip(b"\r")
+    complete = bool(newline)
+    method, space, after = line.partition(b" ")
+    if isinstance(exc, http_exceptions.LineTooLong) and (not complete or len(line) > max_line):
+        if space and _TOKEN.fullmatch(method):
             return 414, "The request target is longer than this server accepts."
-        return 431, "A request header field is larger than this server accepts."
-    if isinstance(exc, http_exceptions.BadHttpMessage) and "Too many headers" in text:
-        return 431, "The request has more header fields than this server accepts."
-    if isinstance(exc, http_exceptions.BadHttpMethod):
-        if "HTTPS traffic" in text:
-            return 400, "TLS traffic reached the plain-HTTP port."
-        return 501, "The request method is not one this server implements."
-    if isinstance(exc, http_exceptions.BadStatusLine) and "version" in text.lower():
-        return 505, "Only HTTP/1.0 and HTTP/1.1 are served here."
-    if isinstance(exc, http_exceptions.BadHttpMessage) and "PRI" in text:
-        return 505, "HTTP/2 prior knowledge is not served here; use HTTP/1.1."
-    return 400, text.split("\n")[0] or "The request could not be parsed."
+        return 400, "The request line is malformed: no method token followed by a space before the limit."
+    if (method or space) and not _TOKEN.fullmatch(method):
+        shown = method[:40].decode("latin-1")
+        return 400, (f"The request line is malformed: the method {shown!r} is not a token "
+                     "(RFC 9110 9.1: letters, digits and !#$%&'*+-.^_`|~).")
+    if complete:
+        target, space2, version = after.partition(b" ")
+        if not space or not space2 or not target or b" " in version:
+            return 400, "The request line is malformed: expected 'method SP target SP HTTP/x.y'."
+        match = _VERSION.fullmatch(version)
+        if match is None:
+            if method == b"PRI" and version == b"HTTP/2.0":
+                return 505, "HTTP/2 prior knowledge is not served here; use HTTP/1.1."
+            return 400, (f"The request line is malformed: the version "
+                         f"{version[:20].decode('latin-1')!r} is not HTTP/x.y.")
+        if match.group(1) != b"1":
+            if method == b"PRI":
+                return 505, "HTTP/2 prior knowledge is not served here; use HTTP/1.1."
+            return 505, "Only HTTP/1.0 and HTTP/1.1 are served here."
+        if isinstance(exc, http_exceptions.BadHttpMethod):  # llhttp: a token it does not know
+            return 501, f"The method {method.decode('latin-1')!r} is not implemented here."
+        if isinstance(exc, http_exceptions.LineTooLong):
+            return 431, "A request header field is larger than this server accepts."
+        block = rest.partition(b"\r\n\r\n")[0]
+        fields = block.count(b"\n") + 1 if block.strip() else 0
+        # llhttp refuses field max_headers + 1, the Python parser field max_headers
+        if isinstance(exc, http_exceptions.BadHttpMessage) and fields >= max_headers:
+            return 431, f"The request has more header fields than this server accepts ({max_headers})."
+        if isinstance(exc, http_exceptions.InvalidURLError):
+            return 400, f"The request target is malformed: {_what(exc)}."
+    elif isinstance(exc, http_exceptions.BadHttpMethod) and space:  # a token, then the parser gave up
+        return 501, f"The method {method.decode('latin-1')!r} is not implemented here."
+    what = _what(exc)
+    for kind, description in _DESCRIPTIONS:
+        if isinstance(exc, kind):
+            what = f"{description} ({what})" if what else description
+            break
+    return 400, f"The request could not be parsed: {what}." if what else "The request could not be parsed."
 
 
 def error_response(status: int, message: str, extra: dict[str, str] | None = None) -> web.Response:
@@ -56,12 +118,20 @@ def error_response(status: int, message: str, extra: dict[str, str] | None = Non
     return response
 
 
-class _FaithfulHandler(web_protocol.RequestHandler):
-    # aiohttp has no timeout for a request whose headers never complete (slowloris): it closes
-    # such a connection silently after keepalive_timeout. RFC 9110 15.5.9 wants 408 first.
+class FaithfulHandler(web_protocol.RequestHandler):
+    # aiohttp has no timeout for a request whose headers never complete (slowloris), and closes a
+    # connection that never sends a byte only after keepalive_timeout. The header timeout runs
+    # from the moment the connection opens and again from the first byte of each later request:
+    # a silent connection is closed (FIN, nothing to answer), a partial head gets 408 first
+    # (RFC 9110 15.5.9). Between requests, aiohttp's keepalive_timeout closes an idle connection.
     header_timeout: float = 30.0
     max_connections: int = 0
+    max_line: int = 8190
+    max_headers: int = 100
     _header_timer: asyncio.TimerHandle | None = None
+    _head: bytes = b""  # the part of a request head received so far (bounded), while it arrives
+    _last_head: bytes = b""  # the bytes that completed (or broke) the last head: explains a parser error
+    _silent: bool = True  # not one byte has arrived on this connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -69,23 +139,48 @@ class _FaithfulHandler(web_protocol.RequestHandler):
         # _connections, not .connections: the property copies the list on every accept
         if self.max_connections and manager is not None and len(manager._connections) > self.max_connections:
             # over the limit: a faithful 503 with Retry-After, then close, instead of a stall
-            body = catalogue.error_body(503, "Too many open connections; retry later.")
-            if callable(getattr(transport, "write", None)):  # uvloop's are not WriteTransport subclasses
-                cast("asyncio.WriteTransport", transport).write(
-                    b"HTTP/1.1 503 " + catalogue.reason_phrase(503).encode() + b"\r\n"
-                    b"Content-Type: application/json\r\nRetry-After: 1\r\n"
-                    b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
-                    + b"\r\n\r\n" + body)
-            self.force_close()
+            self._refuse(transport, 503, "Too many open connections; retry later.", b"Retry-After: 1\r\n")
+            return
+        if self.header_timeout > 0:
+            self._header_timer = self._loop.call_later(self.header_timeout, self._headers_stalled, 0)
 
     def data_received(self, data: bytes) -> None:
         count = self._request_count
-        super().data_received(data)
-        if self._request_count != count:  # a request's headers are complete
+        head = self._head + data if self._head else data
+        self._silent = False
+        if head.startswith(b"\x16\x03") and not self._request_in_progress and not self._messages \
+                and self.transport is not None:
+            # a TLS ClientHello where a request line should begin; the pure-Python parser would
+            # wait for a line end that never comes
             self._disarm()
-        elif (data and self._header_timer is None and not self._request_in_progress
-              and not self._messages and self.transport is not None):
-            self._header_timer = self._loop.call_later(self.header_timeout, self._headers_stalled, count)
+            status, message = classify_parser_error(None, head)
+            self._refuse(self.transport, status, message)
+            return
+        super().data_received(data)
+        if self._request_count != count:  # a request's head is complete, or the parser refused it
+            self._disarm()
+            self._head, self._last_head = b"", head[:_HEAD_KEPT]  # the same object when shorter
+        elif not self._request_in_progress and not self._messages and self.transport is not None:
+            self._head = head[:_HEAD_KEPT]  # still reading a head
+            if self._header_timer is None and data and self.header_timeout > 0:
+                self._header_timer = self._loop.call_later(self.header_timeout, self._headers_stalled, count)
+
+    def _refuse(self, transport: asyncio.BaseTransport, status: int, message: str,
+                extra: bytes = b"") -> None:
+        """Answer with the catalogue's error body straight on the transport, then close: there is
+        no request (or no parsable one) for aiohttp to answer."""
+        body = catalogue.error_body(status, message)
+        if callable(getattr(transport, "write", None)):  # uvloop's are not WriteTransport subclasses
+            cast("asyncio.WriteTransport", transport).write(
+                b"HTTP/1.1 %d " % status + catalogue.reason_phrase(status).encode() + b"\r\n"
+                b"Content-Type: application/json\r\n" + extra + b"Connection: close\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        self.force_close()
+
+    def method_as_sent(self) -> bytes:
+        """The method token of the last request head as it came off the wire (the pure-Python
+        parser upper-cases it; methods are case-sensitive, RFC 9110 9.1)."""
+        return self._last_head.partition(b" ")[0][:32]
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
@@ -97,11 +192,10 @@ class _FaithfulHandler(web_protocol.RequestHandler):
         transport = self.transport
         if self._request_count != count or transport is None or transport.is_closing():
             return
-        body = catalogue.error_body(408, "The request headers did not arrive in time.")
-        transport.write(b"HTTP/1.1 408 " + catalogue.reason_phrase(408).encode() + b"\r\n"
-                        b"Content-Type: application/json\r\nConnection: close\r\n"
-                        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        self.force_close()
+        if self._silent:  # no request began: nothing to answer, the connection just ends
+            self.force_close()
+            return
+        self._refuse(transport, 408, "The request headers did not arrive in time.")
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
@@ -113,7 +207,8 @@ class _FaithfulHandler(web_protocol.RequestHandler):
             return super().handle_error(request, status, exc, message)
         if request.writer.output_size > 0:
             raise ConnectionError("Response is sent already, cannot send another response")
-        code, explanation = classify_parser_error(exc)
+        code, explanation = classify_parser_error(exc, self._last_head, max_line=self.max_line,
+                                                  max_headers=self.max_headers)
         # the stub message of a parser error is HTTP/1.0; a faithful server answers HTTP/1.1
         request._cache["version"] = HttpVersion11
         return error_response(code, explanation)
@@ -124,9 +219,11 @@ class _FaithfulServer(web_server.Server):
     max_connections = 0
 
     def __call__(self) -> web_protocol.RequestHandler:
-        handler = _FaithfulHandler(self, loop=self._loop, **self._kwargs)
+        handler = FaithfulHandler(self, loop=self._loop, **self._kwargs)
         handler.header_timeout = self.header_timeout
         handler.max_connections = self.max_connections
+        handler.max_line = self._kwargs.get("max_line_size", 8190)
+        handler.max_headers = self._kwargs.get("max_headers", 100)
         return handler
 
 

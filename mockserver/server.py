@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import ssl
 import sys
@@ -23,7 +24,7 @@ from email.utils import formatdate
 from types import TracebackType
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
 
 from . import catalogue
@@ -33,7 +34,7 @@ from .conditional import conditional_answer, etag_of
 from .engine import Engine, Resolution
 from .http1 import Sent, encode
 from .journal import Entry, Journal, WireHeaders
-from .protocol import error_response, faithful_runner
+from .protocol import FaithfulHandler, error_response, faithful_runner
 from .request import RequestSnapshot
 from .responses import Plan
 from .scenario import (
@@ -62,6 +63,28 @@ def _conditional(headers: Mapping[str, str]) -> bool:
     because this runs for every 2xx answer."""
     return ("If-None-Match" in headers or "If-Modified-Since" in headers or "Range" in headers
             or "If-Match" in headers or "If-Unmodified-Since" in headers)
+
+
+# RFC 9110 5.5: a field value has no CTL but HTAB; CR, LF and NUL "MUST" become SP
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _clean(headers: list[tuple[str, str]], decisions: list[str]) -> None:
+    """Replace control characters in header values made at request time (templates echo the
+    request: ``?v=%0D%0A`` must not split the response) by spaces, and say so in the journal."""
+    for index, (name, value) in enumerate(headers):
+        if _CONTROL.search(value):
+            headers[index] = (name, _CONTROL.sub(" ", value))
+            decisions.append(f"header_sanitized: {name}: control characters replaced by spaces "
+                             "(RFC 9110 5.5)")
+
+
+def _method_as_sent(request: web.BaseRequest, method: str) -> str:
+    """The method as the client wrote it: aiohttp's pure-Python parser upper-cases it, and
+    methods are case-sensitive (RFC 9110 9.1), so ``get`` is an unknown method (501)."""
+    protocol = request.protocol
+    sent = protocol.method_as_sent() if isinstance(protocol, FaithfulHandler) else b""
+    return sent.decode("latin-1") if sent.upper() == method.encode() else method
 
 
 def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Scenario]:
@@ -104,6 +127,7 @@ class MockServer:
         max_headers: int = 100,
         body_timeout: float = 30.0,
         header_timeout: float = 30.0,
+        keepalive_timeout: float = 75.0,
         max_connections: int = 20_000,
         journal_body_limit: int = 64 * 1024,
         time_scale: float = 1.0,
@@ -126,7 +150,8 @@ class MockServer:
         self.max_header = max_header  # header lines longer than this get 431
         self.max_headers = max_headers  # more header fields than this get 431
         self.body_timeout = body_timeout  # a body that stalls this long gets 408
-        self.header_timeout = header_timeout  # so do headers that stall this long
+        self.header_timeout = header_timeout  # headers that stall this long (timed from the open), too
+        self.keepalive_timeout = keepalive_timeout  # an idle connection between requests is closed after this
         self.max_connections = max_connections  # open connections beyond this get 503 and a close
         self.journal_body_limit = journal_body_limit  # bytes of each request body the journal keeps
         self.started_at = time.time()
@@ -263,7 +288,7 @@ class MockServer:
         runner = faithful_runner(
             self._handle, max_body_size=self.max_body_size, access_log=None,
             shutdown_timeout=self.shutdown_timeout, header_timeout=self.header_timeout,
-            max_connections=self.max_connections,
+            max_connections=self.max_connections, keepalive_timeout=self.keepalive_timeout,
             # the parser's own limits sit just above ours, so the handler can answer 414 itself
             max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers)
         await runner.setup()
@@ -383,6 +408,11 @@ class MockServer:
         except TimeoutError:
             return await self._refused(
                 request, error_response(408, "The request body did not arrive in time."), arrived)
+        except (ConnectionError, http_exceptions.PayloadEncodingError):
+            transport = request.transport
+            if transport is not None and not transport.is_closing():
+                raise  # the connection is alive: not a client that left
+            return self._client_left(request, arrived)
         version = request.version
         snapshot = RequestSnapshot.trusted(
             request.method, request.path, request.query, request.headers, body, request.raw_path,
@@ -398,14 +428,27 @@ class MockServer:
             if resolution.release is not None:  # a concurrency-cap slot
                 resolution.release()
 
+    def _client_left(self, request: web.BaseRequest, arrived: float) -> web.StreamResponse:
+        """The client sent the headers and part of the body, then went away: journaled as such,
+        with no status (none was sent) and no rule (none was chosen). Nothing to answer."""
+        entry = Entry(
+            seq=0, request_id=self._next_request_id(), method=request.method, path=request.path,
+            query_string=request.query_string, headers=request.headers, body=b"",
+            client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
+            rule=None, status=None, reason="", outcome="client_gone", arrived=arrived, ended=time.time())
+        self.journal.record(entry)
+        self._after(entry)
+        return web.Response(status=400)  # never written: the transport is closed
+
     def _refuse_early(self, request: web.BaseRequest) -> web.Response | None:
         """Protocol-level refusals that need no rule: 505, 501, 414, 413, 417 (RFC 9110/9112)."""
         version = request.version
         if version.major != 1:
             request._cache["version"] = HttpVersion11  # the status line echoes it otherwise
             return error_response(505, "Only HTTP/1.0 and HTTP/1.1 are served here.")
-        if request.method not in KNOWN_METHODS:
-            return error_response(501, f"The method {request.method!r} is not implemented here.")
+        method = request.method
+        if method not in KNOWN_METHODS or (method := _method_as_sent(request, method)) not in KNOWN_METHODS:
+            return error_response(501, f"The method {method!r} is not implemented here.")
         if len(request.raw_path) > self.max_uri:
             return error_response(414, f"The request target is longer than {self.max_uri} octets.")
         length = request.content_length
@@ -616,6 +659,8 @@ class MockServer:
         if resolution.extra_headers:
             replaced = {name.lower() for name, _ in resolution.extra_headers}
             headers = [h for h in headers if h[0].lower() not in replaced] + resolution.extra_headers
+        if plan.templated or resolution.extra_headers:
+            _clean(headers, resolution.decisions)
         if plan.retry_after_date is not None:
             headers.append(("Retry-After", formatdate(time.time() + plan.retry_after_date, usegmt=True)))
         headers.append(("X-Request-Id", request_id))

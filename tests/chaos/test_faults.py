@@ -97,7 +97,9 @@ async def test_malformed_chunk(server: MockServer) -> None:
     data, _ = raw_exchange(server.port, get(server, "/chunk"))
     assert b"Transfer-Encoding: chunked" in data and b"ZZZ-not-hex" in data
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        with pytest.raises(aiohttp.ClientResponseError, match="Invalid character in chunk size"):
+        # the client's message differs between aiohttp's C and pure-Python parsers: the bytes are
+        # checked above, the client only has to fail on them
+        with pytest.raises(aiohttp.ClientResponseError):
             await session.get(server.url_for("/chunk"))
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         requests.get(server.url_for("/chunk"), timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -187,9 +188,12 @@ def test_417_for_other_expectations(server: MockServer) -> None:
         (b"GET /doc HTTP/0.9\r\nHost: x\r\n\r\n", b"HTTP/1.1 505 HTTP Version not supported"),
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"HTTP/1.1 505 HTTP Version not supported"),
         (b"GET /doc HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 BadRequest"),
+        (b"G(E)T /doc HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 400 BadRequest"),
+        (b"\x8fGET /doc HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 400 BadRequest"),
+        (b"GET /doc HTTP/1.1 extra\r\nHost: x\r\n\r\n", b"HTTP/1.1 400 BadRequest"),
     ],
     ids=["414", "414-parser", "431-long", "431-many", "501", "501-lower", "505-h2", "505-h3", "505-h09",
-         "505-pri", "400-no-host"],
+         "505-pri", "400-no-host", "400-method-not-a-token", "400-method-byte-8f", "400-four-parts"],
 )
 def test_parser_level_errors_get_the_faithful_status(server: MockServer, request_bytes: bytes,
                                                      status_line: bytes) -> None:
@@ -200,6 +204,50 @@ def test_parser_level_errors_get_the_faithful_status(server: MockServer, request
     assert line == status_line
     assert fields["connection"] == "close" and end == "FIN"
     assert b'"error_code": "CSS.0' in body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "error_msg"),
+    [
+        (b"G(E)T /doc HTTP/1.1\r\nHost: x\r\n\r\n",
+         "The request line is malformed: the method 'G(E)T' is not a token "
+         "(RFC 9110 9.1: letters, digits and !#$%&'*+-.^_`|~)."),
+        (b"\x8f /doc HTTP/1.1\r\nHost: x\r\n\r\n",
+         "The request line is malformed: the method '\\x8f' is not a token "
+         "(RFC 9110 9.1: letters, digits and !#$%&'*+-.^_`|~)."),
+        (b"GET /doc HTTP/1.1 extra\r\nHost: x\r\n\r\n",
+         "The request line is malformed: expected 'method SP target SP HTTP/x.y'."),
+        (b"GET /doc HTTP/1.x\r\nHost: x\r\n\r\n",
+         "The request line is malformed: the version 'HTTP/1.x' is not HTTP/x.y."),
+        (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", "The method 'BREW' is not implemented here."),
+        (b"get /doc HTTP/1.1\r\nHost: x\r\n\r\n", "The method 'get' is not implemented here."),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,
+         "TLS traffic reached the plain-HTTP port; use http://, or serve with --tls."),
+    ],
+    ids=["method-parens", "method-8f", "four-parts", "bad-version", "brew", "lower", "tls"],
+)
+def test_parser_error_bodies_say_what_was_wrong(server: MockServer, request_bytes: bytes,
+                                                error_msg: str) -> None:
+    """The same words from aiohttp's C (llhttp) and pure-Python parsers: decided from the bytes
+    and the exception type, not from the parser's message."""
+    data, _ = raw_exchange(server.port, request_bytes)
+    body = json.loads(head_of(data)[2])
+    assert body["error_msg"] == error_msg
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /doc HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+    b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nab\r\n0\r\n\r\n",
+    b"GET /doc HTTP/1.1\r\n\r\n",
+])
+def test_other_400s_name_the_parser_reason(server: MockServer, request_bytes: bytes) -> None:
+    data, _ = raw_exchange(server.port, request_bytes)
+    line, _, raw = head_of(data)
+    body = json.loads(raw)
+    assert line == b"HTTP/1.1 400 BadRequest" and body["error_code"] == "CSS.0400"
+    assert body["error_msg"].startswith("The request could not be parsed: ")
+    reason = body["error_msg"].removeprefix("The request could not be parsed: ")
+    assert len(reason) > 5 and "message:" not in reason
 
 
 def test_408_when_the_body_stalls(server: MockServer) -> None:

@@ -71,17 +71,19 @@ def server() -> Iterator[MockServer]:
         yield s
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def background(server: MockServer) -> Iterator[list[int]]:
-    """A well-behaved client that keeps being served while the hostile cases run."""
+    """A well-behaved client that keeps being served while a hostile case runs. Per test, and
+    gone (its connection closed) once the test ends: the leak checks below count the server's
+    tasks, and one of its requests in flight would count as a leaked task."""
     statuses: list[int] = []
     stop = threading.Event()
 
     def run() -> None:
-        s = requests.Session()
-        while not stop.is_set() and len(statuses) < 10_000:
-            statuses.append(s.get(server.url_for("/ok"), timeout=5).status_code)
-            time.sleep(0.01)
+        with requests.Session() as s:
+            while not stop.is_set() and len(statuses) < 10_000:
+                statuses.append(s.get(server.url_for("/ok"), timeout=5).status_code)
+                time.sleep(0.01)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -95,6 +97,9 @@ def background(server: MockServer) -> Iterator[list[int]]:
 def test_hostile_input_gets_an_answer_or_a_close(server: MockServer, background: list[int],
                                                  name: str) -> None:
     sent, acceptable = CASES[name]
+    deadline = time.monotonic() + 5
+    while not background and time.monotonic() < deadline:
+        time.sleep(0.01)
     served_before = len(background)
     data, end = raw_exchange(server.port, sent, timeout=5)
     line = data.split(b"\r\n")[0]

@@ -21,7 +21,8 @@ from tests.control.conftest import serve
 
 uvloop = pytest.importorskip("uvloop")
 
-SUITES = ["tests/chaos/test_faults.py", "tests/protocol", "tests/reliability/test_hostile.py"]
+SUITES = ["tests/chaos/test_faults.py", "tests/protocol", "tests/reliability/test_hostile.py",
+          "tests/reliability/test_silent_connections.py", "tests/reliability/test_mid_body_disconnect.py"]
 
 
 @pytest.mark.skipif(os.environ.get("MOCKSERVER_TEST_LOOP") != "uvloop", reason="only in the uvloop rerun")
