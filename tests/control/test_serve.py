@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def test_sigterm_lets_an_answer_within_the_timeout_finish(slow_file: Path) -> No
         assert served.proc.wait(10) == 0
         thread.join(10)
     assert result["answer"] == (200, "soon")
-    assert served.lines[-1] == "mockserver: shutting down"
+    assert served.lines[-2] == "mockserver: shutting down"
+    assert re.fullmatch(r"GET /soon -> 200 OK \(slow/soon\) 1\.\d\ds", served.lines[-1])  # logged when done
 
 
 # --- TLS -------------------------------------------------------------------------------------------
@@ -160,8 +162,8 @@ def test_tls_refusals_are_one_line() -> None:
 
 def test_a_negative_gc_threshold_is_refused() -> None:
     err = io.StringIO()
-    assert main(["serve", "--gc-threshold", "-5"], env={}, stderr=err) == 1
-    assert err.getvalue() == ("mockserver: --gc-threshold: found -5; expected 0 (Python's default) "
+    assert main(["serve", "--gc-threshold", "-5"], env={}, stderr=err) == 2
+    assert err.getvalue() == ("mockserver: --gc-threshold: found '-5'; expected 0 (Python's default) "
                               "or a positive number of allocations\n")
 
 
@@ -218,11 +220,12 @@ def test_token_from_the_environment_json_logs_and_no_secret_in_them(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"MOCKSERVER_PORT": "eighty"}, "mockserver: MOCKSERVER_PORT: found 'eighty'; expected an integer\n"),
+    ({"MOCKSERVER_PORT": "eighty"}, "mockserver: MOCKSERVER_PORT: found 'eighty'; expected an integer "
+                                    "from 0 to 65535 (0 picks a free port)\n"),
     ({"MOCKSERVER_WATCH": "maybe"},
      "mockserver: MOCKSERVER_WATCH: found 'maybe'; expected one of 1, 0, true, false, yes, no, on, off\n"),
     ({"MOCKSERVER_SHUTDOWN_TIMEOUT": "soon"},
-     "mockserver: MOCKSERVER_SHUTDOWN_TIMEOUT: found 'soon'; expected a number\n"),
+     "mockserver: MOCKSERVER_SHUTDOWN_TIMEOUT: found 'soon'; expected a number of seconds, 0 or more\n"),
 ])
 def test_bad_environment_is_a_message(env: dict[str, str], message: str) -> None:
     err = io.StringIO()
