@@ -10,18 +10,24 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib.metadata
 import json
+import math
 import os
+import re
 import signal
 import ssl
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from .errors import ScenarioError
 
 if TYPE_CHECKING:
+    from .output import Output
+    from .reload import Snapshot
     from .server import MockServer
 
 __all__ = ["main"]
@@ -38,9 +44,8 @@ class EnvError(ValueError):
 def _builtin_epilog() -> str:
     from .packs import builtin_names
 
-    names = builtin_names()
     width, lines, line = 96, [], " "
-    for name in names:
+    for name in builtin_names():
         if len(line) + len(name) + 1 > width:
             lines.append(line)
             line = " "
@@ -51,24 +56,203 @@ def _builtin_epilog() -> str:
             "with no PATH, serve demo and status:\n" + "\n".join(lines))
 
 
-def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mockserver", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Invalid(ValueError):
+    """A value an option refuses; the message says what would be valid."""
+
+
+class _Exit(Exception):
+    """argparse wants to stop: with this exit code, its message already printed."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+Parse = Callable[[str], object]
+
+
+def _integer(low: int | None = None, high: int | None = None, expected: str | None = None) -> Parse:
+    """Whole numbers from *low* to *high* (either open)."""
+    if expected is None:
+        expected = ("an integer" if low is None else f"an integer from {low} to {high}" if high is not None
+                    else f"an integer, {low} or more")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise _Invalid(expected) from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise _Invalid(expected)
+        return value
+
+    return parse
+
+
+def _number(low: float = 0.0, *, above: bool = True, expected: str | None = None) -> Parse:
+    """Finite numbers above *low* (or from *low* when not *above*): nan and inf make no sense here."""
+    if expected is None:
+        expected = f"a number above {low:g}" if above else f"a number, {low:g} or more"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise _Invalid(expected) from None
+        if not math.isfinite(value) or value < low or (above and value == low):
+            raise _Invalid(expected)
+        return value
+
+    return parse
+
+
+def _text(expected: str) -> Parse:
+    """Non-empty text without spaces or control characters (host names, paths of certificates)."""
+
+    def parse(text: str) -> str:
+        if not text or any(c.isspace() or not c.isprintable() for c in text):
+            raise _Invalid(expected)
+        return text
+
+    return parse
+
+
+def _token(text: str) -> str:
+    """A bearer token: visible ASCII; a space or a newline in it could never be sent back."""
+    if not text or not all("!" <= c <= "~" for c in text):
+        raise _Invalid("a token of visible ASCII characters, without spaces (it is sent as "
+                       "'Authorization: Bearer TOKEN')")
+    return text
+
+
+def _choice(*names: str) -> Parse:
+    def parse(text: str) -> str:
+        if text.strip() not in names:
+            raise _Invalid(" or ".join(names))
+        return text.strip()
+
+    return parse
+
+
+def _found(text: str, secret: bool = False) -> str:
+    return "a value (not shown: it is a secret)" if secret else repr(text)
+
+
+@dataclass(frozen=True)
+class _Option:
+    """A serve option that has an environment variable: flags win, then the variable, then *default*."""
+
+    dest: str
+    env: str
+    parse: Parse | None  # None: a switch (store_true), read from the variable as a boolean
+    default: object
+    secret: bool = False
+
+
+class _Options:
+    """The serve options and how to read them from the environment (once flags are parsed)."""
+
+    def __init__(self) -> None:
+        self.all: list[_Option] = []
+
+    def add(self, group: argparse._ActionsContainer, flag: str, env: str, default: object, what: str,
+            parse: Parse | None = None, *, shown: str | None = None, secret: bool = False,
+            **kwargs: Any) -> None:
+        dest = flag.lstrip("-").replace("-", "_")
+        shown = shown if shown is not None else (f"{default:,}" if isinstance(default, int)
+                                                 and not isinstance(default, bool) else f"{default}")
+        suffix = f"${env}" if parse is None or default is None else f"default {shown}; ${env}"
+        if parse is None:
+            group.add_argument(flag, action="store_true", default=None, help=f"{what} (${env})", **kwargs)
+        else:
+            group.add_argument(flag, type=_argtype(parse, secret), default=None,
+                               help=f"{what} ({suffix})", **kwargs)
+        self.all.append(_Option(dest, env, parse, default, secret))
+
+    def resolve(self, args: argparse.Namespace, env: Mapping[str, str]) -> None:
+        """Fill what no flag gave from the environment; every variable is checked, used or not."""
+        for option in self.all:
+            raw = env.get(option.env)
+            value: object = None
+            if raw is not None and raw.strip():
+                if option.parse is None:
+                    value = _env_bool(env, option.env)
+                else:
+                    try:
+                        value = option.parse(raw)
+                    except _Invalid as exc:
+                        raise EnvError(f"{option.env}: found {_found(raw, option.secret)}; "
+                                       f"expected {exc}") from None
+            elif raw is not None and option.parse is None:
+                value = False  # an empty variable is "off"
+            if getattr(args, option.dest) is None:
+                setattr(args, option.dest, option.default if value is None else value)
+
+
+def _argtype(parse: Parse, secret: bool = False) -> Callable[[str], object]:
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except _Invalid as exc:
+            raise argparse.ArgumentTypeError(f"found {_found(text, secret)}; expected {exc}") from None
+
+    return convert
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that writes to the streams main() was given and says a bad flag in one line."""
+
+    def __init__(self, *args: Any, out: TextIO, err: TextIO, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.out, self.err = out, err
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            (self.err if file is sys.stderr else self.out).write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self.err.write(message)
+        raise _Exit(status)
+
+    def error(self, message: str) -> NoReturn:
+        # "argument --port: found ..." -> "--port: found ...": the flag, what was found, what is valid
+        message = re.sub(r"^argument ([^:]+): ", lambda m: f"{m.group(1).split('/')[-1]}: ", message)
+        hint = "" if "; expected " in message else f"; see '{self.prog} --help'"
+        self.err.write(f"mockserver: {message}{hint}\n")
+        raise _Exit(2)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mockserver")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
+def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options]:
+    parser = _Parser(prog="mockserver", description=__doc__.splitlines()[0], out=out, err=err)
+    parser.add_argument("--version", action="version", version=f"mockserver {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    options = _Options()
+    opt = options.add
 
     serve = sub.add_parser("serve", help="serve scenario files (default: the built-in scenarios)",
-                           epilog=_builtin_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                           out=out, err=err, epilog=_builtin_epilog(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("paths", nargs="*", metavar="PATH",
                        help="scenario file or folder of them, or a built-in name (below)")
-    serve.add_argument("--host", default=env.get("MOCKSERVER_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=_env_int(env, "MOCKSERVER_PORT", 8080),
-                       help="0 picks a free port (default 8080)")
-    serve.add_argument("--seed", type=int, default=_env_int(env, "MOCKSERVER_SEED", None),
-                       help="seed for delays and chaos draws (overrides the scenarios')")
-    serve.add_argument("--max-delay", type=float, default=_env_float(env, "MOCKSERVER_MAX_DELAY", 600),
-                       help="cap on any delay, in seconds")
-    serve.add_argument("--shutdown-timeout", type=float,
-                       default=_env_float(env, "MOCKSERVER_SHUTDOWN_TIMEOUT", 2),
-                       help="seconds in-flight answers get to finish on SIGTERM")
+    opt(serve, "--host", "MOCKSERVER_HOST", "127.0.0.1", "address to listen on",
+        _text("a host name or address such as 127.0.0.1 or 0.0.0.0"))
+    opt(serve, "--port", "MOCKSERVER_PORT", 8080, "0 picks a free port",
+        _integer(0, 65535, "an integer from 0 to 65535 (0 picks a free port)"), shown="8080")
+    opt(serve, "--seed", "MOCKSERVER_SEED", None,
+        "seed for delays and chaos draws (overrides the scenarios')", _integer())
+    opt(serve, "--max-delay", "MOCKSERVER_MAX_DELAY", 600.0, "cap on any delay, in seconds",
+        _number(above=False, expected="a number of seconds, 0 or more"))
+    opt(serve, "--shutdown-timeout", "MOCKSERVER_SHUTDOWN_TIMEOUT", 2.0,
+        "seconds in-flight answers get to finish on SIGTERM",
+        _number(above=False, expected="a number of seconds, 0 or more"))
 
     limits = serve.add_argument_group("limits (hitting one gives the catalogue's answer, never a crash)")
     for flag, name, kind, default, what in (
@@ -84,80 +268,75 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         ("--max-connections", "MOCKSERVER_MAX_CONNECTIONS", int, 20_000, "open connections; above: 503"),
         ("--journal-size", "MOCKSERVER_JOURNAL_SIZE", int, 10_000, "journal entries kept"),
     ):
-        value = _env_float(env, name, default) if kind is float else _env_int(env, name, int(default))
-        limits.add_argument(flag, type=kind, default=value, help=f"{what} (default {default}; ${name})")
+        opt(limits, flag, name, default, what, LIMIT_RANGES.get(flag) or (
+            _integer(1) if kind is int else _number(expected="a number of seconds above 0")))
     chaos = serve.add_argument_group("chaos")
-    chaos.add_argument("--header-control", action="store_true",
-                       default=_env_bool(env, "MOCKSERVER_HEADER_CONTROL"),
-                       help="let requests ask for a status, delay or fault by header "
-                            "(X-Mock-*, x-envoy-fault-*); off by default")
-    chaos.add_argument("--time-scale", type=float, default=_env_float(env, "MOCKSERVER_TIME_SCALE", 1.0),
-                       help="multiply every delay (and speed up timelines and buckets) by this")
+    opt(chaos, "--header-control", "MOCKSERVER_HEADER_CONTROL", False,
+        "let requests ask for a status, delay or fault by header (X-Mock-*, x-envoy-fault-*); off by default")
+    opt(chaos, "--time-scale", "MOCKSERVER_TIME_SCALE", 1.0,
+        "multiply every delay (and speed up timelines and buckets) by this",
+        _number(expected="a number above 0 (0.01 makes every delay 100 times shorter)"))
 
     runtime = serve.add_argument_group("runtime")
-    runtime.add_argument("--gc-threshold", type=int, metavar="N",
-                         default=_env_int(env, "MOCKSERVER_GC_THRESHOLD", GC_THRESHOLD),
-                         help="allocations between young garbage collections; the start-up heap is "
-                              f"frozen as well (default {GC_THRESHOLD:,}; 0 leaves Python's GC as it is; "
-                              "$MOCKSERVER_GC_THRESHOLD)")
-
-    runtime.add_argument("--loop", default=env.get("MOCKSERVER_LOOP", "asyncio").strip() or "asyncio",
-                         metavar="{asyncio,uvloop}",
-                         help="the event loop: asyncio's, or uvloop's (pip install 'mockserver[uvloop]'; "
-                              "$MOCKSERVER_LOOP)")
+    opt(runtime, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", GC_THRESHOLD,
+        "allocations between young garbage collections; the start-up heap is frozen as well "
+        "(0 leaves Python's GC as it is)",
+        _integer(0, None, "0 (Python's default) or a positive number of allocations"), metavar="N")
+    opt(runtime, "--loop", "MOCKSERVER_LOOP", "asyncio",
+        "the event loop: asyncio's, or uvloop's (pip install 'mockserver[uvloop]')",
+        _choice("asyncio", "uvloop"), metavar="{asyncio,uvloop}")
 
     control = serve.add_argument_group("control API (/__mock/...)")
-    control.add_argument("--admin-token", default=env.get("MOCKSERVER_ADMIN_TOKEN") or None,
-                         metavar="TOKEN",
-                         help="require 'Authorization: Bearer TOKEN' on every control request "
-                              "(prefer the environment variable: flags show in process lists)")
-    control.add_argument("--public-health", action="store_true",
-                         default=_env_bool(env, "MOCKSERVER_PUBLIC_HEALTH"),
-                         help="with a token, leave GET /__mock/health open (for health probes)")
-    control.add_argument("--log-json", action="store_true", default=_env_bool(env, "MOCKSERVER_LOG_JSON"),
-                         help="one JSON line per exchange (and per event) on stdout")
+    opt(control, "--admin-token", "MOCKSERVER_ADMIN_TOKEN", None,
+        "require 'Authorization: Bearer TOKEN' on every control request "
+        "(prefer the environment variable: flags show in process lists)", _token, metavar="TOKEN",
+        secret=True)
+    opt(control, "--public-health", "MOCKSERVER_PUBLIC_HEALTH", False,
+        "with a token, leave GET /__mock/health open (for health probes)")
+
+    logs = serve.add_argument_group("logs")
+    opt(logs, "--log-json", "MOCKSERVER_LOG_JSON", False,
+        "one JSON line per exchange (and per event) on stdout, instead of text")
+    opt(logs, "--quiet", "MOCKSERVER_QUIET", False,
+        "no line per exchange; start, reload and stop messages still show")
 
     watch = serve.add_argument_group("hot reload")
-    watch.add_argument("--watch", action="store_true", default=_env_bool(env, "MOCKSERVER_WATCH"),
-                       help="reload the scenario files when they change; a bad file keeps the last good one")
-    watch.add_argument("--watch-interval", type=float, metavar="SECONDS",
-                       default=_env_float(env, "MOCKSERVER_WATCH_INTERVAL", 0.5),
-                       help="how often to look for changes (default 0.5)")
+    opt(watch, "--watch", "MOCKSERVER_WATCH", False,
+        "reload the scenario files (and the body files they name) when they change; "
+        "a bad file keeps the last good one")
+    opt(watch, "--watch-interval", "MOCKSERVER_WATCH_INTERVAL", 0.5, "how often to look for changes",
+        _number(0.01, above=False, expected="a number of seconds, 0.01 or more"), metavar="SECONDS")
 
     tls = serve.add_argument_group("TLS")
-    tls.add_argument("--tls", action="store_true", default=_env_bool(env, "MOCKSERVER_TLS"),
-                     help="serve HTTPS with a certificate made at start (its CA is written to --cert-out)")
-    tls.add_argument("--cert-out", metavar="PATH", default=env.get("MOCKSERVER_CERT_OUT") or None,
-                     help="where to write the CA certificate clients trust (default: a temporary folder)")
-    tls.add_argument("--tls-name", action="append", metavar="NAME",
-                     default=[n for n in env.get("MOCKSERVER_TLS_NAMES", "").split(",") if n.strip()],
-                     help="another host name or address for the certificate (repeatable)")
-    tls.add_argument("--cert", metavar="PEM", default=env.get("MOCKSERVER_TLS_CERT") or None,
-                     help="serve HTTPS with this certificate (chain) instead; needs --key")
-    tls.add_argument("--key", metavar="PEM", default=env.get("MOCKSERVER_TLS_KEY") or None,
-                     help="the private key of --cert")
+    opt(tls, "--tls", "MOCKSERVER_TLS", False,
+        "serve HTTPS with a certificate made at start (its CA is written to --cert-out)")
+    opt(tls, "--cert-out", "MOCKSERVER_CERT_OUT", None,
+        "where to write the CA certificate clients trust (default: a temporary folder)",
+        _text("a file path"), metavar="PATH")
+    tls.add_argument("--tls-name", action="append", metavar="NAME", type=_argtype(_text("a host name")),
+                     help="another host name or address for the certificate (repeatable; "
+                          "$MOCKSERVER_TLS_NAMES, comma-separated)")
+    opt(tls, "--cert", "MOCKSERVER_TLS_CERT", None,
+        "serve HTTPS with this certificate (chain) instead; needs --key", _text("a file path"), metavar="PEM")
+    opt(tls, "--key", "MOCKSERVER_TLS_KEY", None, "the private key of --cert", _text("a file path"),
+        metavar="PEM")
 
-    validate = sub.add_parser("validate", help="check scenario files; one line per problem")
+    validate = sub.add_parser("validate", help="check scenario files; one line per problem", out=out, err=err)
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
-    sub.add_parser("schema", help="print the JSON Schema of scenario files")
-    return parser
+    sub.add_parser("schema", help="print the JSON Schema of scenario files", out=out, err=err)
+    return parser, options
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
-    value = env.get(name, "").strip()
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise EnvError(f"{name}: found {value!r}; expected an integer") from None
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    value = env.get(name, "").strip()
-    try:
-        return float(value) if value else default
-    except ValueError:
-        raise EnvError(f"{name}: found {value!r}; expected a number") from None
+# the limits whose valid range is not the usual one (integers from 1, seconds above 0)
+LIMIT_RANGES: dict[str, Parse] = {
+    "--max-body": _integer(0, None, "a number of bytes, 0 or more (0 refuses every request body)"),
+    "--max-uri": _integer(1, None, "a number of octets, 1 or more"),
+    "--max-header": _integer(1, None, "a number of octets, 1 or more"),
+    "--max-headers": _integer(1, None, "a number of header fields, 1 or more"),
+    "--max-connections": _integer(1, None, "a number of connections, 1 or more"),
+    "--journal-size": _integer(0, None, "a number of entries, 0 or more (0 keeps none)"),
+}
 
 
 def _env_bool(env: Mapping[str, str], name: str) -> bool:
@@ -169,21 +348,40 @@ def _env_bool(env: Mapping[str, str], name: str) -> bool:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the command; the exit code is returned: 0 done, 1 refused (files, TLS), 2 a bad option."""
     env = os.environ if env is None else env
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
-        parser = _parser(env)
-    except EnvError as exc:
-        print(f"mockserver: {exc}", file=err)
-        return 2
-    args = parser.parse_args(argv)
+        return _main(argv, env, out, err)
+    except BrokenPipeError:  # `mockserver schema | head`: the reader left; nothing to say to anyone
+        _silence(out)
+        return 1
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so Python's flush at exit finds nowhere to fail."""
+    if stream is sys.stdout or stream is sys.stderr:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    parser, options = _parser(out, err)
+    try:
+        args = parser.parse_args(argv)
+    except _Exit as exc:
+        out.flush()
+        return exc.code
     if args.command == "schema":
         from .schema import ScenarioSpec
 
         schema = ScenarioSpec.model_json_schema(by_alias=True)
         schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
         print(json.dumps(schema, indent=2), file=out)
+        out.flush()  # a closed pipe shows here, not in Python's flush at exit
         return 0
     if args.command == "validate":
         from .scenario import load_paths
@@ -199,6 +397,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         rules = sum(len(s.rules) for s in scenarios)
         print(f"ok: {len(scenarios)} scenario(s), {rules} rule(s)", file=out)
         return 0
+    try:
+        options.resolve(args, env)
+    except EnvError as exc:
+        print(f"mockserver: {exc}", file=err)
+        return 2
+    if args.tls_name is None:
+        args.tls_name = [n.strip() for n in env.get("MOCKSERVER_TLS_NAMES", "").split(",") if n.strip()]
     return _serve(args, env, out, err)
 
 
@@ -208,22 +413,20 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
 
     paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
         or [str(BUILTIN_DIR)]
-    if args.gc_threshold < 0:
-        print(f"mockserver: --gc-threshold: found {args.gc_threshold}; expected 0 (Python's default) "
-              "or a positive number of allocations", file=err)
-        return 1
     try:
         loop_factory = _loop_factory(args.loop)
     except _Refusal as exc:
         print(f"mockserver: {exc}", file=err)
         return 1
-    log = _Log(out, err, json_lines=args.log_json)
     with contextlib.ExitStack() as cleanup:
         try:
             ssl_context, ca = _tls(args, cleanup)
         except _Refusal as exc:
             print(f"mockserver: {exc}", file=err)
             return 1
+        # what the files looked like before they were loaded: a save between the load and the
+        # watcher's start is then a change like any other (taken after, it was never seen)
+        baseline = _scan(paths) if args.watch else None
         try:
             server = MockServer(paths, host=args.host, port=args.port, seed=args.seed,
                                 max_delay=args.max_delay, shutdown_timeout=args.shutdown_timeout,
@@ -231,8 +434,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                                 ssl_context=ssl_context, max_body_size=args.max_body,
                                 max_uri=args.max_uri, max_header=args.max_header,
                                 max_headers=args.max_headers, header_timeout=args.header_timeout,
-                                body_timeout=args.body_timeout, max_connections=args.max_connections,
                                 keepalive_timeout=args.keepalive_timeout,
+                                body_timeout=args.body_timeout, max_connections=args.max_connections,
                                 journal_size=args.journal_size, header_control=args.header_control,
                                 time_scale=args.time_scale)
         except ScenarioError as exc:
@@ -240,15 +443,25 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                 print(problem, file=err)
             print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
             return 1
-        if args.log_json:
+        from .output import Output, describe_exchange
+
+        output = Output(out, err)
+        cleanup.callback(output.close)
+        log = _Log(output, json_lines=args.log_json)
+        if args.quiet:
+            pass
+        elif args.log_json:
             from .metrics import JsonLog
 
-            server.exchange_hooks.append(JsonLog(out))
+            server.exchange_hooks.append(JsonLog(cast(TextIO, output)))
+        else:
+            server.exchange_hooks.append(lambda entry: output.line(describe_exchange(entry)))
         tune_gc(args.gc_threshold)
         try:
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                runner.run(_run(server, args, paths, ca, log))
+                runner.run(_run(server, args, paths, ca, log, baseline))
         except OSError as exc:
+            output.close()
             print(f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
             return 1
     return 0
@@ -315,8 +528,8 @@ def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[ssl.S
 class _Log:
     """Startup, reload and shutdown messages: text lines, or JSON lines with --log-json."""
 
-    def __init__(self, out: TextIO, err: TextIO, *, json_lines: bool) -> None:
-        self.out, self.err, self.json_lines = out, err, json_lines
+    def __init__(self, output: Output, *, json_lines: bool) -> None:
+        self.output, self.json_lines = output, json_lines
 
     def event(self, event: str, message: str, *, error: bool = False, problems: Sequence[str] = (),
               **fields: object) -> None:
@@ -324,16 +537,23 @@ class _Log:
             from .metrics import JsonLog
 
             extra = {"problems": list(problems)} if problems else {}
-            JsonLog(self.out).event({"event": event, "message": message, **fields, **extra})
+            JsonLog(cast(TextIO, self.output)).event({"event": event, "message": message, **fields, **extra})
             return
-        stream = self.err if error else self.out
-        print(message, file=stream, flush=True)
+        self.output.line(message, error=error)
         for line in problems:
-            print(f"  {line}", file=stream, flush=True)
+            self.output.line(f"  {line}", error=error)
+
+
+def _scan(paths: Sequence[str]) -> Snapshot:
+    from pathlib import Path
+
+    from .reload import scan
+
+    return scan([Path(p) for p in paths])
 
 
 async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], ca: str | None,
-               log: _Log) -> None:
+               log: _Log, baseline: Snapshot | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -356,7 +576,7 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
         def report(ok: bool, message: str, problems: list[str]) -> None:
             log.event("reload", f"mockserver: {message}", error=not ok, ok=ok, problems=problems)
 
-        watcher = Watcher(server, paths, interval=args.watch_interval, report=report)
+        watcher = Watcher(server, paths, interval=args.watch_interval, report=report, snapshot=baseline)
         watcher_task = asyncio.create_task(watcher.run())
         log.event("watching", f"mockserver: watching {', '.join(paths)} for changes")
     try:

@@ -1,7 +1,10 @@
 """The image as CI runs it: built with podman, served on a loopback port, stopped with SIGTERM.
 
-Needs podman and a local Python base image, since nothing can be pulled here: .ci/run runs
-../shared/container/prepare.sh and exports its last line as MOCKSERVER_TEST_PYTHON_IMAGE.
+Needs podman and a Python base image that podman has locally (the build pulls nothing), named by
+MOCKSERVER_TEST_PYTHON_IMAGE: any Debian-based image with Python 3.11+ and venv, for example
+``podman pull docker.io/library/python:3.12-slim`` and
+``MOCKSERVER_TEST_PYTHON_IMAGE=docker.io/library/python:3.12-slim``. Without them the module is
+skipped, and the skip says which is missing.
 Everything this module creates (image, containers) is removed at the end.
 
 The README's and docs/container.md's examples are what these tests do: the GitHub Actions
@@ -35,10 +38,28 @@ SERVICE = WORKFLOW["jobs"]["test"]["services"]["mockserver"]
 ORDERS = re.search(r"```yaml\n(# orders.yaml\n.*?)```", README, re.S).group(1)  # type: ignore[union-attr]
 TOKEN = SERVICE["env"]["MOCKSERVER_ADMIN_TOKEN"]
 
+EXAMPLE_BASE = "docker.io/library/python:3.12-slim"
+
+
+def missing() -> str | None:
+    """What this machine lacks to build and run the image, in the words a user acts on; None if nothing."""
+    if PODMAN is None:
+        return ("podman is not installed: these tests build the Dockerfile with podman and run the image "
+                "(install podman, e.g. apt-get install podman)")
+    if not BASE:
+        return ("MOCKSERVER_TEST_PYTHON_IMAGE is not set: name a local base image with Python 3.11+ and venv "
+                f"for the build, e.g. podman pull {EXAMPLE_BASE} and "
+                f"MOCKSERVER_TEST_PYTHON_IMAGE={EXAMPLE_BASE}")
+    exists = subprocess.run([PODMAN, "image", "exists", BASE], capture_output=True, timeout=60, check=False)
+    if exists.returncode != 0:
+        return (f"MOCKSERVER_TEST_PYTHON_IMAGE is {BASE!r}, which podman does not have locally "
+                f"(the build pulls nothing): podman pull {BASE}, or name one listed by podman images")
+    return None
+
+
+MISSING = missing()
 pytestmark = [
-    pytest.mark.skipif(PODMAN is None, reason="podman is not installed (run ../shared/container/prepare.sh)"),
-    pytest.mark.skipif(not BASE, reason="MOCKSERVER_TEST_PYTHON_IMAGE is not set: run ../shared/container/"
-                                        "prepare.sh and export its last line (.ci/run does)"),
+    pytest.mark.skipif(MISSING is not None, reason=MISSING or ""),
     pytest.mark.timeout(900),
 ]
 

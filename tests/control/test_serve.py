@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mockserver import MockServer
 from mockserver.cli import main
+from mockserver.journal import Entry
+from mockserver.output import describe_exchange
 from mockserver.tls import self_signed
 from tests.conftest import ROOT
 from tests.control.conftest import serve
@@ -89,7 +92,8 @@ def test_sigterm_lets_an_answer_within_the_timeout_finish(slow_file: Path) -> No
         assert served.proc.wait(10) == 0
         thread.join(10)
     assert result["answer"] == (200, "soon")
-    assert served.lines[-1] == "mockserver: shutting down"
+    assert served.lines[-2] == "mockserver: shutting down"
+    assert re.fullmatch(r"GET /soon -> 200 OK \(slow/soon\) 1\.\d\ds", served.lines[-1])  # logged when done
 
 
 # --- TLS -------------------------------------------------------------------------------------------
@@ -160,8 +164,8 @@ def test_tls_refusals_are_one_line() -> None:
 
 def test_a_negative_gc_threshold_is_refused() -> None:
     err = io.StringIO()
-    assert main(["serve", "--gc-threshold", "-5"], env={}, stderr=err) == 1
-    assert err.getvalue() == ("mockserver: --gc-threshold: found -5; expected 0 (Python's default) "
+    assert main(["serve", "--gc-threshold", "-5"], env={}, stderr=err) == 2
+    assert err.getvalue() == ("mockserver: --gc-threshold: found '-5'; expected 0 (Python's default) "
                               "or a positive number of allocations\n")
 
 
@@ -218,11 +222,12 @@ def test_token_from_the_environment_json_logs_and_no_secret_in_them(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"MOCKSERVER_PORT": "eighty"}, "mockserver: MOCKSERVER_PORT: found 'eighty'; expected an integer\n"),
+    ({"MOCKSERVER_PORT": "eighty"}, "mockserver: MOCKSERVER_PORT: found 'eighty'; expected an integer "
+                                    "from 0 to 65535 (0 picks a free port)\n"),
     ({"MOCKSERVER_WATCH": "maybe"},
      "mockserver: MOCKSERVER_WATCH: found 'maybe'; expected one of 1, 0, true, false, yes, no, on, off\n"),
     ({"MOCKSERVER_SHUTDOWN_TIMEOUT": "soon"},
-     "mockserver: MOCKSERVER_SHUTDOWN_TIMEOUT: found 'soon'; expected a number\n"),
+     "mockserver: MOCKSERVER_SHUTDOWN_TIMEOUT: found 'soon'; expected a number of seconds, 0 or more\n"),
 ])
 def test_bad_environment_is_a_message(env: dict[str, str], message: str) -> None:
     err = io.StringIO()
@@ -267,3 +272,126 @@ def test_python_m_mockserver_help_lists_the_ci_options() -> None:
     for option in ("--admin-token", "--public-health", "--log-json", "--watch", "--tls", "--cert-out",
                    "--cert", "--key", "--shutdown-timeout"):
         assert option in out
+
+
+# --- a line per exchange ---------------------------------------------------------------------
+
+ORDERS = ("name: orders\nrules:\n  - name: show-order\n    match: {method: GET, path: '/orders/{id}'}\n"
+          "    respond: {json: {state: paid}}\n"
+          "  - name: reset\n    match: {path: /reset}\n    fault: reset\n"
+          "  - name: busy\n    match: {path: /busy}\n    respond: {status: 503, delay: 30ms}\n")
+TOOK = r" \d+(\.\d)?ms"
+
+
+def exchanges(served_lines: list[str]) -> list[str]:
+    return [line for line in served_lines if not line.startswith("mockserver")]
+
+
+def ask_orders(url: str) -> None:
+    assert requests.get(url + "/orders/7", timeout=5).status_code == 200
+    assert requests.get(url + "/order/7?x=1", timeout=5).status_code == 404
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/reset", timeout=5)
+    assert requests.get(url + "/busy", timeout=5).status_code == 503
+    assert requests.get(url + "/__mock/health", timeout=5).status_code == 200  # the control API: not logged
+
+
+def test_serve_logs_one_line_per_exchange_and_unmatched_ones_stand_out(tmp_path: Path) -> None:
+    (tmp_path / "orders.yaml").write_text(ORDERS)
+    with serve(str(tmp_path / "orders.yaml")) as served:
+        ask_orders(served.url)
+        deadline = time.monotonic() + 5
+        while len(exchanges(served.lines)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert served.stop() == 0
+    lines = exchanges(served.lines)
+    assert len(lines) == 4, served.lines
+    assert re.fullmatch(r"GET /orders/7 -> 200 OK \(orders/show-order\)" + TOOK, lines[0]), lines[0]
+    assert re.fullmatch(r"UNMATCHED GET /order/7\?x=1 -> 404 NotFound \(no rule matched; nearest "
+                        r"orders/show-order: .+\)" + TOOK, lines[1]), lines[1]
+    # a fault: what the client met (no status once faults journal none, the fault's name either way)
+    assert re.fullmatch(r"GET /reset -> (200 OK, )?fault reset \(orders/reset\)" + TOOK, lines[2]), lines[2]
+    assert re.fullmatch(r"GET /busy -> 503 ServiceUnavailable \(orders/busy\) [3-9]\d(\.\d)?ms", lines[3]), \
+        lines[3]
+    assert served.lines[-1] == "mockserver: shutting down" and served.errors == []
+
+
+@pytest.mark.parametrize(("args", "env"), [(["--quiet"], {}), ([], {"MOCKSERVER_QUIET": "1"}),
+                                           (["--quiet", "--log-json"], {})])
+def test_quiet_turns_the_exchange_lines_off(tmp_path: Path, args: list[str], env: dict[str, str]) -> None:
+    (tmp_path / "orders.yaml").write_text(ORDERS)
+    with serve(str(tmp_path / "orders.yaml"), *args, env=env) as served:
+        ask_orders(served.url)
+        assert served.stop() == 0
+    events = [json.loads(line)["event"] for line in served.lines] if "--log-json" in args else None
+    assert events in (None, ["listening", "stopping"])
+    if events is None:
+        assert served.lines[1:] == ["mockserver: shutting down"]
+
+
+def test_control_characters_in_a_request_cannot_forge_log_lines() -> None:
+    entry = Entry(seq=1, request_id="r", method="GET", path="/a\r\nGET /forged -> 200 OK\x1b[2J",
+                  query_string="", headers={}, body=b"", client="", session="", rule=None, status=404,
+                  reason="NotFound", outcome="unmatched", arrived=1.0, ended=1.0005)
+    assert describe_exchange(entry) == ("UNMATCHED GET /a\\r\\nGET /forged -> 200 OK\\x1b[2J -> 404 NotFound "
+                                        "(no rule matched; no rule is near) 0.5ms")
+
+
+@pytest.mark.parametrize(("status", "reason", "decisions", "expected"), [
+    (None, "reset", (), "GET /f -> fault reset (s/f) 2.0ms"),  # a fault entry that carries its name
+    (None, "", ("fault: close after 1s",), "GET /f -> fault close after 1s (s/f) 2.0ms"),
+    (200, "OK", ("fault: truncate 10 bytes",), "GET /f -> 200 OK, fault truncate 10 bytes (s/f) 2.0ms"),
+])
+def test_a_fault_shows_what_the_client_met(status: int | None, reason: str, decisions: tuple[str, ...],
+                                           expected: str) -> None:
+    entry = Entry(seq=1, request_id="r", method="GET", path="/f", query_string="", headers={}, body=b"",
+                  client="", session="", rule="s/f", status=status, reason=reason, outcome="fault",
+                  arrived=1.0, ended=1.002, decisions=decisions)
+    assert describe_exchange(entry) == expected
+
+
+def test_a_log_nobody_reads_never_stalls_the_server(tmp_path: Path) -> None:
+    """CI scripts read the first line and leave stdout in a pipe: 64 KiB later, writes would block."""
+    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"listening on (\S+) ", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
+        session = requests.Session()
+        long_path = "/hello/" + "x" * 190  # about 240 bytes a line: 600 of them overfill a pipe twice
+        for _ in range(600):
+            assert session.get(url + long_path, timeout=5).status_code == 404
+        assert session.get(url + "/hello", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        assert proc.stderr is not None
+        errors = proc.stderr.read()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert "Traceback" not in errors
+
+
+def test_a_closed_stdout_is_no_error_and_serving_goes_on() -> None:
+    """`mockserver serve | head -1`: the log's reader is gone; answers and a clean exit are not."""
+    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        url = re.search(r"listening on (\S+) ", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
+        proc.stdout.close()
+        for _ in range(20):
+            assert requests.get(url + "/hello", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -75,9 +75,12 @@ def test_documented_commands_name_scenarios_that_exist(where: str, command: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """`mockserver serve css chaos/throttled` as the docs write it, run from the repository root:
     its paths (or built-in names) load. Files that a doc writes in a YAML block come from it."""
+    import io
+
     from mockserver.cli import _parser
 
-    args = _parser({}).parse_args(shlex.split(command)[1:])
+    parser, _ = _parser(io.StringIO(), io.StringIO())
+    args = parser.parse_args(shlex.split(command)[1:])
     monkeypatch.chdir(ROOT)
     paths = []
     for name in args.paths:
