@@ -117,7 +117,9 @@ class Engine:
         store = self.store
         for position in self.index.candidates(request.path, request.method):
             rule = rules[position]
-            params = rule.matcher.match(request)
+            # only a rule that names OPTIONS takes it; the server answers the others with 204 + Allow
+            params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
+                else rule.matcher.match(request)
             if params is None:
                 continue
             responder = rule.responder
@@ -205,6 +207,8 @@ class Engine:
         """
         for position in self.index.candidates(request.path, request.method):
             rule = self.rules[position]
+            if request.method == "OPTIONS" and rule.matcher.methods is None:
+                continue
             if rule.matcher.match_head(request):
                 return rule
         return None
