@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from . import catalogue
 from .chaos import Fault, Mix, Outcome, ScenarioChaos
 from .durations import parse_duration
-from .matching import RuleIndex
+from .matching import Closeness, RuleIndex
 from .request import RequestSnapshot
 from .responses import Plan
 from .rng import uniforms
@@ -401,8 +401,14 @@ class Engine:
     # --- misses ------------------------------------------------------------------------------------
 
     def near_misses(self, request: RequestSnapshot, limit: int = 3) -> tuple[NearMiss, ...]:
-        """The rules closest to matching, with what did not match; path matches rank first."""
-        ranked: list[tuple[int, int, int, NearMiss]] = []
+        """The rules closest to matching, with what did not match.
+
+        Rules whose path matches come first (something else missed), then the others by how
+        close the path is (segments, then the spelling of each) and whether the method is right,
+        so ``GET /order/7`` names ``GET /orders/{id}`` first whatever order the rules were loaded in.
+        """
+        ranked: list[tuple[int, float, int, int, NearMiss]] = []
+        probe = Closeness(request.path)
         with self.store.lock:
             session = self.store.session(request.headers.get(self.session_header, ""))
             for position, rule in enumerate(self.rules):
@@ -420,10 +426,11 @@ class Engine:
                 if not misses:
                     continue
                 path_ok = rule.matcher.allows_path(request.path)
-                ranked.append((0 if path_ok else 1, len(misses), position,
+                closeness = round(rule.matcher.closeness(request, probe), 6)
+                ranked.append((0 if path_ok else 1, -closeness, len(misses), position,
                                NearMiss(rule.id, rule.source, tuple(misses))))
-        ranked.sort(key=lambda item: item[:3])
-        return tuple(item[3] for item in ranked[:limit])
+        ranked.sort(key=lambda item: item[:4])
+        return tuple(item[4] for item in ranked[:limit])
 
     def _unmatched(self, request: RequestSnapshot, session: str) -> Resolution:
         misses = self.near_misses(request)
