@@ -245,11 +245,12 @@ class ControlApi:
         return web.json_response({"states": self.server.store.states(session)})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        valid = {"rule", "method", "path", "status", "session", "outcome", "limit"}
+        valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "limit"}
         _query(request, valid)
         query = request.query
         statuses = {_int(v, "status", 100, 999) for v in query.getall("status", [])}
         outcomes = set(query.getall("outcome", []))
+        faults = set(query.getall("fault", []))
         limit = _int(query["limit"], "limit", 0, None) if "limit" in query else None
         rule, method = query.get("rule"), query.get("method", "").upper()
         path, session = query.get("path"), query.get("session")
@@ -260,7 +261,8 @@ class ControlApi:
                     and (path is None or e.path == path)
                     and (not statuses or e.status in statuses)
                     and (session is None or e.session == session)
-                    and (not outcomes or e.outcome in outcomes))
+                    and (not outcomes or e.outcome in outcomes)
+                    and (not faults or e.fault in faults))
 
         entries = [e for e in self.server.journal.entries() if keep(e)]
         count = len(entries)  # of all that match, so that limit=0 counts without sending entries
@@ -501,10 +503,17 @@ _SCHEMAS: dict[str, Any] = {
             "path": {"type": "string"}, "query": {"type": "string"},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
             "body": {"type": "string"}, "client": {"type": "string"}, "session": {"type": "string"},
-            "rule": {"type": ["string", "null"]}, "status": {"type": ["integer", "null"]},
+            "rule": {"type": ["string", "null"]},
+            "status": {"type": ["integer", "null"],
+                       "description": "the status sent; null when a fault sent no status line "
+                                      "(reset, close, drop, hang, garbage, malformed_status)"},
             "reason": {"type": "string"},
             "outcome": {"type": "string",
-                        "description": "answered | timed_out | unmatched | client_gone | error"},
+                        "description": "answered | timed_out | unmatched | refused | fault | client_gone | "
+                                       "error | pending"},
+            "fault": {"type": ["string", "null"],
+                      "description": "the fault done to the connection (reset, truncate, drip, ...), "
+                                     "null for a plain answer"},
             "delay": {"type": ["number", "null"]}, "deadline": {"type": ["number", "null"]},
             "arrived": {"type": "number"}, "first_byte": {"type": ["number", "null"]},
             "ended": {"type": ["number", "null"]},
@@ -589,7 +598,10 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
                            "answer status (repeat the parameter for several)"),
                     session,
                     _param("outcome", {"type": "string"},
-                           "answered, timed_out, unmatched, client_gone or error (repeatable)"),
+                           "answered, timed_out, unmatched, refused, fault, client_gone or error "
+                           "(repeatable)"),
+                    _param("fault", {"type": "string"},
+                           "the fault's name, such as reset or truncate (repeatable)"),
                     _param("limit", {"type": "integer", "minimum": 0}, "only the last N matching entries"),
                 ]),
             "delete": _operation("Forget the journal", _ok("cleared", {

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 
 from .responses import Plan
 
-__all__ = ["Concurrency", "Fault", "Mix", "Outcome", "Phase", "RateLimit", "ScenarioChaos", "Timeline"]
+__all__ = ["SILENT_FAULTS", "Concurrency", "Fault", "Mix", "Outcome", "Phase", "RateLimit", "ScenarioChaos",
+           "Timeline"]
+
+# faults after which the client has seen no HTTP status (nothing, or bytes that are not a status
+# line): their journal entries carry no status; the others send the planned status line first
+SILENT_FAULTS = frozenset({"reset", "close", "drop", "hang", "garbage", "malformed_status"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,11 @@ class Fault:
     interval: float = 0.1
     chunk_size: int = 16
     requests: int = 1
+
+    @property
+    def sends_status(self) -> bool:
+        """Whether the client gets a real status line before the fault strikes (truncate, drip...)."""
+        return self.type not in SILENT_FAULTS
 
     def describe(self) -> str:
         detail = {

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from . import catalogue
 from .chaos import Fault, Mix, Outcome, ScenarioChaos
 from .durations import parse_duration
-from .matching import RuleIndex
+from .matching import Closeness, RuleIndex
 from .request import RequestSnapshot
 from .responses import Plan
 from .rng import uniforms
@@ -62,6 +62,9 @@ class Resolution:
     fault: Fault | None = None
     extra_headers: list[tuple[str, str]] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
+    # the kind of each decision that changed the answer (metrics count these; a mix that drew the
+    # rule's own answer decided something, but injected nothing)
+    injected: list[str] = field(default_factory=list)
     release: Callable[[], None] | None = None
     seed: int = 0
     overridden: bool = False  # chaos refused or replaced the rule's own answer
@@ -114,7 +117,9 @@ class Engine:
         store = self.store
         for position in self.index.candidates(request.path, request.method):
             rule = rules[position]
-            params = rule.matcher.match(request)
+            # only a rule that names OPTIONS takes it; the server answers the others with 204 + Allow
+            params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
+                else rule.matcher.match(request)
             if params is None:
                 continue
             responder = rule.responder
@@ -202,6 +207,8 @@ class Engine:
         """
         for position in self.index.candidates(request.path, request.method):
             rule = self.rules[position]
+            if request.method == "OPTIONS" and rule.matcher.methods is None:
+                continue
             if rule.matcher.match_head(request):
                 return rule
         return None
@@ -213,15 +220,14 @@ class Engine:
         timeline, mix. A refusal or an override ends the chain; delays add up."""
         if self._rate_limited(res, rule, chaos, request) or self._over_cap(res, rule, chaos, request):
             return
-        if self._overrides(res, rule.id, request, self.header_control or chaos.header_control):
-            return
-        if chaos.timeline is not None and self._phase(res, rule, chaos):
-            return
-        mix = rule.mix or chaos.mix
-        if mix is not None:
-            self._draw(res, mix, f"{rule.id}/mix", "mix")
-        elif rule.fault is not None:
+        if not (self._overrides(res, rule.id, request, self.header_control or chaos.header_control)
+                or (chaos.timeline is not None and self._phase(res, rule, chaos))):
+            mix = rule.mix or chaos.mix
+            if mix is not None:
+                self._draw(res, mix, f"{rule.id}/mix", "mix")
+        if rule.fault is not None and res.fault is rule.fault:  # nothing replaced the rule's own fault
             res.decisions.append(f"fault: {rule.fault.describe()}")
+            res.injected.append("fault")
 
     def _rate_limited(self, res: Resolution, rule: Rule, chaos: ScenarioChaos,
                       request: RequestSnapshot) -> bool:
@@ -250,6 +256,7 @@ class Engine:
         res.plan, res.fault, res.delay, res.overridden = self.throttled_plan, None, 0.0, True
         res.extra_headers.append(("Retry-After", str(seconds)))
         res.decisions.append(f"rate_limit: bucket {bucket_key} empty, Retry-After {seconds}s")
+        res.injected.append("rate_limit")
         return True
 
     def _over_cap(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot) -> bool:
@@ -269,6 +276,7 @@ class Engine:
         res.plan, res.fault, res.delay, res.overridden = self.overloaded_plan, None, 0.0, True
         res.extra_headers.append(("Retry-After", str(seconds)))
         res.decisions.append(f"concurrency: {cap.limit} in flight on {slot}, Retry-After {seconds}s")
+        res.injected.append("concurrency")
         return True
 
     def _phase(self, res: Resolution, rule: Rule, chaos: ScenarioChaos) -> bool:
@@ -281,9 +289,9 @@ class Engine:
         left = phase.end - now
         label = f"timeline: phase {index} ({phase.label()}), {left:.1f}s left"
         if phase.outcome is not None:
-            self._apply(res, phase.outcome, label)
+            self._apply(res, phase.outcome, label, "timeline")
         elif phase.mix is not None:
-            self._draw(res, phase.mix, f"{rule.id}/phase{index}", label)
+            self._draw(res, phase.mix, f"{rule.id}/phase{index}", label, "timeline")
         else:
             res.decisions.append(label)
         if phase.retry_after is not None:
@@ -291,12 +299,16 @@ class Engine:
             res.extra_headers.append(("Retry-After", str(max(1, math.ceil(wait - 1e-9)))))
         return True
 
-    def _draw(self, res: Resolution, mix: Mix, key: str, label: str) -> None:
+    def _draw(self, res: Resolution, mix: Mix, key: str, label: str, kind: str = "mix") -> None:
         u, _ = uniforms(res.seed, key, res.ordinal)
         index, outcome = mix.pick(u)
-        self._apply(res, outcome, f"{label}: draw {u:.4f} -> {outcome.describe()} ({mix.share(index):.0%})")
+        self._apply(res, outcome, f"{label}: draw {u:.4f} -> {outcome.describe()} ({mix.share(index):.0%})",
+                    kind)
 
-    def _apply(self, res: Resolution, outcome: Outcome, decision: str) -> None:
+    def _apply(self, res: Resolution, outcome: Outcome, decision: str, kind: str) -> None:
+        """Carry out a chosen outcome; only one that changes the answer counts as injected."""
+        if outcome.plan is not None or outcome.fault is not None or outcome.delay:
+            res.injected.append(kind)
         if outcome.plan is not None or outcome.fault is not None:
             res.overridden = True
         if outcome.plan is not None:
@@ -317,10 +329,14 @@ class Engine:
                 u, _ = uniforms(res.seed, f"runtime/{fault.name}/{key}", res.ordinal)
                 if u >= fault.probability:
                     continue
-            self._apply(res, fault.outcome, f"runtime fault {fault.name}: {fault.outcome.describe()}")
+            self._apply(res, fault.outcome, f"runtime fault {fault.name}: {fault.outcome.describe()}",
+                        f"runtime fault {fault.name}")
             return True
         if header_control:
-            return self._header_control(res, key, request)
+            before = len(res.decisions)
+            decided = self._header_control(res, key, request)
+            res.injected.extend("header control" for _ in res.decisions[before:])
+            return decided
         return False
 
     def _header_control(self, res: Resolution, key: str, request: RequestSnapshot) -> bool:
@@ -390,8 +406,14 @@ class Engine:
     # --- misses ------------------------------------------------------------------------------------
 
     def near_misses(self, request: RequestSnapshot, limit: int = 3) -> tuple[NearMiss, ...]:
-        """The rules closest to matching, with what did not match; path matches rank first."""
-        ranked: list[tuple[int, int, int, NearMiss]] = []
+        """The rules closest to matching, with what did not match.
+
+        Rules whose path matches come first (something else missed), then the others by how
+        close the path is (segments, then the spelling of each) and whether the method is right,
+        so ``GET /order/7`` names ``GET /orders/{id}`` first whatever order the rules were loaded in.
+        """
+        ranked: list[tuple[int, float, int, int, NearMiss]] = []
+        probe = Closeness(request.path)
         with self.store.lock:
             session = self.store.session(request.headers.get(self.session_header, ""))
             for position, rule in enumerate(self.rules):
@@ -409,10 +431,11 @@ class Engine:
                 if not misses:
                     continue
                 path_ok = rule.matcher.allows_path(request.path)
-                ranked.append((0 if path_ok else 1, len(misses), position,
+                closeness = round(rule.matcher.closeness(request, probe), 6)
+                ranked.append((0 if path_ok else 1, -closeness, len(misses), position,
                                NearMiss(rule.id, rule.source, tuple(misses))))
-        ranked.sort(key=lambda item: item[:3])
-        return tuple(item[3] for item in ranked[:limit])
+        ranked.sort(key=lambda item: item[:4])
+        return tuple(item[4] for item in ranked[:limit])
 
     def _unmatched(self, request: RequestSnapshot, session: str) -> Resolution:
         misses = self.near_misses(request)

@@ -100,9 +100,9 @@ class Entry:
     client: str
     session: str
     rule: str | None
-    status: int | None
+    status: int | None  # None when the client saw no status line (a reset, close, hang, garbage...)
     reason: str
-    outcome: str  # answered | timed_out | unmatched | refused | fault | client_gone | error
+    outcome: str  # answered | timed_out | unmatched | refused | fault | client_gone | error | pending
     delay: float = 0.0
     deadline: float | None = None
     arrived: float = 0.0
@@ -112,6 +112,10 @@ class Entry:
     near_misses: tuple[Any, ...] = ()
     # the answer's headers as sent, in order; filled by the server (Retry-After checks read it)
     response_headers: tuple[tuple[str, str], ...] = ()
+    # the fault done to the connection ("reset", "truncate", ...), None for a plain answer
+    fault: str | None = None
+    # the kinds of chaos that changed this exchange (metrics count these, not every decision)
+    injected: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (headers as a dict, body as text)."""
@@ -120,6 +124,7 @@ class Entry:
             "query": self.query_string, "headers": dict(self.headers),
             "body": self.body.decode("utf-8", "replace"), "client": self.client, "session": self.session,
             "rule": self.rule, "status": self.status, "reason": self.reason, "outcome": self.outcome,
+            "fault": self.fault,
             "delay": self.delay, "deadline": self.deadline, "arrived": self.arrived,
             "first_byte": self.first_byte, "ended": self.ended, "decisions": list(self.decisions),
             "near_misses": [_near_miss_dict(m) for m in self.near_misses],
@@ -134,8 +139,9 @@ class Entry:
             method=str(data.get("method", "")), path=str(data.get("path", "")),
             query_string=str(data.get("query", "")), headers=dict(data.get("headers") or {}),
             body=str(data.get("body", "")).encode(), client=str(data.get("client", "")),
-            session=str(data.get("session", "")), rule=data.get("rule"), status=data.get("status"),
-            reason=str(data.get("reason", "")), outcome=str(data.get("outcome", "")),
+            session=str(data.get("session", "")), rule=data.get("rule"), status=_status(data.get("status")),
+            reason=str(data.get("reason") or ""), outcome=str(data.get("outcome", "")),
+            fault=str(data["fault"]) if data.get("fault") else None,
             delay=float(data.get("delay") or 0.0), deadline=data.get("deadline"),
             arrived=float(data.get("arrived") or 0.0), first_byte=data.get("first_byte"),
             ended=data.get("ended"), decisions=tuple(data.get("decisions") or ()),
@@ -156,9 +162,14 @@ class Entry:
         """One line for failure messages: when, what was asked, what was answered and by which rule."""
         when = f" +{self.arrived - origin:.3f}s" if origin is not None else ""
         target = self.path + (f"?{self.query_string}" if self.query_string else "")
-        answer = f"{self.status} {self.reason}".strip() if self.status is not None else "no answer"
+        if self.status is not None:
+            answer = f"{self.status} {self.reason}".strip()
+        else:
+            answer = "no status" if self.fault else "no answer"
         by = f"rule {self.rule}" if self.rule else "no rule"
         extra = "" if self.outcome == "answered" else f", {self.outcome}"
+        if self.fault:
+            extra += f" {self.fault}" if self.outcome == "fault" else f" (fault {self.fault})"
         if self.decisions and self.outcome == "error":
             extra += f": {'; '.join(self.decisions)}"
         return f"#{self.seq}{when} {self.method} {target} -> {answer} ({by}{extra})"
@@ -171,6 +182,11 @@ class Entry:
             source = f" ({found['source']})" if found.get("source") else ""
             lines.append(f"near miss {found.get('rule')}{source}: {'; '.join(found.get('mismatches', []))}")
         return lines
+
+
+def _status(value: Any) -> int | None:
+    # a remote journal says null for a fault that sent no status line
+    return None if value is None else int(value)
 
 
 def _near_miss_dict(miss: Any) -> dict[str, Any]:
@@ -202,6 +218,7 @@ class RequestFilters(TypedDict, total=False):
     path: str | re.Pattern[str]
     session: str
     outcome: str | Collection[str]
+    fault: str | Collection[str]
 
 
 class FiltersBesidesRule(RequestFilters, total=False):
@@ -219,7 +236,7 @@ class Filters(RequestFilters, total=False):
     status: int | Collection[int]
 
 
-FILTER_NAMES = ("rule", "method", "path", "status", "session", "outcome")
+FILTER_NAMES = ("rule", "method", "path", "status", "session", "outcome", "fault")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +244,9 @@ class Query:
     """A conjunction of filters over entries.
 
     *rule* is a rule id (``scenario/rule``) or a bare rule name; *path* is exact, or a compiled
-    regex that must match it whole; *status* and *outcome* take one value or several.
+    regex that must match it whole; *status*, *outcome* and *fault* (a fault's name, such as
+    ``reset``) take one value or several. A fault that sent no status line has status None, so
+    ``status=200`` never counts a reset.
     """
 
     rule: str | None = None
@@ -236,6 +255,7 @@ class Query:
     status: int | frozenset[int] | None = None
     session: str | None = None
     outcome: str | frozenset[str] | None = None
+    fault: str | frozenset[str] | None = None
 
     @classmethod
     def of(cls, filters: Mapping[str, Any]) -> Query:
@@ -245,13 +265,15 @@ class Query:
             raise TypeError(f"unknown journal filter {unknown[0]!r}; valid filters: {valid}")
         status = filters.get("status")
         outcome = filters.get("outcome")
+        fault = filters.get("fault")
         return cls(
             rule=filters.get("rule"),
             method=filters["method"].upper() if filters.get("method") else None,
             path=filters.get("path"),
             status=status if status is None or isinstance(status, int) else frozenset(status),
             session=filters.get("session"),
-            outcome=outcome if outcome is None or isinstance(outcome, str) else frozenset(outcome))
+            outcome=outcome if outcome is None or isinstance(outcome, str) else frozenset(outcome),
+            fault=fault if fault is None or isinstance(fault, str) else frozenset(fault))
 
     def matches(self, entry: Entry) -> bool:
         if self.rule is not None and entry.rule != self.rule and (
@@ -266,6 +288,9 @@ class Query:
                                         else entry.status not in self.status):
             return False
         if self.session is not None and entry.session != self.session:
+            return False
+        if self.fault is not None and (entry.fault != self.fault if isinstance(self.fault, str)
+                                       else entry.fault not in self.fault):
             return False
         return self.outcome is None or (entry.outcome == self.outcome if isinstance(self.outcome, str)
                                         else entry.outcome in self.outcome)

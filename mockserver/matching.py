@@ -16,6 +16,7 @@ from .request import NO_JSON, RequestSnapshot
 from .signature import SignatureMatcher
 
 __all__ = [
+    "Closeness",
     "JsonMatcher",
     "PathPattern",
     "PathRegex",
@@ -127,8 +128,97 @@ class PathTemplate:
         m = (self._regex or self._compile_regex()).match(path)
         return m.groupdict() if m is not None else None
 
+    def closeness(self, path: str, probe: Closeness | None = None) -> float:
+        """How near *path* comes to matching, from 0 to 1 (1 when it matches), for near misses.
+
+        An edit distance over segments: a missing or extra segment costs 1, a parameter takes
+        any one segment (a ``{name:path}`` tail the rest), and a literal costs how much its
+        spelling differs (Closeness.similar), so ``/order/7`` is close to ``/orders/{id}``.
+        """
+        if self.match(path) is not None:
+            return 1.0
+        probe = probe if probe is not None and probe.path == path else Closeness(path)
+        segments = self.segments
+        parts, extra = probe.parts, probe.extra
+        if segments and segments[-1].tail and len(parts) >= len(segments):
+            parts = [*parts[:len(segments) - 1], "/".join(parts[len(segments) - 1:])]
+            extra = 0
+        elif len(parts) + extra > 2 * len(segments) + 2:
+            # far longer than the template: at best every segment of it lines up, the rest extra
+            return len(segments) / (len(parts) + extra)
+        similar = probe.similar
+        # Levenshtein over segments, one row at a time
+        previous = [float(j) for j in range(len(parts) + 1)]
+        for i, seg in enumerate(segments):
+            row = [i + 1.0]
+            left = row[0]
+            for j, part in enumerate(parts):
+                if seg.literal is not None:
+                    score = similar(seg.literal, part)
+                elif seg.regex is not None:
+                    score = 1.0 if seg.regex.match(part) else similar(self._skeleton(i), part)
+                else:
+                    score = 1.0 if part else 0.5  # a parameter takes any non-empty segment
+                left = min(previous[j + 1] + 1.0, left + 1.0, previous[j] + 1.0 - score)
+                row.append(left)
+            previous = row
+        distance = previous[-1] + extra
+        return max(0.0, 1.0 - distance / max(len(segments), len(parts) + extra, 1))
+
+    def _skeleton(self, index: int) -> str:
+        # a mixed segment's literal text without its parameters ("{name}.json" -> ".json")
+        return _PARAM.sub("", self.text.split("/")[1:][index])
+
     def __repr__(self) -> str:
         return self.text
+
+
+_MAX_SEGMENTS = 64  # segments of a request path compared at all
+_MAX_COMPARED = 32  # characters of a segment compared (the cost grows with the square)
+
+
+class Closeness:
+    """One unmatched request's path, split once, and the similarity of its segments to the
+    literals of rules, remembered: rules share literals (``v1.0``, ``clusters``), so ranking a
+    thousand rules costs a few hundred comparisons."""
+
+    __slots__ = ("_known", "extra", "parts", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        parts = path.split("/", _MAX_SEGMENTS + 1)[1:]
+        self.extra = 0
+        if len(parts) > _MAX_SEGMENTS:  # the last item holds the rest, unsplit
+            self.extra = parts.pop().count("/") + 1
+        self.parts = parts
+        self._known: dict[tuple[str, str], float] = {}
+
+    def similar(self, a: str, b: str) -> float:
+        """How alike two spellings are, 0 to 1: 0.83 for ``order`` and ``orders`` (see
+        _similarity); 0 for texts so unlike in length that they are at most half alike."""
+        if a == b:
+            return 1.0
+        if 2 * min(len(a), len(b)) < max(len(a), len(b)):
+            return 0.0
+        key = (a, b)
+        known = self._known.get(key)
+        if known is None:
+            known = self._known[key] = _similarity(a[:_MAX_COMPARED], b[:_MAX_COMPARED])
+        return known
+
+
+def _similarity(a: str, b: str) -> float:
+    # the characters a and b share at the start and at the end, over the longer length: exactly
+    # 1 - Levenshtein distance / length for one slip (a letter missing, extra, wrong or two
+    # swapped), less for several; linear, where a full edit distance is quadratic
+    shorter = min(len(a), len(b))
+    head = 0
+    while head < shorter and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < shorter - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    return (head + tail) / max(len(a), len(b))
 
 
 class PathRegex:
@@ -145,6 +235,13 @@ class PathRegex:
         if m is None:
             return None
         return {k: v for k, v in m.groupdict().items() if v is not None}
+
+    def closeness(self, path: str, probe: Closeness | None = None) -> float:
+        """1 when the regex matches, else how alike its text and the path read (for near misses)."""
+        if self.match(path) is not None:
+            return 1.0
+        probe = probe if probe is not None and probe.path == path else Closeness(path)
+        return probe.similar(self.text, path)
 
     def __repr__(self) -> str:
         return f"regex {self.text}"
@@ -408,6 +505,14 @@ class RequestMatcher:
 
     def allows_path(self, path: str) -> bool:
         return self.path is None or self.path.match(path) is not None
+
+    def closeness(self, request: RequestSnapshot, probe: Closeness | None = None) -> float:
+        """How near the request comes to this rule's path and method, to rank near misses: the
+        path's closeness (PathTemplate.closeness), less a tenth when the method differs."""
+        score = 1.0 if self.path is None else self.path.closeness(request.path, probe)
+        if self.methods is not None and request.method not in self.methods:
+            score -= 0.1
+        return score
 
 
 class _Node:

@@ -31,7 +31,7 @@ class Metrics:
     """Counters fed by ``observe(entry)``; ``render(...)`` writes them as Prometheus text."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str], int] = {}
+        self.requests: dict[tuple[str, str, str, str], int] = {}
         self.faults: dict[str, int] = {}
         self.reloads: dict[str, int] = {"ok": 0, "error": 0}
         self.delay_buckets = [0] * (len(DELAY_BUCKETS) + 1)  # the last one is +Inf
@@ -39,14 +39,16 @@ class Metrics:
         self.delay_count = 0
 
     def observe(self, entry: Entry) -> None:
-        key = (entry.rule or "", "" if entry.status is None else str(entry.status), entry.outcome)
+        # a fault that sent no status line has an empty status label, and its name as fault
+        key = (entry.rule or "", "" if entry.status is None else str(entry.status), entry.outcome,
+               entry.fault or "")
         self.requests[key] = self.requests.get(key, 0) + 1
-        # an "error" entry's decisions describe our own failure, not a fault we injected
-        if entry.decisions and entry.outcome != "error":
-            for decision in entry.decisions:
-                kind = decision.partition(":")[0].strip()[:MAX_KIND] or "other"
-                label = kind if kind in self.faults or len(self.faults) < MAX_DECISIONS else "other"
-                self.faults[label] = self.faults.get(label, 0) + 1
+        # only what chaos injected: a mix that drew the rule's own answer, a conditional 304 or a
+        # websocket message is a decision in the journal, not a fault
+        for decision in entry.injected:
+            kind = decision[:MAX_KIND] or "other"
+            label = kind if kind in self.faults or len(self.faults) < MAX_DECISIONS else "other"
+            self.faults[label] = self.faults.get(label, 0) + 1
         delay = entry.delay if math.isfinite(entry.delay) and entry.delay > 0 else 0.0
         self.delay_buckets[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
         self.delay_sum += delay
@@ -58,10 +60,12 @@ class Metrics:
     def render(self, *, in_flight: int, scenarios: int, rules: int) -> str:
         out: list[str] = []
         _family(out, "mockserver_requests_total", "counter",
-                "Requests the mock answered (control API requests excluded), by rule, status and outcome.",
-                ((_labels(rule=r, status=s, outcome=o), n) for (r, s, o), n in sorted(self.requests.items())))
+                "Requests the mock answered (control API requests excluded), by rule, status (empty when "
+                "a fault sent none), outcome and fault.",
+                ((_labels(rule=r, status=s, outcome=o, fault=f), n)
+                 for (r, s, o, f), n in sorted(self.requests.items())))
         _family(out, "mockserver_faults_injected_total", "counter",
-                "Chaos decisions applied to requests, by kind (fault, rate_limit, timeline, ...).",
+                "Chaos that changed an answer, by kind (fault, mix, rate_limit, timeline, ...).",
                 ((_labels(decision=d), n) for d, n in sorted(self.faults.items())))
         _family(out, "mockserver_in_flight_requests", "gauge",
                 "Requests being answered right now (delayed answers included).", [("", in_flight)])
@@ -119,6 +123,7 @@ class JsonLog:
             "time": _iso(ended), "event": "exchange", "request_id": entry.request_id,
             "method": entry.method, "path": entry.path, "query": entry.query_string,
             "status": entry.status, "reason": entry.reason, "rule": entry.rule, "outcome": entry.outcome,
+            "fault": entry.fault,
             "session": entry.session, "delay": entry.delay, "duration": round(ended - entry.arrived, 6),
             "decisions": list(entry.decisions), "client": entry.client,
         }

@@ -58,6 +58,16 @@ EXPECT = hdrs.EXPECT
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
+def _mark_fault(entry: Entry, fault: Fault | None) -> None:
+    """Journal a fault as the client meets it: its name, and no status unless one was sent."""
+    entry.fault = None if fault is None else fault.type
+    if fault is None:
+        return
+    entry.outcome = "fault"
+    if not fault.sends_status:
+        entry.status, entry.reason, entry.response_headers = None, "", ()
+
+
 def _conditional(headers: Mapping[str, str]) -> bool:
     """Whether the request asks anything of the validators (RFC 9110 13.1, and Range); unrolled,
     because this runs for every 2xx answer."""
@@ -540,6 +550,7 @@ class MockServer:
         delay = min(resolution.delay, self.max_delay)
         entry = self._entry(request, snapshot, resolution, request_id, plan.status, plan.reason, outcome,
                             arrived)
+        _mark_fault(entry, fault)
         if delay > 0:
             # journaled on arrival (waiters count arrivals), completed when the answer goes out
             entry.outcome = "pending"
@@ -556,6 +567,7 @@ class MockServer:
                                                          request_id, engine)
         entry.status, entry.reason, entry.outcome = status, reason, outcome
         entry.response_headers = tuple(headers)
+        _mark_fault(entry, fault)  # again: a deadline may have replaced the fault with a 504
         if delay <= 0:
             # recorded before the first byte goes out: a client that has its answer finds it journaled
             self.journal.record(entry)
@@ -563,7 +575,6 @@ class MockServer:
         response: web.StreamResponse | None
         try:
             if fault is not None:
-                entry.outcome = "fault"
                 response = await perform_fault(
                     fault, request, status, reason, headers, payload, seed=resolution.seed,
                     key=resolution.counter or "(unmatched)", ordinal=resolution.ordinal,
@@ -724,4 +735,5 @@ class MockServer:
             client=snapshot.client, session=resolution.session,
             rule=resolution.rule.id if resolution.rule is not None else None, status=status,
             reason=reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
-            arrived=arrived, near_misses=resolution.near_misses, decisions=resolution.decisions)
+            arrived=arrived, near_misses=resolution.near_misses, decisions=resolution.decisions,
+            injected=tuple(resolution.injected))

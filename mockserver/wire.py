@@ -21,7 +21,7 @@ from aiohttp import web
 
 from .chaos import Fault
 
-__all__ = ["perform_fault", "rst", "send_raw"]
+__all__ = ["drip_schedule", "perform_fault", "rst", "send_raw"]
 
 _KEEPALIVE_COUNTS: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
 
@@ -165,22 +165,43 @@ async def send_raw(request: web.BaseRequest, status: int, reason: str, headers: 
         transport.close()
 
 
+def drip_schedule(fault: Fault, body: bytes) -> list[tuple[float, bytes]]:
+    """When each piece of a dripped body is due, in seconds after the headers, and the piece.
+
+    The last piece is due when the whole body is: at ``over`` for ``chunks: N, over: D`` (N
+    pieces, one every D/N, the first after D/N, so ``chunks: 1`` still takes D), and at
+    len(body) / rate for ``rate:`` (pieces of a tenth of a second's bytes). A body shorter than
+    N bytes goes in one-byte pieces, still ending at D; an empty body is complete at once.
+    """
+    size = len(body)
+    if fault.rate:
+        piece = max(1, int(fault.rate / 10))  # ten writes a second
+        return [(min(start + piece, size) / fault.rate, body[start:start + piece])
+                for start in range(0, size, piece)]
+    count = min(max(1, fault.chunks), size)
+    if not count:
+        return []
+    bounds = [size * k // count for k in range(count + 1)]  # sizes differ by one byte at most
+    return [(fault.over * k / count, body[bounds[k - 1]:bounds[k]]) for k in range(1, count + 1)]
+
+
 async def _drip(fault: Fault, request: web.BaseRequest, status: int, reason: str,
                 headers: list[tuple[str, str]], body: bytes, time_scale: float) -> web.StreamResponse:
-    """The body in pieces with pauses between them, correctly framed (Content-Length)."""
+    """The body in pieces on a schedule (drip_schedule), correctly framed (Content-Length).
+
+    Each piece waits for its due time on the loop's clock, not for a fixed pause after the
+    previous write, so slow writes do not push the end later than declared.
+    """
     response = web.StreamResponse(status=status, reason=reason, headers=headers)
     response.content_length = len(body)
     await response.prepare(request)
-    if fault.rate:
-        piece = max(1, int(fault.rate / 10))  # ten writes a second
-        pause = piece / fault.rate
-    else:
-        pieces = max(1, fault.chunks)
-        piece = max(1, -(-len(body) // pieces))
-        pause = fault.over / pieces
-    for start in range(0, len(body), piece):
-        await response.write(body[start:start + piece])
-        if start + piece < len(body):
-            await asyncio.sleep(pause * time_scale)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for due, piece in drip_schedule(fault, body):
+        wait = start + due * time_scale - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if piece:
+            await response.write(piece)
     await response.write_eof()
     return response

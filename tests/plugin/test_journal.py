@@ -56,7 +56,7 @@ class TestQueries:
 
     def test_unknown_filter_names_the_valid_ones(self, journal: Journal) -> None:
         with pytest.raises(TypeError, match=r"^unknown journal filter 'stauts'; valid filters: "
-                                            r"method, outcome, path, rule, session, status$"):
+                                            r"fault, method, outcome, path, rule, session, status$"):
             journal.select(stauts=200)  # type: ignore[call-arg]
 
     def test_query_describes_itself(self) -> None:
