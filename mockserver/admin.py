@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "openapi_document"]
 
 PREFIX = "/__mock"
+#: the largest control-API body: a scenario's limit (the serving port's --max-body is far larger)
+MAX_CONTROL_BODY = MAX_SCENARIO_BYTES
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
 log = logging.getLogger("mockserver.admin")
 
@@ -129,13 +131,21 @@ class ControlApi:
             known = ", ".join(sorted({f"{PREFIX}{r.path}" for r in self.routes}))
             raise ApiError("not_found", f"no control endpoint {PREFIX}{path}; endpoints: {known}")
         except ApiError as exc:
-            return exc.response()
+            response = exc.response()
+            if exc.code == "payload_too_large":
+                response.force_close()  # Connection: close: the rest of the body is not awaited
+            return response
         except web.HTTPRequestEntityTooLarge:
             return ApiError("payload_too_large",
                             f"the body is larger than {self.server.max_body_size} bytes").response()
         except Exception as exc:
             log.exception("control API failed on %s %s", request.method, request.path)
             return ApiError("internal_error", f"{type(exc).__name__}: {exc}").response()
+
+    @property
+    def _body_limit(self) -> int:
+        """A control body is a scenario at most, and never more than the serving port takes."""
+        return min(MAX_CONTROL_BODY, self.server.max_body_size)
 
     def _authorize(self, request: web.BaseRequest) -> None:
         token = self.server.admin_token
@@ -202,10 +212,7 @@ class ControlApi:
         return web.json_response({"removed": name})
 
     async def _scenario_document(self, request: web.BaseRequest) -> Document:
-        raw = await request.read()
-        if len(raw) > MAX_SCENARIO_BYTES:
-            raise ApiError("payload_too_large",
-                           f"found {len(raw)} bytes; expected a scenario of at most {MAX_SCENARIO_BYTES}")
+        raw = await _read_body(request, self._body_limit)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -237,7 +244,8 @@ class ControlApi:
         return web.json_response({"states": self.server.store.states(session)})
 
     async def put_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request, required={"name": str, "value": str}, optional={"session": str})
+        body = await _json_object(request, self._body_limit, required={"name": str, "value": str},
+                                  optional={"session": str})
         session = body.get("session", "")
         if not body["name"]:
             raise ApiError("bad_request", "name: found ''; expected a state name")
@@ -274,12 +282,12 @@ class ControlApi:
         return web.json_response({"cleared": True})
 
     async def set_seed(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request, required={"seed": (int, type(None))})
+        body = await _json_object(request, self._body_limit, required={"seed": (int, type(None))})
         self.server.seed = body["seed"]
         return web.json_response({"seed": self.server.seed})
 
     async def advance_clock(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request, required={"seconds": (int, float)})
+        body = await _json_object(request, self._body_limit, required={"seconds": (int, float)})
         seconds = float(body["seconds"])
         if not 0 <= seconds < 1e12:  # also refuses NaN
             raise ApiError("bad_request", f"seconds: found {body['seconds']!r}; "
@@ -292,7 +300,7 @@ class ControlApi:
         return web.json_response(self.server.list_faults(), dumps=_dumps)
 
     async def add_fault(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request)
+        body = await _json_object(request, self._body_limit)
         try:
             fault = self.server.add_fault(body)
         except ScenarioError as exc:
@@ -321,6 +329,28 @@ class ControlApi:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
+    """The body, refused from Content-Length before a byte is read, and bounded while reading a chunked one.
+
+    Reading first and measuring after would let one call hold the serving port's whole --max-body
+    (16 MiB by default) in memory, and make a client that announces a huge body and sends
+    nothing wait for an answer that never comes.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ApiError("payload_too_large", f"Content-Length: found {length} bytes; "
+                                            f"expected a control-API body of at most {limit}")
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError("payload_too_large",
+                           f"found more than {limit} bytes; expected a control-API body of at most {limit}")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -363,11 +393,11 @@ def _kind(types: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in items)
 
 
-async def _json_object(request: web.BaseRequest, *,
+async def _json_object(request: web.BaseRequest, limit: int, *,
                        required: Mapping[str, type | tuple[type, ...]] | None = None,
                        optional: Mapping[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
     """The body as a JSON object with exactly these fields (any Content-Type: curl -d sends a form one)."""
-    raw = await request.read()
+    raw = await _read_body(request, limit)
     try:
         data = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except UnicodeDecodeError:

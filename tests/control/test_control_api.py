@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -193,6 +196,58 @@ def test_too_large_body_is_refused() -> None:
         body = "name: big\nrules: []\n" + "#" * 2000
         assert_error(call(server, "POST", "/scenarios", data=body), "payload_too_large")
         assert [s.name for s in server.scenarios] == ["hello"]
+
+
+def _wire_answer(server: MockServer, head: bytes, body: bytes = b"") -> tuple[int, dict, bytes, float]:
+    """Send *head* and *body* on a raw socket, left open: the status, JSON body, head and delay."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3.0) as sock:
+        sock.sendall(head + body)
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < int(
+                re.search(rb"(?i)content-length: *(\d+)", received.partition(b"\r\n\r\n")[0])[1]):
+            chunk = sock.recv(65536)  # a 3 s timeout: no answer fails the test with TimeoutError
+            assert chunk, f"the connection closed after {received!r}"
+            received += chunk
+    elapsed = time.monotonic() - started
+    answer_head, _, payload = received.partition(b"\r\n\r\n")
+    return int(answer_head.split()[1]), json.loads(payload), answer_head, elapsed
+
+
+def test_a_huge_content_length_is_refused_before_the_body_is_read(server: MockServer) -> None:
+    """10 MiB announced (under the port's 16 MiB, over a scenario's 4 MiB), none sent: 413 at once."""
+    head = (b"POST /__mock/scenarios HTTP/1.1\r\nHost: x\r\nContent-Type: application/yaml\r\n"
+            b"Content-Length: 10485760\r\n\r\n")
+    status, body, answer_head, elapsed = _wire_answer(server, head)
+    assert status == 413 and body == {
+        "error": "payload_too_large",
+        "detail": "Content-Length: found 10485760 bytes; expected a control-API body of at most 4194304"}
+    assert elapsed < 2.0  # answered without waiting for the 10 MiB
+    assert b"\r\nConnection: close" in answer_head  # the unread body ends the connection
+    assert [s.name for s in server.scenarios] == ["hello"]
+
+
+@pytest.mark.parametrize("path", ["/scenarios", "/state"])
+def test_a_chunked_body_is_bounded_while_it_is_read(server: MockServer, path: str) -> None:
+    """No Content-Length: the answer comes once 4 MiB + 1 byte arrived, without waiting for the end."""
+    limit = 4 * 1024 * 1024
+    head = (f"{'POST' if path == '/scenarios' else 'PUT'} /__mock{path} HTTP/1.1\r\nHost: x\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    piece = b"#" * 65536
+    chunks = b"".join(b"%x\r\n%b\r\n" % (len(piece), piece) for _ in range(limit // len(piece)))
+    status, body, answer_head, elapsed = _wire_answer(server, head, chunks + b"1\r\n#")  # never ends
+    assert status == 413 and body == {
+        "error": "payload_too_large",
+        "detail": "found more than 4194304 bytes; expected a control-API body of at most 4194304"}
+    assert elapsed < 2.5 and b"\r\nConnection: close" in answer_head
+    assert [s.name for s in server.scenarios] == ["hello"]
+
+
+def test_a_body_under_the_limit_without_content_length_is_read_whole(server: MockServer) -> None:
+    head = b"PUT /__mock/state HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = json.dumps({"name": "door", "value": "open"}).encode()
+    status, body, _, _ = _wire_answer(server, head, b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data))
+    assert status == 200 and body == {"states": {"door": "open"}}
 
 
 def test_control_requests_are_not_journaled_or_counted(server: MockServer) -> None:
