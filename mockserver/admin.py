@@ -11,10 +11,12 @@ not counted in the metrics and are never logged with their headers, so a token s
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ __all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "openapi_document"]
 PREFIX = "/__mock"
 #: the largest control-API body: a scenario's limit (the serving port's --max-body is far larger)
 MAX_CONTROL_BODY = MAX_SCENARIO_BYTES
+MAX_SNAPSHOTS = 64  # kept scenario snapshots; the oldest goes first
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
 log = logging.getLogger("mockserver.admin")
 
@@ -45,6 +48,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_found": (404, "no such control endpoint"),
     "unknown_scenario": (404, "no scenario is loaded under that name"),
     "unknown_fault": (404, "no runtime fault has that name"),
+    "unknown_snapshot": (404, "no snapshot has that id (restored already, or one of the oldest dropped)"),
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "payload_too_large": (413, "the request body is too large"),
     "invalid_scenario": (422, "the scenario is not valid; nothing was changed"),
@@ -94,6 +98,8 @@ class ControlApi:
             ("POST", "/scenarios", self.add_scenario),
             ("PUT", "/scenarios", self.replace_scenarios),
             ("DELETE", "/scenarios/{name}", self.delete_scenario),
+            ("POST", "/snapshots", self.take_snapshot),
+            ("POST", "/snapshots/{id}/restore", self.restore_snapshot),
             ("POST", "/reset", self.reset),
             ("GET", "/state", self.get_state),
             ("PUT", "/state", self.put_state),
@@ -108,6 +114,9 @@ class ControlApi:
             ("GET", "/openapi.json", self.openapi),
         ]
         self.routes = [Route(m, p, h, _compile(p)) for m, p, h in table]
+        # the scenario sets that clients (the pytest plugin, per test) asked to come back to
+        self._snapshots: OrderedDict[str, tuple[Scenario, ...]] = OrderedDict()
+        self._snapshot_ids = itertools.count(1)
 
     # --- dispatch --------------------------------------------------------------------------------
 
@@ -211,6 +220,27 @@ class ControlApi:
             raise ApiError("unknown_scenario", f"no scenario named {name!r}; loaded: {loaded}")
         return web.json_response({"removed": name})
 
+    async def take_snapshot(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        """Remember the scenarios served now (compiled, body files and all) under a new id."""
+        scenarios = self.server.scenarios
+        snapshot = f"s{next(self._snapshot_ids)}"
+        self._snapshots[snapshot] = scenarios
+        while len(self._snapshots) > MAX_SNAPSHOTS:  # a client that died never restores its own
+            self._snapshots.popitem(last=False)
+        return web.json_response({"snapshot": snapshot, "scenarios": [s.name for s in scenarios]},
+                                 status=201)
+
+    async def restore_snapshot(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        """Serve exactly the snapshot's scenarios again; the snapshot is used up."""
+        snapshot = params["id"]
+        scenarios = self._snapshots.pop(snapshot, None)
+        if scenarios is None:
+            kept = ", ".join(self._snapshots) or "none"
+            raise ApiError("unknown_snapshot", f"no snapshot {snapshot!r}; kept: {kept}")
+        if scenarios != self.server.scenarios:
+            self.server.replace(*scenarios)
+        return web.json_response({"restored": snapshot, "scenarios": [s.name for s in scenarios]})
+
     async def _scenario_document(self, request: web.BaseRequest) -> Document:
         raw = await _read_body(request, self._body_limit)
         try:
@@ -253,14 +283,16 @@ class ControlApi:
         return web.json_response({"states": self.server.store.states(session)})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        valid = {"rule", "method", "path", "status", "session", "outcome", "limit"}
+        valid = {"rule", "method", "path", "status", "session", "outcome", "header", "body", "limit"}
         _query(request, valid)
         query = request.query
         statuses = {_int(v, "status", 100, 999) for v in query.getall("status", [])}
         outcomes = set(query.getall("outcome", []))
+        headers = [_header_filter(v) for v in query.getall("header", [])]
         limit = _int(query["limit"], "limit", 0, None) if "limit" in query else None
         rule, method = query.get("rule"), query.get("method", "").upper()
         path, session = query.get("path"), query.get("session")
+        body = query["body"].encode() if "body" in query else None
 
         def keep(e: Entry) -> bool:
             return ((rule is None or e.rule == rule or (e.rule or "").partition("/")[2] == rule)
@@ -268,7 +300,9 @@ class ControlApi:
                     and (path is None or e.path == path)
                     and (not statuses or e.status in statuses)
                     and (session is None or e.session == session)
-                    and (not outcomes or e.outcome in outcomes))
+                    and (not outcomes or e.outcome in outcomes)
+                    and (body is None or body in e.body)
+                    and all(_has_header(e, name, value) for name, value in headers))
 
         entries = [e for e in self.server.journal.entries() if keep(e)]
         count = len(entries)  # of all that match, so that limit=0 counts without sending entries
@@ -372,6 +406,22 @@ def _query(request: web.BaseRequest, valid: set[str]) -> dict[str, str]:
         raise ApiError("bad_request", f"unknown query parameter {unknown[0]!r}; "
                                       f"valid: {', '.join(sorted(valid)) or 'none'}")
     return {k: request.query[k] for k in request.query}
+
+
+def _header_filter(value: str) -> tuple[str, str | None]:
+    """``header=NAME`` (present) or ``header=NAME:VALUE`` (one of its values is VALUE)."""
+    name, colon, wanted = value.partition(":")
+    name = name.strip()
+    if not name or any(c in name for c in " \t"):
+        raise ApiError("bad_request", f"header: found {value!r}; expected NAME or NAME:VALUE "
+                                      "(such as header=X-Request-Id or header=Accept:application/json)")
+    return name, wanted.strip() if colon else None
+
+
+def _has_header(entry: Entry, name: str, value: str | None) -> bool:
+    lower = name.lower()
+    found = [v for k, v in entry.header_pairs() if k.lower() == lower]
+    return bool(found) if value is None else value in found
 
 
 def _int(value: str, name: str, low: int, high: int | None) -> int:
@@ -524,12 +574,17 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Entry": {
         "type": "object",
-        "required": ["seq", "request_id", "method", "path", "query", "headers", "body", "session", "rule",
-                     "status", "reason", "outcome", "delay", "arrived", "decisions"],
+        "required": ["seq", "request_id", "method", "path", "query", "headers", "header_pairs", "body",
+                     "session", "rule", "status", "reason", "outcome", "delay", "arrived", "decisions"],
         "properties": {
             "seq": {"type": "integer"}, "request_id": {"type": "string"}, "method": {"type": "string"},
             "path": {"type": "string"}, "query": {"type": "string"},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "the request headers, a repeated name's values joined by ', ' "
+                                       "(header_pairs has them exactly)"},
+            "header_pairs": {"type": "array", "description": "the request headers as sent, in order",
+                             "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                       "prefixItems": [{"type": "string"}, {"type": "string"}]}},
             "body": {"type": "string"}, "client": {"type": "string"}, "session": {"type": "string"},
             "rule": {"type": ["string", "null"]}, "status": {"type": ["integer", "null"]},
             "reason": {"type": "string"},
@@ -595,6 +650,19 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
             _ok("removed", {"type": "object", "required": ["removed"],
                             "properties": {"removed": {"type": "string"}}}),
             "unknown_scenario", parameters=[name])},
+        "/__mock/snapshots": {"post": _operation(
+            "Remember the scenarios served now, to come back to them (what a test changes is undone)",
+            _ok("taken", {"type": "object", "required": ["snapshot", "scenarios"],
+                          "properties": {"snapshot": {"type": "string"},
+                                         "scenarios": {"type": "array", "items": {"type": "string"}}}},
+                "201"))},
+        "/__mock/snapshots/{id}/restore": {"post": _operation(
+            "Serve exactly the snapshot's scenarios again (the snapshot is used up)",
+            _ok("restored", {"type": "object", "required": ["restored", "scenarios"],
+                             "properties": {"restored": {"type": "string"},
+                                            "scenarios": {"type": "array", "items": {"type": "string"}}}}),
+            "unknown_snapshot", parameters=[_param("id", {"type": "string", "pattern": "^[^/]+$"},
+                                                   "the id POST /__mock/snapshots gave", "path")])},
         "/__mock/reset": {"post": _operation(
             "Forget counters, states, the journal, the clock and runtime faults "
             "(or one session's counters and states)",
@@ -620,6 +688,10 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
                     session,
                     _param("outcome", {"type": "string"},
                            "answered, timed_out, unmatched, client_gone or error (repeatable)"),
+                    _param("header", {"type": "string"},
+                           "NAME: the request has that header (any case); NAME:VALUE: one of its values "
+                           "is VALUE (repeatable; every one must hold)"),
+                    _param("body", {"type": "string"}, "text the request body contains"),
                     _param("limit", {"type": "integer", "minimum": 0}, "only the last N matching entries"),
                 ]),
             "delete": _operation("Forget the journal", _ok("cleared", {

@@ -13,6 +13,7 @@ import requests
 
 from mockserver import MockServer
 from mockserver.admin import ERRORS
+from tests.conftest import raw_exchange
 
 HELLO = {"name": "hello", "rules": [{"name": "hi", "match": {"path": "/hi"}, "respond": {"body": "hi"}}]}
 TOKEN = "s3cr3t-token-value"
@@ -297,3 +298,28 @@ def test_a_body_cannot_read_the_servers_files(server: MockServer) -> None:
     problems = assert_error(call(server, "POST", "/scenarios", data=body), "invalid_scenario")["problems"]
     assert problems[0].startswith("<body>:3:21: rules[0].respond.file: found file '/etc/passwd'")
     assert "passwd" not in requests.get(server.url_for("/"), timeout=5).text
+
+
+def test_the_journal_keeps_repeated_headers_as_pairs_and_filters_on_headers_and_body(
+        server: MockServer) -> None:
+    """A header sent twice keeps both values (header_pairs in order; joined in headers, for older readers)."""
+    _, _ = raw_exchange(server.port, b"POST /hi HTTP/1.1\r\nHost: x\r\nX-Tag: a\r\nx-tag: b\r\n"
+                                     b"Content-Length: 13\r\nConnection: close\r\n\r\n{\"order\": 42}")
+    requests.get(server.url_for("/hi"), headers={"X-Tag": "c"}, timeout=5)
+    [first, second] = call(server, "GET", "/journal").json()["entries"]
+    assert first["header_pairs"] == [["Host", "x"], ["X-Tag", "a"], ["x-tag", "b"], ["Content-Length", "13"],
+                                     ["Connection", "close"]]
+    assert first["headers"] == {"Host": "x", "X-Tag": "a, b", "Content-Length": "13", "Connection": "close"}
+
+    def seqs(**params: str | list[str]) -> list[int]:
+        return [e["seq"] for e in call(server, "GET", "/journal", params=params).json()["entries"]]
+
+    assert seqs(header="x-TAG:b") == [first["seq"]]  # any value of a repeated header, name any case
+    assert seqs(header="X-Tag: c") == [second["seq"]]
+    assert seqs(header="X-Tag") == [first["seq"], second["seq"]]
+    assert seqs(header=["X-Tag", "Content-Length:13"]) == [first["seq"]]  # every one must hold
+    assert seqs(header="X-Tag:ab") == [] and seqs(header="X-Other") == []
+    assert seqs(body='"order": 42') == [first["seq"]] and seqs(body="43") == []
+    body = assert_error(call(server, "GET", "/journal", params={"header": ":x"}), "bad_request")
+    assert body["detail"] == ("header: found ':x'; expected NAME or NAME:VALUE "
+                              "(such as header=X-Request-Id or header=Accept:application/json)")
