@@ -224,7 +224,7 @@ def test_it(mockserver):
 
 
 def test_plugin_errors_are_one_line_without_the_plugins_source(remote_tester: pytest.Pytester) -> None:
-    """A misspelt marker argument fails its test (only it) in one line, with no frames of ours."""
+    """A misspelt marker argument or a refused scenario errors its test (only it) in one line, no frames."""
     remote_tester.makepyfile("""
 import pytest
 
@@ -234,14 +234,23 @@ def test_misspelt(mockserver):
 
 def test_fine(mockserver):
     pass
+
+@pytest.mark.mockserver(scenario={"name": "bad", "rules": [{"respond": {"statuss": 200}}]})
+def test_refused_scenario(mockserver):
+    pass
 """)
     result = remote_tester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of test_refused_scenario*",
+        "mockserver: POST /__mock/scenarios answered 422: invalid_scenario: <body>:1:*: "
+        "rules?0?.respond.statuss: unknown field *",  # fnmatch: [0] would be a character class
+        "*short test summary*"], consecutive=True)
     result.stdout.fnmatch_lines([
         "test_plugin_errors_are_one_line_without_the_plugins_source.py::test_misspelt: "
         "@pytest.mark.mockserver got unknown argument 'sede' (did you mean 'seed'?); "
         "valid arguments: fast, scenario, seed, strict",
-        "*short test summary*"], consecutive=True)
+        "*ERROR at setup of test_refused_scenario*"], consecutive=True)
     assert "pytest_plugin.py" not in result.stdout.str() and "def mockserver(" not in result.stdout.str()
 
 
