@@ -11,10 +11,12 @@ not counted in the metrics and are never logged with their headers, so a token s
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "openapi_document"]
 
 PREFIX = "/__mock"
+#: the largest control-API body: a scenario's limit (the serving port's --max-body is far larger)
+MAX_CONTROL_BODY = MAX_SCENARIO_BYTES
+MAX_SNAPSHOTS = 64  # kept scenario snapshots; the oldest goes first
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
 log = logging.getLogger("mockserver.admin")
 
@@ -43,6 +48,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_found": (404, "no such control endpoint"),
     "unknown_scenario": (404, "no scenario is loaded under that name"),
     "unknown_fault": (404, "no runtime fault has that name"),
+    "unknown_snapshot": (404, "no snapshot has that id (restored already, or one of the oldest dropped)"),
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "payload_too_large": (413, "the request body is too large"),
     "invalid_scenario": (422, "the scenario is not valid; nothing was changed"),
@@ -92,6 +98,8 @@ class ControlApi:
             ("POST", "/scenarios", self.add_scenario),
             ("PUT", "/scenarios", self.replace_scenarios),
             ("DELETE", "/scenarios/{name}", self.delete_scenario),
+            ("POST", "/snapshots", self.take_snapshot),
+            ("POST", "/snapshots/{id}/restore", self.restore_snapshot),
             ("POST", "/reset", self.reset),
             ("GET", "/state", self.get_state),
             ("PUT", "/state", self.put_state),
@@ -106,6 +114,9 @@ class ControlApi:
             ("GET", "/openapi.json", self.openapi),
         ]
         self.routes = [Route(m, p, h, _compile(p)) for m, p, h in table]
+        # the scenario sets that clients (the pytest plugin, per test) asked to come back to
+        self._snapshots: OrderedDict[str, tuple[Scenario, ...]] = OrderedDict()
+        self._snapshot_ids = itertools.count(1)
 
     # --- dispatch --------------------------------------------------------------------------------
 
@@ -129,13 +140,21 @@ class ControlApi:
             known = ", ".join(sorted({f"{PREFIX}{r.path}" for r in self.routes}))
             raise ApiError("not_found", f"no control endpoint {PREFIX}{path}; endpoints: {known}")
         except ApiError as exc:
-            return exc.response()
+            response = exc.response()
+            if exc.code == "payload_too_large":
+                response.force_close()  # Connection: close: the rest of the body is not awaited
+            return response
         except web.HTTPRequestEntityTooLarge:
             return ApiError("payload_too_large",
                             f"the body is larger than {self.server.max_body_size} bytes").response()
         except Exception as exc:
             log.exception("control API failed on %s %s", request.method, request.path)
             return ApiError("internal_error", f"{type(exc).__name__}: {exc}").response()
+
+    @property
+    def _body_limit(self) -> int:
+        """A control body is a scenario at most, and never more than the serving port takes."""
+        return min(MAX_CONTROL_BODY, self.server.max_body_size)
 
     def _authorize(self, request: web.BaseRequest) -> None:
         token = self.server.admin_token
@@ -201,11 +220,29 @@ class ControlApi:
             raise ApiError("unknown_scenario", f"no scenario named {name!r}; loaded: {loaded}")
         return web.json_response({"removed": name})
 
+    async def take_snapshot(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        """Remember the scenarios served now (compiled, body files and all) under a new id."""
+        scenarios = self.server.scenarios
+        snapshot = f"s{next(self._snapshot_ids)}"
+        self._snapshots[snapshot] = scenarios
+        while len(self._snapshots) > MAX_SNAPSHOTS:  # a client that died never restores its own
+            self._snapshots.popitem(last=False)
+        return web.json_response({"snapshot": snapshot, "scenarios": [s.name for s in scenarios]},
+                                 status=201)
+
+    async def restore_snapshot(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        """Serve exactly the snapshot's scenarios again; the snapshot is used up."""
+        snapshot = params["id"]
+        scenarios = self._snapshots.pop(snapshot, None)
+        if scenarios is None:
+            kept = ", ".join(self._snapshots) or "none"
+            raise ApiError("unknown_snapshot", f"no snapshot {snapshot!r}; kept: {kept}")
+        if scenarios != self.server.scenarios:
+            self.server.replace(*scenarios)
+        return web.json_response({"restored": snapshot, "scenarios": [s.name for s in scenarios]})
+
     async def _scenario_document(self, request: web.BaseRequest) -> Document:
-        raw = await request.read()
-        if len(raw) > MAX_SCENARIO_BYTES:
-            raise ApiError("payload_too_large",
-                           f"found {len(raw)} bytes; expected a scenario of at most {MAX_SCENARIO_BYTES}")
+        raw = await _read_body(request, self._body_limit)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -237,7 +274,8 @@ class ControlApi:
         return web.json_response({"states": self.server.store.states(session)})
 
     async def put_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request, required={"name": str, "value": str}, optional={"session": str})
+        body = await _json_object(request, self._body_limit, required={"name": str, "value": str},
+                                  optional={"session": str})
         session = body.get("session", "")
         if not body["name"]:
             raise ApiError("bad_request", "name: found ''; expected a state name")
@@ -245,15 +283,18 @@ class ControlApi:
         return web.json_response({"states": self.server.store.states(session)})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "limit"}
+        valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "header", "body",
+                 "limit"}
         _query(request, valid)
         query = request.query
         statuses = {_int(v, "status", 100, 999) for v in query.getall("status", [])}
         outcomes = set(query.getall("outcome", []))
         faults = set(query.getall("fault", []))
+        headers = [_header_filter(v) for v in query.getall("header", [])]
         limit = _int(query["limit"], "limit", 0, None) if "limit" in query else None
         rule, method = query.get("rule"), query.get("method", "").upper()
         path, session = query.get("path"), query.get("session")
+        body = query["body"].encode() if "body" in query else None
 
         def keep(e: Entry) -> bool:
             return ((rule is None or e.rule == rule or (e.rule or "").partition("/")[2] == rule)
@@ -262,7 +303,9 @@ class ControlApi:
                     and (not statuses or e.status in statuses)
                     and (session is None or e.session == session)
                     and (not outcomes or e.outcome in outcomes)
-                    and (not faults or e.fault in faults))
+                    and (not faults or e.fault in faults)
+                    and (body is None or body in e.body)
+                    and all(_has_header(e, name, value) for name, value in headers))
 
         entries = [e for e in self.server.journal.entries() if keep(e)]
         count = len(entries)  # of all that match, so that limit=0 counts without sending entries
@@ -276,12 +319,12 @@ class ControlApi:
         return web.json_response({"cleared": True})
 
     async def set_seed(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request, required={"seed": (int, type(None))})
+        body = await _json_object(request, self._body_limit, required={"seed": (int, type(None))})
         self.server.seed = body["seed"]
         return web.json_response({"seed": self.server.seed})
 
     async def advance_clock(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request, required={"seconds": (int, float)})
+        body = await _json_object(request, self._body_limit, required={"seconds": (int, float)})
         seconds = float(body["seconds"])
         if not 0 <= seconds < 1e12:  # also refuses NaN
             raise ApiError("bad_request", f"seconds: found {body['seconds']!r}; "
@@ -294,7 +337,7 @@ class ControlApi:
         return web.json_response(self.server.list_faults(), dumps=_dumps)
 
     async def add_fault(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        body = await _json_object(request)
+        body = await _json_object(request, self._body_limit)
         try:
             fault = self.server.add_fault(body)
         except ScenarioError as exc:
@@ -325,6 +368,28 @@ class ControlApi:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
+    """The body, refused from Content-Length before a byte is read, and bounded while reading a chunked one.
+
+    Reading first and measuring after would let one call hold the serving port's whole --max-body
+    (16 MiB by default) in memory, and make a client that announces a huge body and sends
+    nothing wait for an answer that never comes.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ApiError("payload_too_large", f"Content-Length: found {length} bytes; "
+                                            f"expected a control-API body of at most {limit}")
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError("payload_too_large",
+                           f"found more than {limit} bytes; expected a control-API body of at most {limit}")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def _compile(path: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)))
 
@@ -346,6 +411,22 @@ def _query(request: web.BaseRequest, valid: set[str]) -> dict[str, str]:
     return {k: request.query[k] for k in request.query}
 
 
+def _header_filter(value: str) -> tuple[str, str | None]:
+    """``header=NAME`` (present) or ``header=NAME:VALUE`` (one of its values is VALUE)."""
+    name, colon, wanted = value.partition(":")
+    name = name.strip()
+    if not name or any(c in name for c in " \t"):
+        raise ApiError("bad_request", f"header: found {value!r}; expected NAME or NAME:VALUE "
+                                      "(such as header=X-Request-Id or header=Accept:application/json)")
+    return name, wanted.strip() if colon else None
+
+
+def _has_header(entry: Entry, name: str, value: str | None) -> bool:
+    lower = name.lower()
+    found = [v for k, v in entry.header_pairs() if k.lower() == lower]
+    return bool(found) if value is None else value in found
+
+
 def _int(value: str, name: str, low: int, high: int | None) -> int:
     try:
         number = int(value)
@@ -365,11 +446,11 @@ def _kind(types: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in items)
 
 
-async def _json_object(request: web.BaseRequest, *,
+async def _json_object(request: web.BaseRequest, limit: int, *,
                        required: Mapping[str, type | tuple[type, ...]] | None = None,
                        optional: Mapping[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
     """The body as a JSON object with exactly these fields (any Content-Type: curl -d sends a form one)."""
-    raw = await request.read()
+    raw = await _read_body(request, limit)
     try:
         data = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except UnicodeDecodeError:
@@ -496,12 +577,17 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Entry": {
         "type": "object",
-        "required": ["seq", "request_id", "method", "path", "query", "headers", "body", "session", "rule",
-                     "status", "reason", "outcome", "delay", "arrived", "decisions"],
+        "required": ["seq", "request_id", "method", "path", "query", "headers", "header_pairs", "body",
+                     "session", "rule", "status", "reason", "outcome", "delay", "arrived", "decisions"],
         "properties": {
             "seq": {"type": "integer"}, "request_id": {"type": "string"}, "method": {"type": "string"},
             "path": {"type": "string"}, "query": {"type": "string"},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "the request headers, a repeated name's values joined by ', ' "
+                                       "(header_pairs has them exactly)"},
+            "header_pairs": {"type": "array", "description": "the request headers as sent, in order",
+                             "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                       "prefixItems": [{"type": "string"}, {"type": "string"}]}},
             "body": {"type": "string"}, "client": {"type": "string"}, "session": {"type": "string"},
             "rule": {"type": ["string", "null"]},
             "status": {"type": ["integer", "null"],
@@ -574,6 +660,19 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
             _ok("removed", {"type": "object", "required": ["removed"],
                             "properties": {"removed": {"type": "string"}}}),
             "unknown_scenario", parameters=[name])},
+        "/__mock/snapshots": {"post": _operation(
+            "Remember the scenarios served now, to come back to them (what a test changes is undone)",
+            _ok("taken", {"type": "object", "required": ["snapshot", "scenarios"],
+                          "properties": {"snapshot": {"type": "string"},
+                                         "scenarios": {"type": "array", "items": {"type": "string"}}}},
+                "201"))},
+        "/__mock/snapshots/{id}/restore": {"post": _operation(
+            "Serve exactly the snapshot's scenarios again (the snapshot is used up)",
+            _ok("restored", {"type": "object", "required": ["restored", "scenarios"],
+                             "properties": {"restored": {"type": "string"},
+                                            "scenarios": {"type": "array", "items": {"type": "string"}}}}),
+            "unknown_snapshot", parameters=[_param("id", {"type": "string", "pattern": "^[^/]+$"},
+                                                   "the id POST /__mock/snapshots gave", "path")])},
         "/__mock/reset": {"post": _operation(
             "Forget counters, states, the journal, the clock and runtime faults "
             "(or one session's counters and states)",
@@ -602,6 +701,10 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
                            "(repeatable)"),
                     _param("fault", {"type": "string"},
                            "the fault's name, such as reset or truncate (repeatable)"),
+                    _param("header", {"type": "string"},
+                           "NAME: the request has that header (any case); NAME:VALUE: one of its values "
+                           "is VALUE (repeatable; every one must hold)"),
+                    _param("body", {"type": "string"}, "text the request body contains"),
                     _param("limit", {"type": "integer", "minimum": 0}, "only the last N matching entries"),
                 ]),
             "delete": _operation("Forget the journal", _ok("cleared", {

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -56,6 +56,12 @@ class WireHeaders(Mapping[str, str]):
         self._raw = raw
         self._view: CIMultiDictProxy[str] | None = None
 
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> WireHeaders:
+        """Headers from decoded pairs (a remote journal's), encoded back as the parser would hold them."""
+        return cls([(name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
+                    for name, value in pairs])
+
     def same(self, raw: Sequence[tuple[bytes, bytes]]) -> bool:
         """Whether *raw* are these very headers: a client repeating itself shares one record."""
         return self._raw == raw
@@ -81,6 +87,10 @@ class WireHeaders(Mapping[str, str]):
         if default is None:
             return self._headers().getall(name)
         return self._headers().getall(name, default)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (name, value) in the order received, repeated names included."""
+        return list(self._headers().items())
 
     def __repr__(self) -> str:
         return f"<WireHeaders {list(self._headers().items())!r}>"
@@ -117,11 +127,21 @@ class Entry:
     # the kinds of chaos that changed this exchange (metrics count these, not every decision)
     injected: tuple[str, ...] = ()
 
+    def header_pairs(self) -> list[tuple[str, str]]:
+        """The request's headers as (name, value) pairs in order, a repeated name once per value."""
+        headers = self.headers
+        if isinstance(headers, WireHeaders):
+            return headers.pairs()
+        if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+            return list(headers.items())
+        return [(str(k), str(v)) for k, v in headers.items()]
+
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (headers as a dict, body as text)."""
+        """A JSON-ready view (body as text): headers as pairs, and as an object for older readers."""
+        pairs = self.header_pairs()
         return {
             "seq": self.seq, "request_id": self.request_id, "method": self.method, "path": self.path,
-            "query": self.query_string, "headers": dict(self.headers),
+            "query": self.query_string, "headers": _joined(pairs), "header_pairs": [list(p) for p in pairs],
             "body": self.body.decode("utf-8", "replace"), "client": self.client, "session": self.session,
             "rule": self.rule, "status": self.status, "reason": self.reason, "outcome": self.outcome,
             "fault": self.fault,
@@ -137,7 +157,7 @@ class Entry:
         return cls(
             seq=int(data.get("seq", 0)), request_id=str(data.get("request_id", "")),
             method=str(data.get("method", "")), path=str(data.get("path", "")),
-            query_string=str(data.get("query", "")), headers=dict(data.get("headers") or {}),
+            query_string=str(data.get("query", "")), headers=_headers_of(data),
             body=str(data.get("body", "")).encode(), client=str(data.get("client", "")),
             session=str(data.get("session", "")), rule=data.get("rule"), status=_status(data.get("status")),
             reason=str(data.get("reason") or ""), outcome=str(data.get("outcome", "")),
@@ -187,6 +207,24 @@ class Entry:
 def _status(value: Any) -> int | None:
     # a remote journal says null for a fault that sent no status line
     return None if value is None else int(value)
+
+
+def _joined(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Headers as one object: a name in its first spelling, repeated values joined by ", " (RFC 9110 5.3)."""
+    out: dict[str, str] = {}
+    spelling: dict[str, str] = {}
+    for name, value in pairs:
+        key = spelling.setdefault(name.lower(), name)
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def _headers_of(data: Mapping[str, Any]) -> WireHeaders:
+    """A remote entry's headers, read like a local one's: from its pairs, or an older server's object."""
+    pairs = data.get("header_pairs")
+    if pairs is None:
+        pairs = list((data.get("headers") or {}).items())
+    return WireHeaders.of((str(name), str(value)) for name, value in pairs)
 
 
 def _near_miss_dict(miss: Any) -> dict[str, Any]:

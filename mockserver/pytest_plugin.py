@@ -13,12 +13,13 @@ imported when a test first asks for a fixture.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -55,7 +56,8 @@ class MockServerFixture:
 
         self.server: MockServer | None = backend if isinstance(backend, MockServer) else None
         self.remote: RemoteMockServer | None = None if isinstance(backend, MockServer) else backend
-        self._loaded: list[str] = []  # remote only: names to remove after the test
+        self._loaded: list[str] = []  # remote only, for servers without snapshots: names to remove
+        self._snapshot: str | None = None  # remote only: the scenario set to restore after the test
         self._remote_seeded = False
         if self.server is not None:
             self._baseline: tuple[Scenario, ...] = self.server.engine.scenarios
@@ -84,12 +86,23 @@ class MockServerFixture:
         """Add scenarios (replacing any of the same name) for this test; returns their names."""
         if self.server is not None:
             return [s.name for s in self.server.load(*sources)]
-        names = self._remote.load(*_remote_sources(sources))
+        remote_sources = _remote_sources(sources)
+        self._remember_scenarios()
+        names = self._remote.load(*remote_sources)
         self._loaded.extend(names)
         return names
 
     def remove(self, name: str) -> bool:
-        return self.server.remove(name) if self.server is not None else self._remote.remove(name)
+        """Stop serving a scenario for this test (it comes back when the test ends)."""
+        if self.server is not None:
+            return self.server.remove(name)
+        self._remember_scenarios()
+        return self._remote.remove(name)
+
+    def _remember_scenarios(self) -> None:
+        """Before a test's first change to a remote server's scenarios, snapshot them to restore after."""
+        if self._snapshot is None:
+            self._snapshot = _snapshot(self._remote)
 
     def reset(self, session: str | None = None) -> None:
         """Forget counters, states, the journal and the clock (the fixture does this before each test)."""
@@ -238,11 +251,27 @@ class MockServerFixture:
             server.time_scale = self._baseline_scale
             return
         loaded, self._loaded = self._loaded, []
-        for name in dict.fromkeys(loaded):
-            self._remote.remove(name)
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot:
+            self._remote.restore(snapshot)
+        else:  # a server without snapshots: what the test loaded goes; what it removed stays removed
+            for name in dict.fromkeys(loaded):
+                self._remote.remove(name)
         if self._remote_seeded:
             self._remote_seeded = False
             self._remote.set_seed(None)
+
+
+def _snapshot(remote: RemoteMockServer) -> str:
+    """A snapshot id, or "" when the server predates snapshots (POST /__mock/snapshots is not found)."""
+    from .remote import ControlAPIError
+
+    try:
+        return remote.snapshot()
+    except ControlAPIError as exc:
+        if " answered 404: not_found:" in str(exc):
+            return ""
+        raise
 
 
 def _remote_sources(sources: Sequence[ScenarioSource]) -> list[str | os.PathLike[str] | Mapping[str, Any]]:
@@ -402,14 +431,18 @@ def mockserver_session(pytestconfig: pytest.Config,
         remote = RemoteMockServer(url, token=os.environ.get(TOKEN_ENV) or None)
         try:
             remote.health()
-        except ControlAPIError as exc:
-            raise pytest.UsageError(f"{URL_ENV}={url}: the mockserver there is not usable: {exc}") from None
-        names = remote.load(*_remote_sources(mockserver_scenarios))
+            snapshot = _snapshot(remote)
+            names = remote.load(*_remote_sources(mockserver_scenarios))
+        except (ControlAPIError, OSError, ValueError, TypeError) as exc:
+            _fail(f"{URL_ENV}={url}: the mockserver there is not usable: {exc}")
         try:
             yield MockServerFixture(remote)
-        finally:
-            for name in names:  # leave the server as the session found it
-                remote.remove(name)
+        finally:  # leave the server as the session found it
+            if snapshot:
+                remote.restore(snapshot)
+            else:
+                for name in names:
+                    remote.remove(name)
         return
     from .server import MockServer
 
@@ -422,17 +455,43 @@ def mockserver_session(pytestconfig: pytest.Config,
         server.stop_thread()
 
 
+def _fail(message: str) -> NoReturn:
+    """Fail the test with one line: the plugin's own frames say nothing to its user."""
+    __tracebackhide__ = True
+    raise pytest.fail.Exception(message, pytrace=False) from None  # nor the exception it replaces
+
+
+def _marker_options(request: pytest.FixtureRequest) -> MarkerOptions:
+    try:
+        return MarkerOptions.of(request.node, request.config.getoption("mockserver_strict"))
+    except pytest.UsageError as exc:
+        _fail(str(exc))
+
+
+@contextlib.contextmanager
+def _plainly() -> Iterator[None]:
+    """A control call that fails (the server went away, refused a scenario) fails the test in one line."""
+    from .errors import MockServerError
+
+    try:
+        yield
+    except (MockServerError, TypeError) as exc:
+        _fail(f"mockserver: {exc}" if not isinstance(exc, TypeError) else f"TypeError: {exc}")
+
+
 @pytest.fixture
 def mockserver(request: pytest.FixtureRequest,
                mockserver_session: MockServerFixture) -> Iterator[MockServerFixture]:
     """The session's server, reset for this test, with this test's marker applied."""
-    options = MarkerOptions.of(request.node, request.config.getoption("mockserver_strict"))
+    options = _marker_options(request)
     request.node.stash.setdefault(_HANDLES, []).append((mockserver_session, options.strict))
     try:
-        mockserver_session._begin(options)
+        with _plainly():
+            mockserver_session._begin(options)
         yield mockserver_session
     finally:
-        mockserver_session._end()
+        with _plainly():
+            mockserver_session._end()
 
 
 @pytest.fixture
@@ -445,7 +504,7 @@ def mockserver_factory(request: pytest.FixtureRequest) -> Iterator[Callable[...,
     from .server import MockServer
 
     started: list[MockServer] = []
-    options = MarkerOptions.of(request.node, request.config.getoption("mockserver_strict"))
+    options = _marker_options(request)
     fast = options.fast if options.fast is not None else request.config.getoption("mockserver_fast")
 
     def start(*scenarios: ScenarioSource, strict: bool | None = None, **kwargs: Any) -> MockServerFixture:

@@ -117,6 +117,16 @@ class RemoteMockServer:
             raise
         return True
 
+    def snapshot(self) -> str:
+        """Remember the scenarios served now; returns the id that ``restore`` takes."""
+        found = self.call("POST", "/snapshots")
+        return str(found["snapshot"])
+
+    def restore(self, snapshot: str) -> list[str]:
+        """Serve exactly the scenarios of *snapshot* again (once: the snapshot is used up)."""
+        found = self.call("POST", f"/snapshots/{urllib.parse.quote(snapshot, safe='')}/restore")
+        return [str(name) for name in found["scenarios"]]
+
     def reset(self, session: str | None = None) -> None:
         self.call("POST", "/reset", params={"session": session} if session is not None else None)
 

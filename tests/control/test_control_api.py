@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +13,7 @@ import requests
 
 from mockserver import MockServer
 from mockserver.admin import ERRORS
+from tests.conftest import raw_exchange
 
 HELLO = {"name": "hello", "rules": [{"name": "hi", "match": {"path": "/hi"}, "respond": {"body": "hi"}}]}
 TOKEN = "s3cr3t-token-value"
@@ -195,6 +199,58 @@ def test_too_large_body_is_refused() -> None:
         assert [s.name for s in server.scenarios] == ["hello"]
 
 
+def _wire_answer(server: MockServer, head: bytes, body: bytes = b"") -> tuple[int, dict, bytes, float]:
+    """Send *head* and *body* on a raw socket, left open: the status, JSON body, head and delay."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3.0) as sock:
+        sock.sendall(head + body)
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < int(
+                re.search(rb"(?i)content-length: *(\d+)", received.partition(b"\r\n\r\n")[0])[1]):
+            chunk = sock.recv(65536)  # a 3 s timeout: no answer fails the test with TimeoutError
+            assert chunk, f"the connection closed after {received!r}"
+            received += chunk
+    elapsed = time.monotonic() - started
+    answer_head, _, payload = received.partition(b"\r\n\r\n")
+    return int(answer_head.split()[1]), json.loads(payload), answer_head, elapsed
+
+
+def test_a_huge_content_length_is_refused_before_the_body_is_read(server: MockServer) -> None:
+    """10 MiB announced (under the port's 16 MiB, over a scenario's 4 MiB), none sent: 413 at once."""
+    head = (b"POST /__mock/scenarios HTTP/1.1\r\nHost: x\r\nContent-Type: application/yaml\r\n"
+            b"Content-Length: 10485760\r\n\r\n")
+    status, body, answer_head, elapsed = _wire_answer(server, head)
+    assert status == 413 and body == {
+        "error": "payload_too_large",
+        "detail": "Content-Length: found 10485760 bytes; expected a control-API body of at most 4194304"}
+    assert elapsed < 2.0  # answered without waiting for the 10 MiB
+    assert b"\r\nConnection: close" in answer_head  # the unread body ends the connection
+    assert [s.name for s in server.scenarios] == ["hello"]
+
+
+@pytest.mark.parametrize("path", ["/scenarios", "/state"])
+def test_a_chunked_body_is_bounded_while_it_is_read(server: MockServer, path: str) -> None:
+    """No Content-Length: the answer comes once 4 MiB + 1 byte arrived, without waiting for the end."""
+    limit = 4 * 1024 * 1024
+    head = (f"{'POST' if path == '/scenarios' else 'PUT'} /__mock{path} HTTP/1.1\r\nHost: x\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    piece = b"#" * 65536
+    chunks = b"".join(b"%x\r\n%b\r\n" % (len(piece), piece) for _ in range(limit // len(piece)))
+    status, body, answer_head, elapsed = _wire_answer(server, head, chunks + b"1\r\n#")  # never ends
+    assert status == 413 and body == {
+        "error": "payload_too_large",
+        "detail": "found more than 4194304 bytes; expected a control-API body of at most 4194304"}
+    assert elapsed < 2.5 and b"\r\nConnection: close" in answer_head
+    assert [s.name for s in server.scenarios] == ["hello"]
+
+
+def test_a_body_under_the_limit_without_content_length_is_read_whole(server: MockServer) -> None:
+    head = b"PUT /__mock/state HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = json.dumps({"name": "door", "value": "open"}).encode()
+    status, body, _, _ = _wire_answer(server, head, b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data))
+    assert status == 200 and body == {"states": {"door": "open"}}
+
+
 def test_control_requests_are_not_journaled_or_counted(server: MockServer) -> None:
     call(server, "GET", "/health")
     call(server, "GET", "/nowhere")
@@ -242,3 +298,28 @@ def test_a_body_cannot_read_the_servers_files(server: MockServer) -> None:
     problems = assert_error(call(server, "POST", "/scenarios", data=body), "invalid_scenario")["problems"]
     assert problems[0].startswith("<body>:3:21: rules[0].respond.file: found file '/etc/passwd'")
     assert "passwd" not in requests.get(server.url_for("/"), timeout=5).text
+
+
+def test_the_journal_keeps_repeated_headers_as_pairs_and_filters_on_headers_and_body(
+        server: MockServer) -> None:
+    """A header sent twice keeps both values (header_pairs in order; joined in headers, for older readers)."""
+    _, _ = raw_exchange(server.port, b"POST /hi HTTP/1.1\r\nHost: x\r\nX-Tag: a\r\nx-tag: b\r\n"
+                                     b"Content-Length: 13\r\nConnection: close\r\n\r\n{\"order\": 42}")
+    requests.get(server.url_for("/hi"), headers={"X-Tag": "c"}, timeout=5)
+    [first, second] = call(server, "GET", "/journal").json()["entries"]
+    assert first["header_pairs"] == [["Host", "x"], ["X-Tag", "a"], ["x-tag", "b"], ["Content-Length", "13"],
+                                     ["Connection", "close"]]
+    assert first["headers"] == {"Host": "x", "X-Tag": "a, b", "Content-Length": "13", "Connection": "close"}
+
+    def seqs(**params: str | list[str]) -> list[int]:
+        return [e["seq"] for e in call(server, "GET", "/journal", params=params).json()["entries"]]
+
+    assert seqs(header="x-TAG:b") == [first["seq"]]  # any value of a repeated header, name any case
+    assert seqs(header="X-Tag: c") == [second["seq"]]
+    assert seqs(header="X-Tag") == [first["seq"], second["seq"]]
+    assert seqs(header=["X-Tag", "Content-Length:13"]) == [first["seq"]]  # every one must hold
+    assert seqs(header="X-Tag:ab") == [] and seqs(header="X-Other") == []
+    assert seqs(body='"order": 42') == [first["seq"]] and seqs(body="43") == []
+    body = assert_error(call(server, "GET", "/journal", params={"header": ":x"}), "bad_request")
+    assert body["detail"] == ("header: found ':x'; expected NAME or NAME:VALUE "
+                              "(such as header=X-Request-Id or header=Accept:application/json)")

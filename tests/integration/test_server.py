@@ -196,8 +196,10 @@ def test_journal_keeps_the_request_headers_as_the_server_read_them() -> None:
             entry.headers.getall("X-Missing")
         assert "host" in entry.headers and "X-Missing" not in entry.headers
         assert {name.lower() for name in entry.headers} == {"host", "x-tag", "x-name", "connection"}
-        assert entry.as_dict()["headers"] == {"Host": "x", "X-Tag": "a", "X-Name": "Zoë",
-                                              "Connection": "close"}
+        assert entry.as_dict()["headers"] == {"Host": "x", "X-Tag": "a, b", "X-Name": "Zoë",
+                                              "Connection": "close"}  # repeated values joined
+        assert entry.as_dict()["header_pairs"] == [["Host", "x"], ["X-Tag", "a"], ["x-tag", "b"],
+                                                   ["X-Name", "Zoë"], ["Connection", "close"]]
         assert entry.decisions == ()
 
 
