@@ -100,6 +100,6 @@ def test_the_shipped_slow_network_download_takes_its_declared_2s() -> None:
     over 1 s, a piece every 100 ms)."""
     body = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
     declared = [(k * 0.1, len(body) * k // 10) for k in range(1, 11)]
-    with MockServer([ROOT / "mockserver/scenarios/chaos/slow-network.yaml"], time_scale=0.5) as server:
+    with MockServer([ROOT / "scenarios/chaos/slow-network.yaml"], time_scale=0.5) as server:
         _, arrivals = body_arrivals(server.port, "/api/download")
     check(arrivals, 0.1, declared)

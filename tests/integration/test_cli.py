@@ -281,7 +281,7 @@ def test_a_real_process_says_one_line_and_exits_2(args: list[str], env: dict[str
     assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", message)
 
 
-@pytest.mark.parametrize("command", ["schema", "validate mockserver/scenarios mockserver/scenarios/css",
+@pytest.mark.parametrize("command", ["schema", "validate scenarios scenarios/css",
                                      "--help", "serve --help"])
 def test_output_into_a_closed_pipe_is_quiet(command: str) -> None:
     """`mockserver schema | true`: the reader is gone before the output is written."""

@@ -29,7 +29,7 @@ SCENARIO = {
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[MockServer]:
-    with MockServer([SCENARIO, ROOT / "mockserver/scenarios/status.yaml"]) as s:
+    with MockServer([SCENARIO, ROOT / "scenarios/status.yaml"]) as s:
         yield s
 
 
