@@ -1193,7 +1193,7 @@ BREAKDOWN = [
             "StreamResponse.write_eof",
             "Response.write_eof",
             "Sent.send",
-            "encode (mockserver/http1.py",
+            "encode (mockserver/wire/http1.py",
         ),
     ),
     ("build the response object (aiohttp Response, mockserver Sent)", ("Response.__init__", "Sent.__init__")),

@@ -13,25 +13,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .assertions import MockAssertionError
     from .catalogue import CATALOGUE, reason_phrase
+    from .control.remote import ControlAPIError, RemoteMockServer
     from .engine import Engine, Resolution
     from .errors import MockServerError, Problem, ScenarioError
     from .journal import Entry, Journal
-    from .remote import ControlAPIError, RemoteMockServer
     from .request import RequestSnapshot
     from .scenario import Rule, Scenario, load_paths, load_scenario
-    from .server import MockServer
+    from .wire.server import MockServer
 
 _HOME = {
     "CATALOGUE": "catalogue",
-    "ControlAPIError": "remote",
+    "ControlAPIError": "control.remote",
     "Engine": "engine",
     "Entry": "journal",
     "Journal": "journal",
     "MockAssertionError": "assertions",
-    "MockServer": "server",
+    "MockServer": "wire.server",
     "MockServerError": "errors",
     "Problem": "errors",
-    "RemoteMockServer": "remote",
+    "RemoteMockServer": "control.remote",
     "RequestSnapshot": "request",
     "Resolution": "engine",
     "Rule": "scenario",

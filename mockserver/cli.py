@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 from .errors import ScenarioError
 
 if TYPE_CHECKING:
+    from .control.reload import Snapshot
     from .output import Output
-    from .reload import Snapshot
-    from .server import MockServer
+    from .wire.server import MockServer
 
 __all__ = ["main"]
 
@@ -376,7 +376,7 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
         out.flush()
         return exc.code
     if args.command == "schema":
-        from .schema import ScenarioSpec
+        from .scenario.schema import ScenarioSpec
 
         schema = ScenarioSpec.model_json_schema(by_alias=True)
         schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
@@ -409,7 +409,7 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
 
 def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     from .scenario import BUILTIN_DIR
-    from .server import MockServer
+    from .wire.server import MockServer
 
     paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
         or [str(BUILTIN_DIR)]
@@ -451,7 +451,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         if args.quiet:
             pass
         elif args.log_json:
-            from .metrics import JsonLog
+            from .control.metrics import JsonLog
 
             server.exchange_hooks.append(JsonLog(cast(TextIO, output)))
         else:
@@ -505,7 +505,7 @@ def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[ssl.S
 
     Generated keys live in a temporary folder, removed at exit (so is the CA, unless --cert-out).
     """
-    from .tls import self_signed, server_context
+    from .wire.tls import self_signed, server_context
 
     if (args.cert is None) != (args.key is None):
         raise _Refusal("--cert and --key go together; give both or neither")
@@ -534,7 +534,7 @@ class _Log:
     def event(self, event: str, message: str, *, error: bool = False, problems: Sequence[str] = (),
               **fields: object) -> None:
         if self.json_lines:
-            from .metrics import JsonLog
+            from .control.metrics import JsonLog
 
             extra = {"problems": list(problems)} if problems else {}
             JsonLog(cast(TextIO, self.output)).event({"event": event, "message": message, **fields, **extra})
@@ -547,7 +547,7 @@ class _Log:
 def _scan(paths: Sequence[str]) -> Snapshot:
     from pathlib import Path
 
-    from .reload import scan
+    from .control.reload import scan
 
     return scan([Path(p) for p in paths])
 
@@ -571,7 +571,7 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
         log.event("control", f"mockserver: the control API requires a bearer token ({scope})")
     watcher_task: asyncio.Task[None] | None = None
     if args.watch:
-        from .reload import Watcher
+        from .control.reload import Watcher
 
         def report(ok: bool, message: str, problems: list[str]) -> None:
             log.event("reload", f"mockserver: {message}", error=not ok, ok=ok, problems=problems)

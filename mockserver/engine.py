@@ -22,7 +22,7 @@ from .request import RequestSnapshot
 from .responses import Plan
 from .rng import uniforms
 from .scenario import Rule, RuntimeFault, Scenario
-from .schema import FAULT_FIELDS
+from .scenario.schema import FAULT_FIELDS
 from .state import Session, StateStore
 from .templating import Context
 

@@ -26,10 +26,10 @@ import pytest
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .control.remote import RemoteMockServer
     from .journal import Entry, Filters, FiltersBesidesRule, FiltersBesidesStatus, JournalView
-    from .remote import RemoteMockServer
     from .scenario import Scenario
-    from .server import MockServer, ScenarioSource
+    from .wire.server import MockServer, ScenarioSource
 
 __all__ = ["MockServerFixture"]
 
@@ -52,7 +52,7 @@ class MockServerFixture:
     __test__ = False
 
     def __init__(self, backend: MockServer | RemoteMockServer) -> None:
-        from .server import MockServer
+        from .wire.server import MockServer
 
         self.server: MockServer | None = backend if isinstance(backend, MockServer) else None
         self.remote: RemoteMockServer | None = None if isinstance(backend, MockServer) else backend
@@ -264,7 +264,7 @@ class MockServerFixture:
 
 def _snapshot(remote: RemoteMockServer) -> str:
     """A snapshot id, or "" when the server predates snapshots (POST /__mock/snapshots is not found)."""
-    from .remote import ControlAPIError
+    from .control.remote import ControlAPIError
 
     try:
         return remote.snapshot()
@@ -426,7 +426,7 @@ def mockserver_session(pytestconfig: pytest.Config,
     mockserver_scenarios = _resolve_in(mockserver_scenarios, (pytestconfig.rootpath,))
     url = pytestconfig.getoption("mockserver_url") or os.environ.get(URL_ENV)
     if url:
-        from .remote import ControlAPIError, RemoteMockServer
+        from .control.remote import ControlAPIError, RemoteMockServer
 
         remote = RemoteMockServer(url, token=os.environ.get(TOKEN_ENV) or None)
         try:
@@ -444,7 +444,7 @@ def mockserver_session(pytestconfig: pytest.Config,
                 for name in names:
                     remote.remove(name)
         return
-    from .server import MockServer
+    from .wire.server import MockServer
 
     fast = pytestconfig.getoption("mockserver_fast")
     server = MockServer(mockserver_scenarios, time_scale=1.0 if fast is None else fast)
@@ -501,7 +501,7 @@ def mockserver_factory(request: pytest.FixtureRequest) -> Iterator[Callable[...,
     Keyword arguments go to MockServer; the test's marker (or the command line) gives the
     defaults for strict and fast. All servers are closed when the test ends.
     """
-    from .server import MockServer
+    from .wire.server import MockServer
 
     started: list[MockServer] = []
     options = _marker_options(request)

@@ -20,9 +20,9 @@ from urllib3.util.retry import Retry
 
 from mockserver import MockServer
 from mockserver.assertions import MockAssertionError, assert_called, assert_no_request_after
+from mockserver.control.metrics import JsonLog
+from mockserver.control.remote import RemoteMockServer
 from mockserver.journal import Entry
-from mockserver.metrics import JsonLog
-from mockserver.remote import RemoteMockServer
 from tests.conftest import raw_exchange
 
 # (fault, what the client saw first: a status line, or none at all)

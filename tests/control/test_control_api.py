@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from mockserver import MockServer
-from mockserver.admin import ERRORS
+from mockserver.control.api import ERRORS
 from tests.conftest import raw_exchange
 
 HELLO = {"name": "hello", "rules": [{"name": "hi", "match": {"path": "/hi"}, "respond": {"body": "hi"}}]}

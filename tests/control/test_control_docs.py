@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mockserver import MockServer
-from mockserver.admin import ERRORS, PREFIX, ControlApi
+from mockserver.control.api import ERRORS, PREFIX, ControlApi
 from tests.conftest import ROOT
 from tests.control.conftest import serve
 

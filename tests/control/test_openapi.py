@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from schemathesis.openapi import from_dict
 
 from mockserver import MockServer
-from mockserver.admin import ControlApi, openapi_document
+from mockserver.control.api import ControlApi, openapi_document
 
 HELLO = {"name": "hello", "rules": [{"name": "hi", "match": {"path": "/hi"}, "respond": {"body": "hi"}}]}
 TOKEN = "openapi-token"

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from mockserver import MockServer
-from mockserver import reload as reload_module
-from mockserver.reload import Watcher, body_files, scan
+from mockserver.control import reload as reload_module
+from mockserver.control.reload import Watcher, body_files, scan
 from tests.control.conftest import serve
 
 

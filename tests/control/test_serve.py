@@ -21,7 +21,7 @@ from mockserver import MockServer
 from mockserver.cli import main
 from mockserver.journal import Entry
 from mockserver.output import describe_exchange
-from mockserver.tls import self_signed
+from mockserver.wire.tls import self_signed
 from tests.conftest import ROOT
 from tests.control.conftest import serve
 

@@ -32,7 +32,7 @@ def test_installing_the_package_makes_the_fixtures_and_options_available(tester:
 
 def test_loading_the_plugin_imports_neither_aiohttp_nor_pydantic() -> None:
     """Every pytest run loads the plugin; the server's dependencies wait until a fixture is used."""
-    heavy = ("aiohttp", "pydantic", "yaml", "mockserver.server")
+    heavy = ("aiohttp", "pydantic", "yaml", "mockserver.wire.server")
     loaded = python(f"import sys, mockserver.pytest_plugin; print([m for m in {heavy} if m in sys.modules])")
     assert loaded == "[]"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.remote import ControlAPIError, RemoteMockServer
+from mockserver.control.remote import ControlAPIError, RemoteMockServer
 
 pytest_plugins = ["pytester"]
 

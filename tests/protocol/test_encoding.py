@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion10, HttpVersion11
 
-from mockserver.http1 import Sent, encode
+from mockserver.wire.http1 import Sent, encode
 from tests.conftest import raw_exchange
 
 STATUSES = [(200, "OK"), (201, "Created"), (204, "No Content"), (304, "Not Modified"),

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mockserver import ScenarioError
 from mockserver.scenario import BUILTIN_DIR, load_document, load_text
-from mockserver.yamlsource import Document
+from mockserver.scenario.source import Document
 
 SHIPPED = [yaml.safe_load(p.read_text()) for p in sorted(BUILTIN_DIR.rglob("*.yaml"))]
 FIELDS = ["name", "rules", "match", "respond", "path", "method", "status", "delay", "json", "body",

@@ -11,7 +11,7 @@ import yaml
 from mockserver import ScenarioError, load_paths, load_scenario
 from mockserver.cli import main
 from mockserver.packs import BUILTIN_DIR
-from mockserver.yamlsource import _parse, parse_document
+from mockserver.scenario.source import _parse, parse_document
 from tests.conftest import DATA
 
 INVALID = sorted((DATA / "invalid").glob("*.yaml"))
@@ -112,7 +112,7 @@ def test_schema_accepts_every_shipped_scenario() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     import yaml
 
-    from mockserver.schema import ScenarioSpec
+    from mockserver.scenario.schema import ScenarioSpec
 
     schema = ScenarioSpec.model_json_schema(by_alias=True)
     for path in sorted(BUILTIN_DIR.rglob("*.yaml")):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mockserver import yamlsource
 from mockserver.errors import ScenarioError
-from mockserver.yamlsource import MAX_ALIAS_NODES, MAX_ALIASES, MAX_DEPTH, parse_document
+from mockserver.scenario import source as yamlsource
+from mockserver.scenario.source import MAX_ALIAS_NODES, MAX_ALIASES, MAX_DEPTH, parse_document
 
 LOADERS = [pytest.param(yamlsource._BoundedSafeLoader, id="pyyaml")]
 if getattr(yaml, "CSafeLoader", None) is not None:

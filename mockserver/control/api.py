@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .errors import Problem, ScenarioError
-from .journal import Entry
+from ..errors import Problem, ScenarioError
+from ..journal import Entry
+from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
+from ..scenario.source import Document, parse_document
 from .metrics import CONTENT_TYPE
-from .scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
-from .yamlsource import Document, parse_document
 
 if TYPE_CHECKING:
-    from .server import MockServer
+    from ..wire.server import MockServer
 
 __all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "openapi_document"]
 

@@ -23,14 +23,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import catalogue
-from .chaos import Concurrency, Fault, Mix, Outcome, Phase, RateLimit, ScenarioChaos, Timeline
-from .deadline import Deadline
-from .delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
-from .errors import Problem, ScenarioError
-from .matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
-from .packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
-from .responses import Plan, Responder
+from .. import catalogue
+from ..chaos import Concurrency, Fault, Mix, Outcome, Phase, RateLimit, ScenarioChaos, Timeline
+from ..deadline import Deadline
+from ..delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
+from ..errors import Problem, ScenarioError
+from ..matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
+from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
+from ..responses import Plan, Responder
+from ..signature import SignatureMatcher, expand_env
+from ..templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .schema import (
     BranchSpec,
     ConcurrencySpec,
@@ -47,9 +49,7 @@ from .schema import (
     ScenarioSpec,
     show,
 )
-from .signature import SignatureMatcher, expand_env
-from .templating import JsonTemplate, Template, TemplateSyntaxError, has_template
-from .yamlsource import Document, PathKey, parse_document
+from .source import Document, PathKey, parse_document
 
 __all__ = [
     "BUILTIN_DIR",

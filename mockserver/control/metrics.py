@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from .journal import Entry
+from ..journal import Entry
 
 __all__ = ["CONTENT_TYPE", "DELAY_BUCKETS", "JsonLog", "Metrics"]
 

@@ -27,17 +27,15 @@ from typing import Any
 from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
 
-from . import catalogue
-from .chaos import Fault
-from .clock import Clock
-from .conditional import conditional_answer, etag_of
-from .engine import Engine, Resolution
-from .http1 import Sent, encode
-from .journal import Entry, Journal, WireHeaders
-from .protocol import FaithfulHandler, error_response, faithful_runner
-from .request import RequestSnapshot
-from .responses import Plan
-from .scenario import (
+from .. import catalogue
+from ..chaos import Fault
+from ..clock import Clock
+from ..conditional import conditional_answer, etag_of
+from ..engine import Engine, Resolution
+from ..journal import Entry, Journal, WireHeaders
+from ..request import RequestSnapshot
+from ..responses import Plan
+from ..scenario import (
     Rule,
     RuntimeFault,
     Scenario,
@@ -46,9 +44,11 @@ from .scenario import (
     load_runtime_fault,
     load_scenario,
 )
-from .state import StateStore
-from .templating import Context
-from .wire import perform_fault, send_raw, wait_closed
+from ..state import StateStore
+from ..templating import Context
+from .connection import FaithfulHandler, error_response, faithful_runner
+from .effects import perform_fault, send_raw, wait_closed
+from .http1 import Sent, encode
 
 __all__ = ["MockServer", "ScenarioSource"]
 
@@ -146,7 +146,7 @@ class MockServer:
         ssl_context: ssl.SSLContext | None = None,
         header_control: bool = False,
     ) -> None:
-        from .metrics import Metrics
+        from ..control.metrics import Metrics
 
         self.host = host
         self.port = port
@@ -288,7 +288,7 @@ class MockServer:
 
     async def start(self) -> None:
         """Start serving on the running loop."""
-        from .admin import PREFIX, ControlApi
+        from ..control.api import PREFIX, ControlApi
 
         # aiohttp's low-level server: one handler takes every request, with no Application and
         # no router on the way (the control API is dispatched by prefix in _handle), which is

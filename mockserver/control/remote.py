@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import MockServerError
-from .journal import Entry, JournalView
+from ..errors import MockServerError
+from ..journal import Entry, JournalView
 
 __all__ = ["ControlAPIError", "RemoteJournal", "RemoteMockServer"]
 

@@ -19,7 +19,7 @@ from aiohttp import http_exceptions, web, web_protocol, web_server
 from aiohttp.http import HttpVersion11
 from aiohttp.web_request import BaseRequest
 
-from . import catalogue
+from .. import catalogue
 
 __all__ = ["FaithfulHandler", "classify_parser_error", "error_response", "faithful_runner"]
 

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .durations import DURATION_PATTERN, parse_duration
+from ..durations import DURATION_PATTERN, parse_duration
 
 __all__ = [
     "BranchSpec",
@@ -260,7 +260,7 @@ class MatchSpec(StrictModel):
         if isinstance(value, str):
             if not value.startswith("/"):
                 raise _fail(value, "a path that starts with /")
-            from .matching import PathTemplate, TemplateError
+            from ..matching import PathTemplate, TemplateError
 
             try:
                 PathTemplate.compile(value)

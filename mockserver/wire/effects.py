@@ -19,7 +19,7 @@ from email.utils import formatdate
 
 from aiohttp import web
 
-from .chaos import Fault
+from ..chaos import Fault
 
 __all__ = ["drip_schedule", "perform_fault", "rst", "send_raw"]
 

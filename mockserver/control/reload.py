@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .errors import ScenarioError
-from .scenario import load_paths
+from ..errors import ScenarioError
+from ..scenario import load_paths
 
 if TYPE_CHECKING:
-    from .server import MockServer
+    from ..wire.server import MockServer
 
 __all__ = ["Reporter", "Snapshot", "Watcher", "body_files", "scan"]
 

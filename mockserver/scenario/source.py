@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, ScenarioError
+from ..errors import Problem, ScenarioError
 
 __all__ = ["MAX_ALIASES", "MAX_ALIAS_NODES", "MAX_DEPTH", "Document", "PathKey", "parse_document"]
 
