@@ -1,4 +1,4 @@
-"""The command line: ``mockserver serve | validate | schema``.
+"""The command line: ``mockserver serve | validate | schema | report``.
 
 ``main(argv, env)`` returns the exit code instead of exiting, so tests drive it directly. Flags
 win over environment variables (``MOCKSERVER_*``), which the container uses.
@@ -120,6 +120,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
+
+    report = sub.add_parser("report", help="write an HTML traffic report of a journal saved from "
+                                           "GET /__mock/journal (docs/dashboard.md)")
+    report.add_argument("journal", metavar="JOURNAL.json")
+    report.add_argument("--out", required=True, metavar="FILE.html", help="where to write the report")
+    report.add_argument("--title", default=None, help="the report's title (default: from the file name)")
     return parser
 
 
@@ -164,6 +170,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
         print(json.dumps(schema, indent=2), file=out)
         return 0
+    if args.command == "report":
+        from .dashboard.report import run_cli
+
+        return run_cli(args.journal, args.out, args.title, out, err)
     if args.command == "validate":
         from .scenario import load_paths
 
