@@ -40,6 +40,9 @@ WINDOW = 2_000
 HEARTBEAT = 15.0
 #: how often a quiet stream looks whether its page went away or the journal was cleared
 CHECK = 1.0
+#: at most this many entries a batch: under a load test a page shows the newest, and says how
+#: many it skipped, rather than slow the server down serialising them all (docs/performance.md)
+MAX_BATCH = 200
 #: pushes are batched this long: a client in a tight loop gets 10 updates a second, not thousands
 BATCH = 0.1
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -196,7 +199,8 @@ class Dashboard:
                 index = _index(entries, last)
                 fresh, reset = (entries[index + 1:], False) if index >= 0 else (entries[-WINDOW:], True)
             if fresh or reset:
-                await self._send(response, fresh, reset=reset)
+                skipped = max(0, len(fresh) - MAX_BATCH) if not reset else 0
+                await self._send(response, fresh[skipped:], reset=reset, skipped=skipped)
                 last = fresh[-1] if fresh else None
 
     def close(self) -> None:
@@ -205,8 +209,10 @@ class Dashboard:
         for changed in self._streams:
             changed.set()
 
-    async def _send(self, response: web.StreamResponse, entries: list[Entry], *, reset: bool) -> None:
-        data = _dumps({"reset": reset, "entries": entry_dicts(entries), "size": len(self.server.journal)})
+    async def _send(self, response: web.StreamResponse, entries: list[Entry], *, reset: bool,
+                    skipped: int = 0) -> None:
+        data = _dumps({"reset": reset, "entries": entry_dicts(entries), "size": len(self.server.journal),
+                       "skipped": skipped})
         await response.write(b"event: entries\ndata: " + data.encode() + b"\n\n")
 
 

@@ -21,7 +21,9 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
 
-@pytest.fixture(scope="session")
+# one browser per module, not per session: while Playwright's sync API is started it holds an
+# event loop running on this thread, and other modules' asyncio tests must not find it there
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if shutil.which("chromium") is None:
         pytest.skip("the dashboard's browser tests need Chromium: install Debian's chromium package "

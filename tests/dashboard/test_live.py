@@ -85,6 +85,7 @@ def test_faults_and_refusals_show_what_happened(page: Any, server: Any) -> None:
         requests.get(server.url_for("/drop"), timeout=5)
     expect(rows).to_have_count(3)
     expect(rows.first).to_have_class("k-fault")
+    expect(rows.first.locator("td.status")).to_have_text("reset")  # no status line went out
     page.fill("#f-status", "fault")
     expect(rows).to_have_count(1)
     page.fill("#f-status", "4xx")
@@ -133,3 +134,15 @@ def test_a_cleared_journal_clears_the_page(page: Any, server: Any) -> None:
     requests.get(server.url_for("/flaky"), timeout=5)
     expect(rows).to_have_count(1)
     expect(rows.first.locator("td.status")).to_have_text("503")
+
+
+def test_only_an_open_page_listens_to_the_journal(page: Any, server: Any) -> None:
+    """With no page open, recording a request wakes nobody (the static benchmark's cost stays put)."""
+    assert server.journal._listeners == []
+    open_page(page, server)
+    assert len(server.journal._listeners) == 1
+    page.goto("about:blank")  # the page goes away; its stream notices within a second
+    deadline = time.monotonic() + 5
+    while server.journal._listeners and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.journal._listeners == []

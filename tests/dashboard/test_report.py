@@ -153,3 +153,30 @@ def test_without_the_option_no_report_is_written(pytester: pytest.Pytester,
     result.assert_outcomes(failed=1, passed=1)
     assert "mockserver report" not in result.stdout.str()
     assert not (pytester.path / "reports").exists()
+
+
+def test_entries_of_the_next_journal_shape_are_drawn(browser: Any, tmp_path: Path) -> None:
+    """Faults with ``status: null`` and a fault name, headers as [name, value] pairs, both shown."""
+    base = {"request_id": "r", "query": "", "body": "", "client": "127.0.0.1", "session": "", "reason": "",
+            "delay": 0.0, "deadline": None, "first_byte": None, "ended": None, "decisions": [],
+            "near_misses": [], "response_headers": []}
+    entries = [
+        {**base, "seq": 1, "method": "GET", "path": "/a", "rule": "s/a", "status": 200, "outcome": "answered",
+         "arrived": 1000.0, "headers": [["Host", "x"], ["X-Dup", "1"], ["X-Dup", "2"]]},
+        {**base, "seq": 2, "method": "GET", "path": "/b", "rule": "s/b", "status": None, "fault": "truncate",
+         "outcome": "fault", "arrived": 1000.5, "headers": {"Host": "x"}},
+    ]
+    journal = tmp_path / "journal.json"
+    journal.write_text(json.dumps({"entries": entries, "count": 2}))
+    report = tmp_path / "r.html"
+    assert main(["report", str(journal), "--out", str(report)], stdout=io.StringIO()) == 0
+    context, asked = offline(browser)
+    page = context.new_page()
+    page.goto(report.as_uri())
+    rows = page.locator("#log tbody tr")
+    expect(rows.locator("td.status")).to_have_text(["truncate", "200"])
+    expect(rows.first).to_have_class("k-fault")
+    rows.nth(1).click()
+    expect(page.locator("#detail table").first.locator("tr")).to_have_text(["Hostx", "X-Dup1", "X-Dup2"])
+    context.close()
+    assert asked == []

@@ -20,6 +20,7 @@
   var plot = null, plotRows = [], plotEntries = [];
   var pending = false;
   var journalSize = 0;
+  var skipped = 0;           // entries the server did not push under load (the journal has them)
 
   function $(id) { return document.getElementById(id); }
   function esc(value) {
@@ -44,7 +45,8 @@
     return e.outcome || "no answer";
   }
   function statusText(e) {
-    return e.status === null || e.status === undefined ? faultName(e) : String(e.status);
+    // a fault sent no status line (whatever status the rule would have had): its name tells what happened
+    return e.status === null || e.status === undefined || kind(e) === "fault" ? faultName(e) : String(e.status);
   }
   function kind(e) {
     var decisions = (e.decisions || []).join("\n");
@@ -118,7 +120,8 @@
     });
     $("log").tBodies[0].innerHTML = html.join("");
     $("shown").textContent = "showing " + shown.length + " of " + rows.length + " matching, " + entries.length +
-      " in the page" + (journalSize > entries.length ? ", " + journalSize + " in the journal" : "");
+      " in the page" + (journalSize > entries.length ? ", " + journalSize + " in the journal" : "") +
+      (skipped ? ", " + skipped + " not pushed under load" : "");
   }
 
   function renderDetail() {
@@ -217,7 +220,7 @@
     box.setAttribute("data-phases", String(bands.length));
     if (plot && (plot.series.length !== CLASSES.length + 1 || plot.height !== height || plot.width !== width)) { plot.destroy(); plot = null; }
     var data = [xs].concat(ys);
-    if (plot) { plot._rowOf = rowOf; plot._gaps = gaps; plot._bands = bands; plot.setData(data); return; }
+    if (plot) { plot._rowOf = rowOf; plot._gaps = gaps; plot._bands = bands; plot.setData(data, !plot._zoomed); return; }
     var opts = {
       width: width, height: height, legend: {show: true, live: false},
       cursor: {drag: {x: true, y: false}, points: {show: false}},
@@ -230,21 +233,27 @@
                 points: {show: true, size: 8, width: 1, fill: COLOURS[c], stroke: COLOURS[c]}};
       })),
       hooks: {
+        setSelect: [function (u) { if (u.select.width > 0) u._zoomed = true; }],
         drawClear: [function (u) {
           var ctx = u.ctx; ctx.save();
           (u._bands || []).forEach(function (b, i) {
-            var x0 = u.valToPos(b.from, "x", true), x1 = u.valToPos(b.to, "x", true);
+            var left = u.bbox.left, right = u.bbox.left + u.bbox.width;
+            var x0 = Math.max(left, u.valToPos(b.from, "x", true)), x1 = Math.min(right, u.valToPos(b.to, "x", true));
+            if (x1 <= x0) return;  // outside what is shown
             ctx.fillStyle = i % 2 ? "rgba(124,58,237,0.08)" : "rgba(37,99,235,0.08)";
-            ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+            ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
             ctx.fillStyle = "#555"; ctx.font = (10 * devicePixelRatio) + "px sans-serif";
-            ctx.fillText(b.label, x0 + 3, u.bbox.top + 12 * devicePixelRatio);
+            ctx.fillText(b.label, x0 + 3, u.bbox.top + 10 * devicePixelRatio);
           });
           ctx.restore();
         }],
         draw: [function (u) {
           var ctx = u.ctx; ctx.save(); ctx.lineWidth = 2 * devicePixelRatio;
+          var lanes = new Map();  // each client its own lane under the row, so lines do not overlap
           (u._gaps || []).forEach(function (g) {
-            var row = u._rowOf(g.entry), y = u.valToPos(row, "y", true) + 6 * devicePixelRatio;
+            var who = client(g.entry);
+            if (!lanes.has(who)) lanes.set(who, lanes.size % 3);
+            var row = u._rowOf(g.entry), y = u.valToPos(row, "y", true) + (5 + 4 * lanes.get(who)) * devicePixelRatio;
             var x0 = u.valToPos(g.from, "x", true), x1 = u.valToPos(g.to, "x", true), xa = u.valToPos(g.after, "x", true);
             ctx.strokeStyle = g.ok ? "#16a34a" : "#dc2626";
             ctx.beginPath(); ctx.moveTo(x0, y); ctx.lineTo(x1, y); ctx.stroke();
@@ -257,6 +266,7 @@
     plot = new uPlot(opts, data, box);
     plot._rowOf = rowOf; plot._gaps = gaps; plot._bands = bands;
     plot.redraw();
+    plot.over.addEventListener("dblclick", function () { plot._zoomed = false; });
     plot.over.addEventListener("click", function () {
       var i = plot.cursor.idx;
       if (i !== null && i !== undefined && plotEntries[i]) select(plotEntries[i].seq);
@@ -388,6 +398,8 @@
     source.addEventListener("entries", function (ev) {
       var data = JSON.parse(ev.data);
       journalSize = data.size;
+      if (data.reset) skipped = 0;
+      skipped += data.skipped || 0;
       add(data.entries, data.reset);
       loadState();
     });
@@ -398,7 +410,7 @@
 
   function report() {
     var data = JSON.parse($("mock-data").textContent);
-    $("conn").textContent = data.title || "report"; $("conn").className = "conn";
+    $("conn").textContent = "report"; $("conn").className = "conn";
     state = data.state || null;
     journalSize = data.entries.length;
     add(data.entries, true);
