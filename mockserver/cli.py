@@ -1,4 +1,4 @@
-"""The command line: ``mockserver serve | validate | schema``.
+"""The command line: ``mockserver serve | validate | schema | report``.
 
 ``main(argv, env)`` returns the exit code instead of exiting, so tests drive it directly. Flags
 win over environment variables (``MOCKSERVER_*``), which the container uses.
@@ -325,6 +325,13 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files", out=out, err=err)
+
+    report = sub.add_parser("report", out=out, err=err,
+                            help="write an HTML traffic report of a journal saved from GET /__mock/journal "
+                                 "(docs/dashboard.md)")
+    report.add_argument("journal", metavar="JOURNAL.json")
+    report.add_argument("--out", required=True, metavar="FILE.html", help="where to write the report")
+    report.add_argument("--title", default=None, help="the report's title (default: from the file name)")
     return parser, options
 
 
@@ -383,6 +390,10 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
         print(json.dumps(schema, indent=2), file=out)
         out.flush()  # a closed pipe shows here, not in Python's flush at exit
         return 0
+    if args.command == "report":
+        from .dashboard.report import run_cli
+
+        return run_cli(args.journal, args.out, args.title, out, err)
     if args.command == "validate":
         from .scenario import load_paths
 

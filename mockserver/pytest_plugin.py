@@ -355,6 +355,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mockserver-url", default=None, metavar="URL",
                     help=f"drive the external mockserver at URL through its control API instead of "
                          f"starting one (default: ${URL_ENV})")
+    group.addoption("--mockserver-report", default=None, metavar="DIR",
+                    help="write an HTML report of a failed test's mockserver traffic into DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -393,6 +395,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     from .assertions import MockAssertionError
     from .journal import format_entries
 
+    folder = item.config.getoption("mockserver_report")
+    if folder:  # the same timeline and log as the dashboard, in one file (docs/dashboard.md)
+        from .dashboard.report import write_test_reports
+
+        report.sections.append(("mockserver report", "\n".join(
+            write_test_reports(folder, item.nodeid, [h for h, _ in handles]))))
     if call.excinfo is not None and call.excinfo.errisinstance(MockAssertionError):
         return report  # our assertion's message already lists the requests
     for number, (handle, _) in enumerate(handles):

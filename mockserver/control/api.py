@@ -113,6 +113,10 @@ class ControlApi:
             ("GET", "/metrics", self.metrics),
             ("GET", "/openapi.json", self.openapi),
         ]
+        from ..dashboard.routes import Dashboard  # the page at /__mock/ui (docs/dashboard.md)
+
+        self.dashboard = Dashboard(server, PREFIX)
+        table.extend(self.dashboard.routes())
         self.routes = [Route(m, p, h, _compile(p)) for m, p, h in table]
         # the scenario sets that clients (the pytest plugin, per test) asked to come back to
         self._snapshots: OrderedDict[str, tuple[Scenario, ...]] = OrderedDict()
@@ -164,8 +168,18 @@ class ControlApi:
         scheme, _, credentials = given.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode()):
             return
+        if request.path.startswith(f"{PREFIX}/ui") and "token" in request.query:  # a browser: ?token=T
+            if hmac.compare_digest(request.query["token"].encode(), token.encode()):
+                return
+            given = "?token="
         # the reason, never the token (neither the expected one nor the one given)
-        reason = "no Authorization header" if not given else "the bearer token is not the one configured"
+        reason = ("no Authorization header" if not given else
+                  "the token is not the one configured" if given == "?token=" else
+                  "the bearer token is not the one configured")
+        if request.path.startswith(f"{PREFIX}/ui"):
+            raise ApiError("unauthorized", f"{reason}; open {PREFIX}/ui?token=<token> "
+                                           "or send Authorization: Bearer <token>",
+                           headers={"WWW-Authenticate": 'Bearer realm="mockserver"'})
         raise ApiError("unauthorized", f"{reason}; send Authorization: Bearer <token>",
                        headers={"WWW-Authenticate": 'Bearer realm="mockserver"'})
 
@@ -742,6 +756,9 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
         _ok("removed", {"type": "object", "required": ["removed"],
                         "properties": {"removed": {"type": "string"}}}),
         "unknown_fault", parameters=[fault_name])}
+    from ..dashboard.routes import openapi_paths
+
+    paths.update(openapi_paths(_operation, _ok, _param))
     if not secured:
         for item in paths.values():
             for op in item.values():

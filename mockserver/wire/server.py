@@ -312,6 +312,7 @@ class MockServer:
         """Stop accepting, let in-flight answers end within shutdown_timeout, then close."""
         runner, self._runner = self._runner, None
         if runner is not None:
+            self._control.dashboard.close()  # open dashboard pages' streams end at once
             await runner.cleanup()
 
     async def __aenter__(self) -> MockServer:
