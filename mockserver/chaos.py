@@ -13,8 +13,25 @@ from dataclasses import dataclass, field
 
 from .responses import Plan
 
-__all__ = ["SILENT_FAULTS", "Concurrency", "Fault", "Mix", "Outcome", "Phase", "RateLimit", "ScenarioChaos",
-           "Timeline"]
+__all__ = ["FAULT_FIELDS", "FAULT_NAMES", "SILENT_FAULTS", "Concurrency", "Fault", "Mix", "Outcome", "Phase",
+           "RateLimit", "ScenarioChaos", "Timeline"]
+
+# every fault type and the fields that apply to it: the schema validates with it, header control
+# names from it (the core owns it so the engine never imports the file format)
+FAULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "reset": ("after",),
+    "close": ("after",),
+    "hang": (),
+    "drop": ("after",),
+    "truncate": ("bytes", "fraction"),
+    "malformed_chunk": (),
+    "garbage": ("bytes",),
+    "malformed_status": (),
+    "slow_headers": ("delay", "interval", "chunk_size"),
+    "drip": ("chunks", "over", "rate"),
+    "keepalive_drop": ("requests",),
+}
+FAULT_NAMES: tuple[str, ...] = tuple(FAULT_FIELDS)
 
 # faults after which the client has seen no HTTP status (nothing, or bytes that are not a status
 # line): their journal entries carry no status; the others send the planned status line first

@@ -15,14 +15,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import catalogue
-from .chaos import Fault, Mix, Outcome, ScenarioChaos
+from .chaos import FAULT_NAMES, Fault, Mix, Outcome, ScenarioChaos
 from .durations import parse_duration
 from .matching import Closeness, RuleIndex
 from .request import RequestSnapshot
 from .responses import Plan
 from .rng import uniforms
-from .scenario import Rule, RuntimeFault, Scenario
-from .scenario.schema import FAULT_FIELDS
+from .rules import Rule, RuntimeFault, Scenario
 from .state import Session, StateStore
 from .templating import Context
 
@@ -381,7 +380,7 @@ class Engine:
             res.decisions.append(f"header control: delay +{extra:g}s")
             decided = True
         fault_name = headers.get("X-Mock-Fault")
-        if fault_name in FAULT_FIELDS and fault_name not in ("drip", "keepalive_drop"):
+        if fault_name in FAULT_NAMES and fault_name not in ("drip", "keepalive_drop"):
             res.fault, res.overridden = Fault(fault_name), True
             res.decisions.append(f"header control: fault {fault_name}")
             decided = True
@@ -460,7 +459,7 @@ class Engine:
         return sorted(methods)
 
 
-HEADER_FAULTS = tuple(name for name in FAULT_FIELDS if name not in ("drip", "keepalive_drop"))
+HEADER_FAULTS = tuple(name for name in FAULT_NAMES if name not in ("drip", "keepalive_drop"))
 
 
 def _ascii_digits(text: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .request import NO_JSON, RequestSnapshot
+from .request import NO_JSON, RequestSnapshot, json_lookup
 from .signature import SignatureMatcher
 
 __all__ = [
@@ -361,24 +361,6 @@ def _json_text(value: Any) -> str:
     import json
 
     return value if isinstance(value, str) else json.dumps(value)
-
-
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def json_lookup(document: Any, path: str) -> tuple[bool, Any]:
-    """Follow ``a.b[0].c`` into a JSON document; (found, value)."""
-    current = document
-    for name, index in _PATH_TOKEN.findall(path):
-        if index:
-            if not isinstance(current, list) or int(index) >= len(current):
-                return False, None
-            current = current[int(index)]
-        else:
-            if not isinstance(current, dict) or name not in current:
-                return False, None
-            current = current[name]
-    return True, current
 
 
 def json_subset(expected: Any, actual: Any) -> bool:

@@ -7,12 +7,13 @@ without sockets. JSON is parsed lazily, once, because most rules never look at t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-__all__ = ["NO_JSON", "RequestSnapshot"]
+__all__ = ["NO_JSON", "RequestSnapshot", "json_lookup"]
 
 NO_JSON: Any = object()
 _UNPARSED: Any = object()
@@ -78,3 +79,21 @@ class RequestSnapshot:
 
     def __repr__(self) -> str:
         return f"<RequestSnapshot {self.method} {self.raw_path}>"
+
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def json_lookup(document: Any, path: str) -> tuple[bool, Any]:
+    """Follow ``a.b[0].c`` into a JSON document; (found, value)."""
+    current = document
+    for name, index in _PATH_TOKEN.findall(path):
+        if index:
+            if not isinstance(current, list) or int(index) >= len(current):
+                return False, None
+            current = current[int(index)]
+        else:
+            if not isinstance(current, dict) or name not in current:
+                return False, None
+            current = current[name]
+    return True, current

@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .matching import json_lookup
-from .request import NO_JSON, RequestSnapshot
+from .request import NO_JSON, RequestSnapshot, json_lookup
 
 __all__ = ["Context", "JsonTemplate", "Template", "TemplateSyntaxError", "has_template"]
 

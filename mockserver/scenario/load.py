@@ -16,7 +16,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from ..errors import Problem, ScenarioError
 from ..matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
 from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
 from ..responses import Plan, Responder
+from ..rules import Branch, Rule, RuntimeFault, Scenario, WebSocketStep
 from ..signature import SignatureMatcher, expand_env
 from ..templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .schema import (
@@ -63,94 +63,6 @@ __all__ = [
 ]
 
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Branch:
-    """A conditional answer inside a rule."""
-
-    condition: RequestMatcher
-    responder: Responder
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class WebSocketStep:
-    """One step of a scripted WebSocket exchange (exactly one field is set)."""
-
-    send: str | None = None
-    send_json: Any = None
-    receive: bool | None = None
-    echo: int | None = None
-    close: int | None = None
-    delay: float | None = None
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Rule:
-    """A compiled rule: matcher, answers, and the limits and state it obeys."""
-
-    id: str
-    name: str
-    scenario: str
-    priority: int
-    matcher: RequestMatcher
-    responder: Responder
-    branches: tuple[Branch, ...] = ()
-    times: int | None = None
-    key: Template | None = None
-    state: str | Template = "default"
-    requires_state: tuple[str, ...] | None = None
-    sets_state: str | None = None
-    deadline: Deadline | None = None
-    seed: int | None = None
-    source: str = ""
-    fault: Fault | None = None
-    mix: Mix | None = None
-    rate_limit: RateLimit | None = None
-    concurrency: Concurrency | None = None
-    expect: Plan | None = None
-    max_body: int | None = None
-    max_body_retry_after: float | None = None
-    require_length: bool = False
-    content_types: tuple[str, ...] | None = None
-    websocket: tuple[WebSocketStep, ...] | None = None
-    arrivals_key: str = field(init=False, default="")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "arrivals_key", self.id + "#arrivals")
-
-    @property
-    def checks_body(self) -> bool:
-        """Whether the rule refuses some bodies (413, 411, 415) before they are read."""
-        return self.max_body is not None or self.require_length or self.content_types is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """One loaded scenario file (or dict)."""
-
-    name: str
-    source: str
-    rules: tuple[Rule, ...]
-    seed: int | None = None
-    description: str | None = None
-    chaos: ScenarioChaos = field(default_factory=ScenarioChaos)
-    applies_to: tuple[str, ...] = ()
-    warnings: tuple[Problem, ...] = ()  # legitimate in some setups; validate prints them
-    quiet: frozenset[str] = frozenset()
-    applies_to_at: tuple[int | None, int | None] = (None, None)
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeFault:
-    """A fault added while serving (control API); applies to every request it matches."""
-
-    name: str
-    matcher: RequestMatcher | None
-    outcome: Outcome
-    probability: float
-    spec: dict[str, Any]
 
 
 def load_runtime_fault(spec: Mapping[str, Any], default_name: Callable[[], str]) -> RuntimeFault:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..chaos import FAULT_FIELDS
 from ..durations import DURATION_PATTERN, parse_duration
 
 __all__ = [
@@ -366,19 +367,6 @@ class PlanSpec(StrictModel):
         return self
 
 
-FAULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "reset": ("after",),
-    "close": ("after",),
-    "hang": (),
-    "drop": ("after",),
-    "truncate": ("bytes", "fraction"),
-    "malformed_chunk": (),
-    "garbage": ("bytes",),
-    "malformed_status": (),
-    "slow_headers": ("delay", "interval", "chunk_size"),
-    "drip": ("chunks", "over", "rate"),
-    "keepalive_drop": ("requests",),
-}
 FaultType = Literal["reset", "close", "hang", "drop", "truncate", "malformed_chunk", "garbage",
                     "malformed_status", "slow_headers", "drip", "keepalive_drop"]
 

@@ -1,0 +1,38 @@
+"""The core loads without the file format or the wire: importing it pulls in no pydantic, yaml or aiohttp.
+
+import-linter checks the import graph statically (pyproject.toml); this checks what really lands
+in sys.modules, lazy imports and re-exports included, in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+CORE = ("assertions", "catalogue", "chaos", "clock", "conditional", "deadline", "delays", "durations",
+        "engine", "errors", "journal", "matching", "packs", "request", "responses", "rng", "rules",
+        "signature", "state", "templating")
+HEAVY = ("aiohttp", "pydantic", "pydantic_core", "yaml")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = code + (
+        "\nimport json, sys\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          check=True)
+    loaded: list[str] = json.loads(done.stdout)
+    return loaded
+
+
+def test_importing_the_core_loads_no_pydantic_yaml_or_aiohttp() -> None:
+    code = "\n".join(f"import mockserver.{name}" for name in CORE)
+    assert _loaded_after(code) == []
+
+
+def test_the_probe_sees_the_loader_import_pydantic_and_yaml() -> None:
+    # the check above can fail: importing the loading layer does load them
+    loaded = _loaded_after("import mockserver.scenario")
+    assert "pydantic" in loaded and "yaml" in loaded
