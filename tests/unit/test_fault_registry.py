@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -56,3 +58,10 @@ def test_describe_names_the_spec() -> None:
     assert FAULTS["truncate"](bytes=3).describe() == "truncate (3 bytes)"
     assert FAULTS["drip"](chunks=5, over=1.0).describe() == "drip (5 chunks over 1s)"
     assert FAULTS["hang"]().describe() == "hang"
+
+
+def test_faults_import_neither_aiohttp_nor_pydantic() -> None:
+    """The family is written against Exchange: importing it loads no HTTP stack and no validator."""
+    code = "import sys, mockserver.faults; print(sorted({'aiohttp', 'pydantic'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
