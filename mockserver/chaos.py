@@ -2,7 +2,7 @@
 
 All of it is pure: draws come from rng.uniforms(seed, key, ordinal), time from the clock the
 engine is given, and mutable counters live in the StateStore session. The server only carries
-out the Fault a resolution names (wire.py).
+out the Fault a resolution names (faults/, through wire/exchange.py).
 """
 
 from __future__ import annotations
@@ -11,68 +11,11 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
+from .faults import Fault
 from .responses import Plan
 
-__all__ = ["FAULT_FIELDS", "FAULT_NAMES", "SILENT_FAULTS", "Concurrency", "Fault", "Mix", "Outcome", "Phase",
-           "RateLimit", "ScenarioChaos", "Timeline"]
-
-# every fault type and the fields that apply to it: the schema validates with it, header control
-# names from it (the core owns it so the engine never imports the file format)
-FAULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "reset": ("after",),
-    "close": ("after",),
-    "hang": (),
-    "drop": ("after",),
-    "truncate": ("bytes", "fraction"),
-    "malformed_chunk": (),
-    "garbage": ("bytes",),
-    "malformed_status": (),
-    "slow_headers": ("delay", "interval", "chunk_size"),
-    "drip": ("chunks", "over", "rate"),
-    "keepalive_drop": ("requests",),
-}
-FAULT_NAMES: tuple[str, ...] = tuple(FAULT_FIELDS)
-
-# faults after which the client has seen no HTTP status (nothing, or bytes that are not a status
-# line): their journal entries carry no status; the others send the planned status line first
-SILENT_FAULTS = frozenset({"reset", "close", "drop", "hang", "garbage", "malformed_status"})
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """What to do to the connection. Fields unused by a type keep their defaults."""
-
-    type: str
-    after: float = 0.0
-    bytes: int | None = None
-    fraction: float = 0.5
-    chunks: int = 0
-    over: float = 0.0
-    rate: float | None = None
-    delay: float = 0.0
-    interval: float = 0.1
-    chunk_size: int = 16
-    requests: int = 1
-
-    @property
-    def sends_status(self) -> bool:
-        """Whether the client gets a real status line before the fault strikes (truncate, drip...)."""
-        return self.type not in SILENT_FAULTS
-
-    def describe(self) -> str:
-        detail = {
-            "reset": f"after {self.after:g}s" if self.after else "",
-            "close": f"after {self.after:g}s" if self.after else "",
-            "drop": f"after {self.after:g}s",
-            "truncate": (f"{self.bytes} bytes" if self.bytes is not None
-                         else f"{self.fraction:.0%} of the body"),
-            "garbage": f"{self.bytes if self.bytes is not None else 256} bytes",
-            "drip": f"{self.rate:g} B/s" if self.rate else f"{self.chunks} chunks over {self.over:g}s",
-            "slow_headers": f"{self.delay:g}s, then {self.chunk_size} B every {self.interval:g}s",
-            "keepalive_drop": f"after {self.requests} requests",
-        }.get(self.type, "")
-        return f"{self.type} ({detail})" if detail else self.type
-
+__all__ = ["Concurrency", "Mix", "Outcome", "Phase", "RateLimit", "ScenarioChaos",
+           "Timeline"]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

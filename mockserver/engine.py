@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import catalogue
-from .chaos import FAULT_NAMES, Fault, Mix, Outcome, ScenarioChaos
+from .chaos import Mix, Outcome, ScenarioChaos
 from .durations import parse_duration
+from .faults import FAULTS, Fault
+from .faults.drip import Drip
 from .matching import Closeness, RuleIndex
 from .request import RequestSnapshot
 from .responses import Plan
@@ -380,14 +382,14 @@ class Engine:
             res.decisions.append(f"header control: delay +{extra:g}s")
             decided = True
         fault_name = headers.get("X-Mock-Fault")
-        if fault_name in FAULT_NAMES and fault_name not in ("drip", "keepalive_drop"):
-            res.fault, res.overridden = Fault(fault_name), True
+        if fault_name in HEADER_FAULTS:
+            res.fault, res.overridden = FAULTS[fault_name](), True
             res.decisions.append(f"header control: fault {fault_name}")
             decided = True
         throughput = headers.get("x-envoy-fault-throughput-response")
         if throughput is not None and _ascii_digits(throughput) and int(throughput) > 0 \
                 and chance("x-envoy-fault-throughput-response"):
-            res.fault = Fault("drip", rate=int(throughput) * 1024.0)
+            res.fault = Drip(rate=int(throughput) * 1024.0)
             res.decisions.append(f"header control: throughput {throughput} KiB/s")
             decided = True
         return decided
@@ -459,7 +461,7 @@ class Engine:
         return sorted(methods)
 
 
-HEADER_FAULTS = tuple(name for name in FAULT_NAMES if name not in ("drip", "keepalive_drop"))
+HEADER_FAULTS = tuple(name for name, cls in FAULTS.items() if cls.by_header)
 
 
 def _ascii_digits(text: str) -> bool:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chaos import Concurrency, Fault, Mix, Outcome, RateLimit, ScenarioChaos
+from .chaos import Concurrency, Mix, Outcome, RateLimit, ScenarioChaos
 from .deadline import Deadline
 from .errors import Problem
+from .faults import Fault
 from .matching import RequestMatcher
 from .responses import Plan, Responder
 from .templating import Template

@@ -23,10 +23,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import catalogue
-from ..chaos import Concurrency, Fault, Mix, Outcome, Phase, RateLimit, ScenarioChaos, Timeline
+from ..chaos import Concurrency, Mix, Outcome, Phase, RateLimit, ScenarioChaos, Timeline
 from ..deadline import Deadline
 from ..delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from ..errors import Problem, ScenarioError
+from ..faults import FAULTS, Fault, fault_fields
 from ..matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
 from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
 from ..responses import Plan, Responder
@@ -332,9 +333,9 @@ class _Compiler:
         if spec is None:
             return None
         if isinstance(spec, str):
-            return Fault(spec)
-        values = {k: v for k, v in spec.model_dump().items() if v is not None}
-        return Fault(**values)
+            return FAULTS[spec]()
+        values = {k: v for k in fault_fields(spec.type) if (v := getattr(spec, k)) is not None}
+        return FAULTS[spec.type](**values)
 
     def outcome(self, respond: PlanSpec | None, fault: Any, delay: float | None,
                 default_headers: Mapping[str, Any], default_delay: Any, path: PathKey,

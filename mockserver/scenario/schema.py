@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,8 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..chaos import FAULT_FIELDS
 from ..durations import DURATION_PATTERN, parse_duration
+from ..faults import FAULTS, fault_fields
 
 __all__ = [
     "BranchSpec",
@@ -367,8 +367,12 @@ class PlanSpec(StrictModel):
         return self
 
 
-FaultType = Literal["reset", "close", "hang", "drop", "truncate", "malformed_chunk", "garbage",
-                    "malformed_status", "slow_headers", "drip", "keepalive_drop"]
+# from the fault registry: which spec fields each fault takes, and the names a spec may give
+FAULT_FIELDS: dict[str, tuple[str, ...]] = {name: fault_fields(name) for name in FAULTS}
+if TYPE_CHECKING:
+    FaultType = str
+else:
+    FaultType = Literal[tuple(FAULTS)]
 
 
 class FaultSpec(StrictModel):
@@ -389,8 +393,7 @@ class FaultSpec(StrictModel):
     @model_validator(mode="after")
     def _fields_fit_type(self) -> FaultSpec:
         allowed = FAULT_FIELDS[self.type]
-        for name in ("after", "bytes", "fraction", "chunks", "over", "rate", "delay", "interval",
-                     "chunk_size", "requests"):
+        for name in _FAULT_SPEC_FIELDS:
             if getattr(self, name) is not None and name not in allowed:
                 valid = ", ".join(allowed) or "no other fields"
                 raise _fail(name, f"only fields that apply to {self.type}: {valid}")
@@ -402,6 +405,7 @@ class FaultSpec(StrictModel):
         return self
 
 
+_FAULT_SPEC_FIELDS = tuple(name for name in FaultSpec.model_fields if name != "type")
 Fault = FaultType | FaultSpec
 
 

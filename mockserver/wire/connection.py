@@ -132,6 +132,7 @@ class FaithfulHandler(web_protocol.RequestHandler):
     _head: bytes = b""  # the part of a request head received so far (bounded), while it arrives
     _last_head: bytes = b""  # the bytes that completed (or broke) the last head: explains a parser error
     _silent: bool = True  # not one byte has arrived on this connection
+    answers: int = 0  # answers counted on this connection (the keepalive_drop fault)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)

@@ -28,10 +28,10 @@ from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
 
 from .. import catalogue
-from ..chaos import Fault
 from ..clock import Clock
 from ..conditional import conditional_answer, etag_of
 from ..engine import Engine, Resolution
+from ..faults import Fault
 from ..journal import Entry, Journal, WireHeaders
 from ..request import RequestSnapshot
 from ..responses import Plan
@@ -47,7 +47,8 @@ from ..scenario import (
 from ..state import StateStore
 from ..templating import Context
 from .connection import FaithfulHandler, error_response, faithful_runner
-from .effects import perform_fault, send_raw, wait_closed
+from .effects import send_raw, wait_closed
+from .exchange import apply_fault
 from .http1 import Sent, encode
 
 __all__ = ["MockServer", "ScenarioSource"]
@@ -576,7 +577,7 @@ class MockServer:
         response: web.StreamResponse | None
         try:
             if fault is not None:
-                response = await perform_fault(
+                response = await apply_fault(
                     fault, request, status, reason, headers, payload, seed=resolution.seed,
                     key=resolution.counter or "(unmatched)", ordinal=resolution.ordinal,
                     max_hang=self.max_delay, time_scale=self.time_scale)

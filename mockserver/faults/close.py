@@ -1,0 +1,28 @@
+"""close: a FIN without any response, optionally after a wait."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import Exchange, Fault, register
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Close(Fault):
+    name = "close"
+    sends_status = False
+    spec_doc = "`close` (`after:`)"
+    wire_doc = "FIN without any response"
+    clients_doc = ("httpx `RemoteProtocolError`, aiohttp `ServerDisconnectedError`, http.client "
+                   "`RemoteDisconnected`")
+
+    after: float = 0.0
+
+    def detail(self) -> str:
+        return f"after {self.after:g}s" if self.after else ""
+
+    async def apply(self, exchange: Exchange) -> None:
+        if self.after:
+            await exchange.closed_or(exchange.scaled(self.after))
+        exchange.close()

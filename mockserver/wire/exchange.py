@@ -1,0 +1,97 @@
+"""The wire's side of a fault: Exchange (faults/) implemented on an aiohttp request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from ..faults import Fault, seeded_bytes
+from .connection import FaithfulHandler
+from .effects import closed_or, rst
+
+__all__ = ["WireExchange", "apply_fault"]
+
+
+class WireExchange:
+    """One request's connection, as a fault sees it; ``response`` is what aiohttp should finish."""
+
+    __slots__ = ("_key", "_ordinal", "_request", "_seed", "_time_scale", "_transport", "body", "headers",
+                 "max_hang", "reason", "response", "status")
+
+    def __init__(self, request: web.BaseRequest, transport: asyncio.Transport, status: int, reason: str,
+                 headers: Sequence[tuple[str, str]], body: bytes, *, seed: int, key: str, ordinal: int,
+                 max_hang: float, time_scale: float) -> None:
+        self._request, self._transport = request, transport
+        self.status, self.reason, self.headers, self.body = status, reason, headers, body
+        self._seed, self._key, self._ordinal = seed, key, ordinal
+        self.max_hang, self._time_scale = max_hang, time_scale
+        self.response: web.StreamResponse | None = None
+
+    def write(self, data: bytes) -> None:
+        self._transport.write(data)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def reset(self) -> None:
+        rst(self._transport)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds * self._time_scale)
+
+    async def closed_or(self, seconds: float) -> None:
+        await closed_or(self._transport, seconds)
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self._time_scale
+
+    def garbage(self, size: int) -> bytes:
+        return seeded_bytes(self._seed, self._key, self._ordinal, size)
+
+    def count_answer(self) -> int:
+        # the count lives with the connection (its handler), so it goes when the connection does
+        protocol = self._request.protocol
+        if not isinstance(protocol, FaithfulHandler):  # pragma: no cover - the server always uses it
+            return 1
+        protocol.answers += 1
+        return protocol.answers
+
+    async def answer(self) -> None:
+        response = web.Response(status=self.status, reason=self.reason, headers=list(self.headers),
+                                body=self.body or None)
+        self.response = response
+        await response.prepare(self._request)
+        await response.write_eof()
+
+    async def start_body(self, length: int) -> None:
+        response = web.StreamResponse(status=self.status, reason=self.reason, headers=list(self.headers))
+        response.content_length = length
+        self.response = response
+        await response.prepare(self._request)
+
+    async def write_body(self, piece: bytes) -> None:
+        assert self.response is not None, "start_body first"
+        await self.response.write(piece)
+
+    async def end_body(self) -> None:
+        assert self.response is not None, "start_body first"
+        await self.response.write_eof()
+
+
+async def apply_fault(fault: Fault, request: web.BaseRequest, status: int, reason: str,
+                      headers: list[tuple[str, str]], body: bytes, *, seed: int, key: str, ordinal: int,
+                      max_hang: float, time_scale: float = 1.0) -> web.StreamResponse | None:
+    """Carry out *fault*. Returns the response aiohttp should finish, or None when the fault
+    took the connection over (aiohttp's later write on a closed transport is a no-op)."""
+    transport = request.transport
+    if transport is None:
+        return None
+    exchange = WireExchange(request, transport, status, reason, headers, body, seed=seed, key=key,
+                            ordinal=ordinal, max_hang=max_hang, time_scale=time_scale)
+    await fault.apply(exchange)
+    return exchange.response
