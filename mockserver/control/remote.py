@@ -146,6 +146,26 @@ class RemoteMockServer:
     def clear_journal(self) -> None:
         self.call("DELETE", "/journal")
 
+    def add_fault(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Add a runtime fault (a same-named one is replaced); returns it as stored, with its name."""
+        return dict(self.call("POST", "/faults", dict(spec)))
+
+    def remove_fault(self, name: str) -> bool:
+        try:
+            self.call("DELETE", f"/faults/{urllib.parse.quote(name, safe='')}")
+        except ControlAPIError as exc:
+            if " answered 404:" in str(exc):
+                return False
+            raise
+        return True
+
+    def list_faults(self) -> list[dict[str, Any]]:
+        return [dict(f) for f in self.call("GET", "/faults")]
+
+    def clear_faults(self) -> None:
+        for fault in self.list_faults():
+            self.remove_fault(str(fault["name"]))
+
 
 class RemoteJournal(JournalView):
     """The remote server's journal; every read is one GET, so waits poll."""

@@ -236,6 +236,23 @@ class MockServer:
     def seed(self, value: int | None) -> None:
         self.engine = self._build(self.engine.scenarios, value)
 
+    def set_seed(self, seed: int | None) -> None:
+        """The Controls spelling of ``seed = x`` (the same as RemoteMockServer.set_seed)."""
+        self.seed = seed
+
+    def states(self, session: str = "") -> dict[str, str]:
+        return self.store.states(session)
+
+    def set_state(self, name: str, value: str, session: str = "") -> None:
+        self.store.set_state(name, value, session)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on (timelines, rate limits) without waiting."""
+        self.clock.advance(seconds)
+
+    def clear_journal(self) -> None:
+        self.journal.clear()
+
     # --- runtime faults (the control API's /__mock/faults) -----------------------------------------
 
     def add_fault(self, spec: Mapping[str, Any]) -> dict[str, Any]:
