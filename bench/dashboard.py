@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The dashboard's cost on the static-rule case: without its code, with it and no page, with a page.
 
-    .venv/bin/python bench/dashboard.py              # 3 rounds of 8 s, c=64 (about 5 min)
+    .venv/bin/python bench/dashboard.py              # 3 rounds of 8 s, c=64 (about 3 min)
     .venv/bin/python bench/dashboard.py --smoke      # one short round: the harness runs end to end
 
-"without" is the main branch's package (``git archive``, before the dashboard), run from a temp
-folder; "no page" is this tree's; "page open" is this tree's with a client reading the push
-channel (/__mock/ui/events) for the whole run, as a browser would. Each server is pinned to one
-core and wrk to the other, as in bench/run.py, whose helpers this reuses; rounds interleave the
-three servers so drift hits all alike. Printed as medians and as ratios to "without".
+"without" is the package as it was just before the dashboard was added (``git archive`` of
+that commit), run from a temp folder; "no page" is this tree's; "page open" is this tree's with
+a client reading the push channel (/__mock/ui/events) for the whole run, as a browser would.
+Each server is pinned to one core and wrk to the other, as in bench/run.py, whose helpers this
+reuses; rounds interleave the three servers, in an order that turns, so drift hits all alike.
+Printed as medians and as ratios to "without", for req/s and for the server's CPU time per
+request.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ import run as harness  # noqa: E402  (bench/run.py: wrk, pinning, servers stoppe
 LAUNCH = "import sys; sys.path.insert(0, {folder!r}); import mockserver.cli as c; sys.exit(c.main())"
 
 
+def before_dashboard() -> str:
+    """The commit just before the one that added mockserver/dashboard (the baseline, found in history)."""
+    found = subprocess.run(["git", "-C", str(harness.ROOT), "log", "--diff-filter=A", "--format=%H", "--",
+                            "mockserver/dashboard/__init__.py"], capture_output=True, text=True, check=True,
+                           timeout=60).stdout.split()
+    if not found:
+        raise SystemExit("no commit adds mockserver/dashboard in this history; pass --without REF")
+    return found[-1] + "^"
+
+
 def exported(ref: str, folder: Path) -> Path:
     """The package as it is at *ref*, unpacked into *folder* (nothing in the work tree changes)."""
     archive = subprocess.run(["git", "-C", str(harness.ROOT), "archive", ref, "mockserver"],
@@ -42,10 +54,9 @@ def exported(ref: str, folder: Path) -> Path:
 
 def spec(name: str, folder: Path | None) -> harness.ServerSpec:
     def argv(port: int) -> list[str]:
+        # every server starts the same way, from its own folder: only the package differs
         serve = ["serve", str(harness.STATIC_SCENARIO), "--port", str(port)]
-        if folder is None:
-            return [*harness.mockserver_argv(), *serve]
-        return [sys.executable, "-c", LAUNCH.format(folder=str(folder)), *serve]
+        return [sys.executable, "-c", LAUNCH.format(folder=str(folder or harness.ROOT)), *serve]
 
     return harness.ServerSpec(name, argv)
 
@@ -103,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds per measured run")
     parser.add_argument("--conns", type=int, default=64)
-    parser.add_argument("--without", default="main", help="the git ref without the dashboard")
+    parser.add_argument("--without", default=None,
+                        help="the git ref without the dashboard (default: the commit before it was added)")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.smoke else 3)
     args.duration = args.duration or (1.0 if args.smoke else 8.0)
@@ -115,11 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {name: [] for name in results}
     pushed: list[int] = []
     with tempfile.TemporaryDirectory(prefix="mockserver-bench-dash-") as tmp:
-        old = exported(args.without, Path(tmp))
+        old = exported(args.without or before_dashboard(), Path(tmp))
         logdir = Path(tmp)
+        servers = [("without", old, False), ("no page", None, False), ("page open", None, True)]
         for rnd in range(args.rounds):
-            for name, folder, page in (("without", old, False), ("no page", None, False),
-                                       ("page open", None, True)):
+            # the order turns each round: whoever runs first (or after the page) is not always the same
+            for name, folder, page in servers[rnd % 3:] + servers[:rnd % 3]:
                 with harness.Running(spec(name, folder), pin.server, logdir) as server:
                     harness.check_routes(server)
                     page_status = harness.get(server.port, "/__mock/ui")[0]
@@ -136,14 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(results["without"])
     cpu_base = statistics.median(cpu["without"]) if cpu["without"] else None
     print(f"\nstatic rule, c={args.conns}, {args.rounds} round(s) of {args.duration:g} s; {pin.note}\n")
-    print("| server | req/s (median) | vs without | server CPU per request (median) | vs without |")
-    print("|---|---:|---:|---:|---:|")
+    print("| server | req/s (median) | vs without | per-round ratio (median) "
+          "| server CPU per request (median) | vs without | per-round ratio (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, values in results.items():
         median = statistics.median(values)
+        # each round's figure against "without" in the same round: load that shifts mid-run cancels
+        paired = statistics.median(v / w for v, w in zip(values, results["without"], strict=True))
         per = statistics.median(cpu[name]) if cpu[name] else None
-        cpu_cells = (f"{per:.0f} us | {per / cpu_base:.3f}x" if per is not None and cpu_base
-                     else "n/a | n/a")
-        print(f"| {name} | {median:,.0f} | {median / base:.3f}x | {cpu_cells} |")
+        cpu_cells = "n/a | n/a | n/a"
+        if per is not None and cpu_base and len(cpu[name]) == len(cpu["without"]):
+            cpu_paired = statistics.median(v / w for v, w in zip(cpu[name], cpu["without"], strict=True))
+            cpu_cells = f"{per:.0f} us | {per / cpu_base:.3f}x | {cpu_paired:.3f}x"
+        print(f"| {name} | {median:,.0f} | {median / base:.3f}x | {paired:.3f}x | {cpu_cells} |")
     print(f"\nthe open page was pushed {statistics.median(pushed) / 1e6:.1f} MB per run (median)")
     return 0
 
