@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import re
 import threading
 import time
@@ -38,6 +39,7 @@ __all__ = [
     "WaitTimeout",
     "WireHeaders",
     "format_entries",
+    "json_safe",
 ]
 
 
@@ -498,3 +500,14 @@ class Journal(JournalView):
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
+
+
+def json_safe(value: Any) -> Any:
+    """*value* with every float that JSON cannot hold (inf, nan: an unbounded delay) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

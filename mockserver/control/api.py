@@ -14,7 +14,6 @@ import hmac
 import itertools
 import json
 import logging
-import math
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import Problem, ScenarioError
-from ..journal import Entry
+from ..journal import Entry, json_safe
 from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
 from ..scenario.source import Document, parse_document
 from .metrics import CONTENT_TYPE
@@ -495,17 +494,7 @@ async def _json_object(request: web.BaseRequest, limit: int, *,
 
 def _dumps(value: Any) -> str:
     # JSON has no Infinity or NaN: such floats (an unbounded delay, say) are sent as null
-    return json.dumps(_finite(value))
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    return json.dumps(json_safe(value))
 
 
 # --- the OpenAPI document --------------------------------------------------------------------------

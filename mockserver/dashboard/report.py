@@ -9,12 +9,12 @@ journal saved over the control API (``GET /__mock/journal``).
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..journal import json_safe
 from . import STATIC, render_page
 
 __all__ = ["ReportError", "load_journal", "render_report", "report_name", "write_report"]
@@ -27,22 +27,12 @@ class ReportError(ValueError):
     """A journal file that cannot make a report: the message says where and what was expected."""
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def render_report(entries: Sequence[Mapping[str, Any]], *, title: str,
                   state: Mapping[str, Any] | None = None) -> str:
     """The report's HTML: *entries* as GET /__mock/journal gives them, oldest first."""
     styles = "\n".join((STATIC / name).read_text("utf-8") for name in ("uPlot.min.css", "dashboard.css"))
     code = [(STATIC / name).read_text("utf-8") for name in ("uPlot.iife.min.js", "dashboard.js")]
-    data = json.dumps(_finite({"title": title, "entries": list(entries), "state": state}))
+    data = json.dumps(json_safe({"title": title, "entries": list(entries), "state": state}))
     # inside <script>, "<" could end the element: JSON strings may spell it \u003c instead
     data = data.replace("<", "\\u003c")
     scripts = (f'<script type="application/json" id="mock-data">{data}</script>\n'
