@@ -109,13 +109,7 @@ class RemoteMockServer:
         return names
 
     def remove(self, name: str) -> bool:
-        try:
-            self.call("DELETE", f"/scenarios/{urllib.parse.quote(name, safe='')}")
-        except ControlAPIError as exc:
-            if " answered 404:" in str(exc):
-                return False
-            raise
-        return True
+        return self._delete("/scenarios", name)
 
     def snapshot(self) -> str:
         """Remember the scenarios served now; returns the id that ``restore`` takes."""
@@ -151,8 +145,12 @@ class RemoteMockServer:
         return dict(self.call("POST", "/faults", dict(spec)))
 
     def remove_fault(self, name: str) -> bool:
+        return self._delete("/faults", name)
+
+    def _delete(self, collection: str, name: str) -> bool:
+        """DELETE one named item; False when the server has no such name (404)."""
         try:
-            self.call("DELETE", f"/faults/{urllib.parse.quote(name, safe='')}")
+            self.call("DELETE", f"{collection}/{urllib.parse.quote(name, safe='')}")
         except ControlAPIError as exc:
             if " answered 404:" in str(exc):
                 return False
