@@ -1,0 +1,1 @@
+"""Recording real APIs into scenarios: captured exchanges in, a reviewable, redacted scenario out."""
