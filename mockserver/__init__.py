@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .app.server import MockServer
     from .assertions import MockAssertionError
     from .catalogue import CATALOGUE, reason_phrase
     from .control.remote import ControlAPIError, RemoteMockServer
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from .journal import Entry, Journal
     from .request import RequestSnapshot
     from .scenario import Rule, Scenario, load_paths, load_scenario
-    from .wire.server import MockServer
 
 _HOME = {
     "CATALOGUE": "catalogue",
@@ -28,7 +28,7 @@ _HOME = {
     "Entry": "journal",
     "Journal": "journal",
     "MockAssertionError": "assertions",
-    "MockServer": "wire.server",
+    "MockServer": "app.server",
     "MockServerError": "errors",
     "Problem": "errors",
     "RemoteMockServer": "control.remote",

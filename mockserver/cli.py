@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 from .errors import ScenarioError
 
 if TYPE_CHECKING:
+    from .app.server import MockServer
     from .control.reload import Snapshot
     from .output import Output
-    from .wire.server import MockServer
 
 __all__ = ["main"]
 
@@ -419,8 +419,8 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
 
 
 def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    from .app.server import MockServer
     from .scenario import BUILTIN_DIR
-    from .wire.server import MockServer
 
     paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
         or [str(BUILTIN_DIR)]

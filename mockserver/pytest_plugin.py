@@ -26,10 +26,10 @@ import pytest
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .app.server import MockServer, ScenarioSource
     from .control.remote import RemoteMockServer
     from .journal import Entry, Filters, FiltersBesidesRule, FiltersBesidesStatus, JournalView
     from .scenario import Scenario
-    from .wire.server import MockServer, ScenarioSource
 
 __all__ = ["MockServerFixture"]
 
@@ -46,23 +46,19 @@ class MockServerFixture:
     """What the ``mockserver`` fixtures give a test: one surface over an in-process or remote server.
 
     Queries and assertions read the journal; ``server`` is the in-process MockServer (None when
-    the fixtures drive an external server through ``remote``).
+    the fixtures drive an external server through ``remote``). Every call goes to ``controls``,
+    the one control surface both implement; only undoing a test's changes differs (``_Undo``).
     """
 
     __test__ = False
 
     def __init__(self, backend: MockServer | RemoteMockServer) -> None:
-        from .wire.server import MockServer
+        from .app.server import MockServer
 
+        self.controls: MockServer | RemoteMockServer = backend
         self.server: MockServer | None = backend if isinstance(backend, MockServer) else None
         self.remote: RemoteMockServer | None = None if isinstance(backend, MockServer) else backend
-        self._loaded: list[str] = []  # remote only, for servers without snapshots: names to remove
-        self._snapshot: str | None = None  # remote only: the scenario set to restore after the test
-        self._remote_seeded = False
-        if self.server is not None:
-            self._baseline: tuple[Scenario, ...] = self.server.engine.scenarios
-            self._baseline_seed = self.server.seed
-            self._baseline_scale = self.server.time_scale
+        self._undo: _Undo = _InProcess(backend) if isinstance(backend, MockServer) else _External(backend)
 
     def __repr__(self) -> str:
         where = "in-process" if self.server is not None else "external"
@@ -72,68 +68,38 @@ class MockServerFixture:
 
     @property
     def url(self) -> str:
-        return self.server.url if self.server is not None else self._remote.url
+        return self.controls.url
 
     def url_for(self, path: str) -> str:
-        return self.server.url_for(path) if self.server is not None else self._remote.url_for(path)
-
-    @property
-    def _remote(self) -> RemoteMockServer:
-        assert self.remote is not None  # one of server and remote is always set
-        return self.remote
+        return self.controls.url_for(path)
 
     def load(self, *sources: ScenarioSource) -> list[str]:
         """Add scenarios (replacing any of the same name) for this test; returns their names."""
-        if self.server is not None:
-            return [s.name for s in self.server.load(*sources)]
-        remote_sources = _remote_sources(sources)
-        self._remember_scenarios()
-        names = self._remote.load(*remote_sources)
-        self._loaded.extend(names)
-        return names
+        return self._undo.load(sources)
 
     def remove(self, name: str) -> bool:
         """Stop serving a scenario for this test (it comes back when the test ends)."""
-        if self.server is not None:
-            return self.server.remove(name)
-        self._remember_scenarios()
-        return self._remote.remove(name)
-
-    def _remember_scenarios(self) -> None:
-        """Before a test's first change to a remote server's scenarios, snapshot them to restore after."""
-        if self._snapshot is None:
-            self._snapshot = _snapshot(self._remote)
+        self._undo.changing_scenarios()
+        return self.controls.remove(name)
 
     def reset(self, session: str | None = None) -> None:
         """Forget counters, states, the journal and the clock (the fixture does this before each test)."""
-        if self.server is not None:
-            self.server.reset(session)
-        else:
-            self._remote.reset(session)
+        self.controls.reset(session)
 
     def set_state(self, name: str, value: str, session: str = "") -> None:
-        if self.server is not None:
-            self.server.store.set_state(name, value, session)
-        else:
-            self._remote.set_state(name, value, session)
+        self.controls.set_state(name, value, session)
 
     def states(self, session: str = "") -> dict[str, str]:
-        return self.server.store.states(session) if self.server is not None else self._remote.states(session)
+        return self.controls.states(session)
 
     def seed(self, seed: int | None) -> None:
         """Seed the delay draws (and chaos) for this test."""
-        if self.server is not None:
-            self.server.seed = seed
-        else:
-            self._remote.set_seed(seed)
-            self._remote_seeded = True
+        self._undo.seeded()
+        self.controls.set_seed(seed)
 
     def advance(self, seconds: float) -> None:
         """Move the server's clock on (timelines, rate limits) without waiting."""
-        if self.server is not None:
-            self.server.clock.advance(seconds)
-        else:
-            self._remote.advance(seconds)
+        self.controls.advance(seconds)
 
     @property
     def time_scale(self) -> float:
@@ -149,7 +115,8 @@ class MockServerFixture:
 
     @property
     def journal(self) -> JournalView:
-        return self.server.journal if self.server is not None else self._remote.journal
+        journal: JournalView = self.controls.journal
+        return journal
 
     def entries(self, **filters: Unpack[Filters]) -> list[Entry]:
         """The requests that arrived and match every filter (rule, method, path, status, session, outcome)."""
@@ -216,11 +183,7 @@ class MockServerFixture:
             return
         from .assertions import check_rule_known
 
-        if self.server is not None:
-            ids = [r.id for r in self.server.engine.rules]
-        else:
-            ids = [found for summary in self._remote.scenarios() for found in summary.get("rules", [])]
-        check_rule_known(rule, self.journal, ids)
+        check_rule_known(rule, self.journal, self._undo.rule_ids())
 
     def check(self) -> None:
         """Fail if a request matched no rule or made the server fail (what strict mode runs)."""
@@ -242,24 +205,90 @@ class MockServerFixture:
 
     def _end(self) -> None:
         """Put back what the test changed, so the next test starts from the session's baseline."""
-        if self.server is not None:
-            server = self.server
-            if server.engine.scenarios is not self._baseline:
-                server.replace(*self._baseline)
-            if server.seed != self._baseline_seed:
-                server.seed = self._baseline_seed
-            server.time_scale = self._baseline_scale
-            return
-        loaded, self._loaded = self._loaded, []
-        snapshot, self._snapshot = self._snapshot, None
+        self._undo.end()
+
+
+class _Undo:
+    """How a test's changes to the scenarios and the seed are put back: the one place where an
+    in-process server (compiled scenarios at hand) and an external one (snapshots) differ."""
+
+    def load(self, sources: Sequence[ScenarioSource]) -> list[str]:
+        raise NotImplementedError
+
+    def changing_scenarios(self) -> None:
+        """Called before a test's change to the scenarios."""
+
+    def seeded(self) -> None:
+        """Called before a test seeds the server."""
+
+    def rule_ids(self) -> list[str]:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        raise NotImplementedError
+
+
+class _InProcess(_Undo):
+    """The session's baseline is kept as compiled scenarios; ``end`` swaps it back if it changed."""
+
+    def __init__(self, server: MockServer) -> None:
+        self.server = server
+        self.baseline: tuple[Scenario, ...] = server.scenarios
+        self.baseline_seed = server.seed
+        self.baseline_scale = server.time_scale
+
+    def load(self, sources: Sequence[ScenarioSource]) -> list[str]:
+        return [s.name for s in self.server.load(*sources)]
+
+    def rule_ids(self) -> list[str]:
+        return [r.id for r in self.server.engine.rules]
+
+    def end(self) -> None:
+        server = self.server
+        if server.scenarios is not self.baseline:
+            server.replace(*self.baseline)
+        if server.seed != self.baseline_seed:
+            server.set_seed(self.baseline_seed)
+        server.time_scale = self.baseline_scale
+
+
+class _External(_Undo):
+    """Before the first change, the server's scenario set is snapshotted, and restored at the end."""
+
+    def __init__(self, remote: RemoteMockServer) -> None:
+        self.remote = remote
+        self.loaded: list[str] = []  # for servers without snapshots: names to remove
+        self.snapshot: str | None = None  # the scenario set to restore after the test
+        self.seeded_ = False
+
+    def load(self, sources: Sequence[ScenarioSource]) -> list[str]:
+        remote_sources = _remote_sources(sources)
+        self.changing_scenarios()
+        names = self.remote.load(*remote_sources)
+        self.loaded.extend(names)
+        return names
+
+    def changing_scenarios(self) -> None:
+        if self.snapshot is None:
+            self.snapshot = _snapshot(self.remote)
+
+    def seeded(self) -> None:
+        self.seeded_ = True
+
+    def rule_ids(self) -> list[str]:
+        return [found for summary in self.remote.scenarios() for found in summary.get("rules", [])]
+
+    def end(self) -> None:
+        loaded, self.loaded = self.loaded, []
+        snapshot, self.snapshot = self.snapshot, None
         if snapshot:
-            self._remote.restore(snapshot)
+            self.remote.restore(snapshot)
         else:  # a server without snapshots: what the test loaded goes; what it removed stays removed
             for name in dict.fromkeys(loaded):
-                self._remote.remove(name)
-        if self._remote_seeded:
-            self._remote_seeded = False
-            self._remote.set_seed(None)
+                self.remote.remove(name)
+        if self.seeded_:
+            self.seeded_ = False
+            self.remote.set_seed(None)
 
 
 def _snapshot(remote: RemoteMockServer) -> str:
@@ -452,7 +481,7 @@ def mockserver_session(pytestconfig: pytest.Config,
                 for name in names:
                     remote.remove(name)
         return
-    from .wire.server import MockServer
+    from .app.server import MockServer
 
     fast = pytestconfig.getoption("mockserver_fast")
     server = MockServer(mockserver_scenarios, time_scale=1.0 if fast is None else fast)
@@ -509,7 +538,7 @@ def mockserver_factory(request: pytest.FixtureRequest) -> Iterator[Callable[...,
     Keyword arguments go to MockServer; the test's marker (or the command line) gives the
     defaults for strict and fast. All servers are closed when the test ends.
     """
-    from .wire.server import MockServer
+    from .app.server import MockServer
 
     started: list[MockServer] = []
     options = _marker_options(request)

@@ -16,22 +16,23 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from ..controls import Controls
 from ..errors import Problem, ScenarioError
 from ..journal import Entry, json_safe
 from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
 from ..scenario.source import Document, parse_document
 from .metrics import CONTENT_TYPE
 
-if TYPE_CHECKING:
-    from ..wire.server import MockServer
-
-__all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "openapi_document"]
+__all__ = ["ERRORS", "PREFIX", "ROUTES", "ApiError", "ControlApi", "ControlSettings", "ControlTarget",
+           "RouteSpec",
+           "openapi_document"]
 
 PREFIX = "/__mock"
 #: the largest control-API body: a scenario's limit (the serving port's --max-body is far larger)
@@ -86,36 +87,41 @@ class Route:
     regex: re.Pattern[str]
 
 
+class ControlTarget(Controls, Protocol):
+    """What the control API drives: the one control surface, plus what health and metrics show.
+
+    The composed ``MockServer`` (app/server.py) implements it; the API never sees the server's insides.
+    """
+
+    reload_error: str | None  # the file watcher's last problem (control/reload.py), or None
+
+    @property
+    def scenarios(self) -> tuple[Scenario, ...]: ...
+    @property
+    def seed(self) -> int | None: ...
+    def now(self) -> float: ...  # the mock clock, after advance()
+    def metrics_text(self) -> str: ...  # the Prometheus exposition of /__mock/metrics
+
+
+@dataclass(frozen=True, slots=True)
+class ControlSettings:
+    """How the control API guards itself: the settings of ServerConfig it reads, and no more."""
+
+    admin_token: str | None = None  # with a token, every control call needs Authorization: Bearer
+    public_health: bool = False  # leave GET /__mock/health open even with a token
+    max_body_size: int = 16 * 1024 * 1024  # the serving port's limit; control bodies stay under it
+
+
 class ControlApi:
-    """The handlers, bound to one server."""
+    """The handlers, bound to one control target."""
 
-    def __init__(self, server: MockServer) -> None:
+    def __init__(self, server: ControlTarget, settings: ControlSettings,
+                 extra_routes: Sequence[tuple[str, str, Handler]] = ()) -> None:
         self.server = server
-        table: list[tuple[str, str, Handler]] = [
-            ("GET", "/health", self.health),
-            ("GET", "/scenarios", self.list_scenarios),
-            ("POST", "/scenarios", self.add_scenario),
-            ("PUT", "/scenarios", self.replace_scenarios),
-            ("DELETE", "/scenarios/{name}", self.delete_scenario),
-            ("POST", "/snapshots", self.take_snapshot),
-            ("POST", "/snapshots/{id}/restore", self.restore_snapshot),
-            ("POST", "/reset", self.reset),
-            ("GET", "/state", self.get_state),
-            ("PUT", "/state", self.put_state),
-            ("GET", "/journal", self.get_journal),
-            ("DELETE", "/journal", self.delete_journal),
-            ("POST", "/seed", self.set_seed),
-            ("POST", "/clock/advance", self.advance_clock),
-            ("GET", "/faults", self.list_faults),
-            ("POST", "/faults", self.add_fault),
-            ("DELETE", "/faults/{name}", self.delete_fault),
-            ("GET", "/metrics", self.metrics),
-            ("GET", "/openapi.json", self.openapi),
-        ]
-        from ..dashboard.routes import Dashboard  # the page at /__mock/ui (docs/dashboard.md)
-
-        self.dashboard = Dashboard(server, PREFIX)
-        table.extend(self.dashboard.routes())
+        self.settings = settings
+        # the routes the OpenAPI document describes (ROUTES), then the dashboard's
+        table: list[tuple[str, str, Handler]] = [(r.method, r.path, partial(r.handler, self)) for r in ROUTES]
+        table.extend(extra_routes)  # the dashboard's /__mock/ui pages (docs/dashboard.md)
         self.routes = [Route(m, p, h, _compile(p)) for m, p, h in table]
         # the scenario sets that clients (the pytest plugin, per test) asked to come back to
         self._snapshots: OrderedDict[str, tuple[Scenario, ...]] = OrderedDict()
@@ -126,7 +132,7 @@ class ControlApi:
     async def dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             path = request.path[len(PREFIX):] or "/"
-            if not (path == "/health" and self.server.public_health):
+            if not (path == "/health" and self.settings.public_health):
                 self._authorize(request)
             allowed: list[str] = []
             for route in self.routes:
@@ -149,7 +155,7 @@ class ControlApi:
             return response
         except web.HTTPRequestEntityTooLarge:
             return ApiError("payload_too_large",
-                            f"the body is larger than {self.server.max_body_size} bytes").response()
+                            f"the body is larger than {self.settings.max_body_size} bytes").response()
         except Exception as exc:
             log.exception("control API failed on %s %s", request.method, request.path)
             return ApiError("internal_error", f"{type(exc).__name__}: {exc}").response()
@@ -157,10 +163,10 @@ class ControlApi:
     @property
     def _body_limit(self) -> int:
         """A control body is a scenario at most, and never more than the serving port takes."""
-        return min(MAX_CONTROL_BODY, self.server.max_body_size)
+        return min(MAX_CONTROL_BODY, self.settings.max_body_size)
 
     def _authorize(self, request: web.BaseRequest) -> None:
-        token = self.server.admin_token
+        token = self.settings.admin_token
         if token is None:
             return
         given = request.headers.get("Authorization", "")
@@ -284,7 +290,7 @@ class ControlApi:
 
     async def get_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         session = _query(request, {"session"}).get("session", "")
-        return web.json_response({"states": self.server.store.states(session)})
+        return web.json_response({"states": self.server.states(session)})
 
     async def put_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, self._body_limit, required={"name": str, "value": str},
@@ -292,8 +298,8 @@ class ControlApi:
         session = body.get("session", "")
         if not body["name"]:
             raise ApiError("bad_request", "name: found ''; expected a state name")
-        self.server.store.set_state(body["name"], body["value"], session)
-        return web.json_response({"states": self.server.store.states(session)})
+        self.server.set_state(body["name"], body["value"], session)
+        return web.json_response({"states": self.server.states(session)})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "header", "body",
@@ -328,12 +334,12 @@ class ControlApi:
                                  dumps=_dumps)
 
     async def delete_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        self.server.journal.clear()
+        self.server.clear_journal()
         return web.json_response({"cleared": True})
 
     async def set_seed(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, self._body_limit, required={"seed": (int, type(None))})
-        self.server.seed = body["seed"]
+        self.server.set_seed(body["seed"])
         return web.json_response({"seed": self.server.seed})
 
     async def advance_clock(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
@@ -342,7 +348,8 @@ class ControlApi:
         if not 0 <= seconds < 1e12:  # also refuses NaN
             raise ApiError("bad_request", f"seconds: found {body['seconds']!r}; "
                                           "expected a number of seconds >= 0 (the clock only moves forward)")
-        return web.json_response({"now": self.server.clock.advance(seconds)})
+        self.server.advance(seconds)
+        return web.json_response({"now": self.server.now()})
 
     # --- faults (the server's runtime fault registry) ---------------------------------------------
 
@@ -368,14 +375,12 @@ class ControlApi:
     # --- metrics, openapi --------------------------------------------------------------------------
 
     async def metrics(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        scenarios = self.server.scenarios
-        text = self.server.metrics.render(in_flight=self.server.in_flight, scenarios=len(scenarios),
-                                          rules=sum(len(s.rules) for s in scenarios))
+        text = self.server.metrics_text()
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def openapi(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
-        return web.json_response(openapi_document(secured=self.server.admin_token is not None,
-                                          public_health=self.server.public_health))
+        return web.json_response(openapi_document(secured=self.settings.admin_token is not None,
+                                          public_health=self.settings.public_health))
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -629,122 +634,144 @@ def _version() -> str:
         return "0.0.0"
 
 
+_ControlHandler = Callable[[ControlApi, web.BaseRequest, dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """One control endpoint: what dispatch calls and what the OpenAPI document says, in one row."""
+
+    method: str
+    path: str  # relative to PREFIX; {name} takes one path segment
+    handler: _ControlHandler
+    summary: str
+    ok: dict[str, Any]  # the success responses: {status: {description, content}}
+    errors: tuple[str, ...] = ()  # ERRORS codes it may answer besides unauthorized and internal_error
+    body: dict[str, Any] | None = None  # the request body's content, when it takes one
+    parameters: tuple[dict[str, Any], ...] = ()
+    open_with_public_health: bool = False  # --public-health leaves it open despite a token
+
+
+_SESSION = _param("session", {"type": "string"}, "a session (the X-Mock-Session header's value)")
+_SCENARIO_BODY = {"content": {
+    _JSON: {"schema": _ref("Scenario")},
+    "application/yaml": {"schema": {"type": "string"}},
+    "text/plain": {"schema": {"type": "string"}},
+}}
+_SUMMARIES = {"type": "array", "items": _ref("ScenarioSummary")}
+
+
+def _removed(text: str = "removed") -> dict[str, Any]:
+    return _ok(text, {"type": "object", "required": ["removed"],
+                      "properties": {"removed": {"type": "string"}}})
+
+
+def _name(text: str) -> dict[str, Any]:
+    return _param("name", {"type": "string", "pattern": "^[^/]+$"}, text, "path")
+
+
+#: every control endpoint (the dashboard's /__mock/ui pages are added by dashboard/routes.py)
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/health", ControlApi.health,
+              "Is the server up; what it serves; the last reload error", _ok("serving", _ref("Health")),
+              open_with_public_health=True),
+    RouteSpec("GET", "/scenarios", ControlApi.list_scenarios, "The loaded scenarios",
+              _ok("loaded scenarios", _SUMMARIES)),
+    RouteSpec("POST", "/scenarios", ControlApi.add_scenario,
+              "Add a scenario, or replace the one with the same name",
+              {**_ok("replaced", _ref("ScenarioSummary")), **_ok("added", _ref("ScenarioSummary"), "201")},
+              ("payload_too_large", "invalid_scenario"), body=_SCENARIO_BODY),
+    RouteSpec("PUT", "/scenarios", ControlApi.replace_scenarios,
+              "Serve exactly these scenarios (a list, or one scenario)", _ok("now served", _SUMMARIES),
+              ("payload_too_large", "invalid_scenario"), body={"content": {
+                  _JSON: {"schema": {"oneOf": [_ref("Scenario"),
+                                               {"type": "array", "items": _ref("Scenario")}]}},
+                  "application/yaml": {"schema": {"type": "string"}},
+                  "text/plain": {"schema": {"type": "string"}}}}),
+    RouteSpec("DELETE", "/scenarios/{name}", ControlApi.delete_scenario, "Stop serving a scenario",
+              _removed(), ("unknown_scenario",), parameters=(_name("the scenario's name"),)),
+    RouteSpec("POST", "/snapshots", ControlApi.take_snapshot,
+              "Remember the scenarios served now, to come back to them (what a test changes is undone)",
+              _ok("taken", {"type": "object", "required": ["snapshot", "scenarios"],
+                            "properties": {"snapshot": {"type": "string"},
+                                           "scenarios": {"type": "array", "items": {"type": "string"}}}},
+                  "201")),
+    RouteSpec("POST", "/snapshots/{id}/restore", ControlApi.restore_snapshot,
+              "Serve exactly the snapshot's scenarios again (the snapshot is used up)",
+              _ok("restored", {"type": "object", "required": ["restored", "scenarios"],
+                               "properties": {"restored": {"type": "string"},
+                                              "scenarios": {"type": "array", "items": {"type": "string"}}}}),
+              ("unknown_snapshot",), parameters=(_param("id", {"type": "string", "pattern": "^[^/]+$"},
+                                                        "the id POST /__mock/snapshots gave", "path"),)),
+    RouteSpec("POST", "/reset", ControlApi.reset,
+              "Forget counters, states, the journal, the clock and runtime faults "
+              "(or one session's counters and states)",
+              _ok("reset", {"type": "object", "required": ["reset", "session"],
+                            "properties": {"reset": {"const": True},
+                                           "session": {"type": ["string", "null"]}}}),
+              ("bad_request",), parameters=(_SESSION,)),
+    RouteSpec("GET", "/state", ControlApi.get_state, "Named states of a session",
+              _ok("states", _ref("States")),
+              ("bad_request",), parameters=(_SESSION,)),
+    RouteSpec("PUT", "/state", ControlApi.put_state, "Set one named state",
+              _ok("the session's states", _ref("States")), ("bad_request",),
+              body=_content(_ref("StateUpdate"))),
+    RouteSpec("GET", "/journal", ControlApi.get_journal, "Recorded exchanges, oldest first, filtered",
+              _ok("entries", _ref("Journal")), ("bad_request",), parameters=(
+                  _param("rule", {"type": "string"}, "rule id (scenario/rule) or bare rule name"),
+                  _param("method", {"type": "string"}, "HTTP method, any case"),
+                  _param("path", {"type": "string"}, "exact request path"),
+                  _param("status", {"type": "integer", "minimum": 100, "maximum": 999},
+                         "answer status (repeat the parameter for several)"),
+                  _SESSION,
+                  _param("outcome", {"type": "string"},
+                         "answered, timed_out, unmatched, refused, fault, client_gone or error (repeatable)"),
+                  _param("fault", {"type": "string"},
+                         "the fault's name, such as reset or truncate (repeatable)"),
+                  _param("header", {"type": "string"},
+                         "NAME: the request has that header (any case); NAME:VALUE: one of its values "
+                         "is VALUE (repeatable; every one must hold)"),
+                  _param("body", {"type": "string"}, "text the request body contains"),
+                  _param("limit", {"type": "integer", "minimum": 0}, "only the last N matching entries"),
+              )),
+    RouteSpec("DELETE", "/journal", ControlApi.delete_journal, "Forget the journal", _ok("cleared", {
+        "type": "object", "required": ["cleared"], "properties": {"cleared": {"const": True}}})),
+    RouteSpec("POST", "/seed", ControlApi.set_seed,
+              "Reseed delays and chaos draws (null: the scenarios' own seeds)",
+              _ok("the seed now", {"type": "object", "required": ["seed"],
+                                   "properties": {"seed": {"type": ["integer", "null"]}}}),
+              ("bad_request",), body=_content({
+                  "type": "object", "required": ["seed"], "additionalProperties": False,
+                  "properties": {"seed": {"type": ["integer", "null"]}}})),
+    RouteSpec("POST", "/clock/advance", ControlApi.advance_clock,
+              "Move the mock's clock forward (timelines, rate limits)",
+              _ok("the clock now, in seconds since start or reset", {
+                  "type": "object", "required": ["now"], "properties": {"now": {"type": "number"}}}),
+              ("bad_request",), body=_content({
+                  "type": "object", "required": ["seconds"], "additionalProperties": False,
+                  "properties": {"seconds": {"type": "number", "minimum": 0}}})),
+    RouteSpec("GET", "/faults", ControlApi.list_faults, "Active runtime faults",
+              _ok("faults", {"type": "array", "items": _ref("Fault")})),
+    RouteSpec("POST", "/faults", ControlApi.add_fault, "Add a runtime fault",
+              _ok("added", _ref("Fault"), "201"),
+              ("bad_request", "invalid_fault"), body=_content(_ref("Fault"))),
+    RouteSpec("DELETE", "/faults/{name}", ControlApi.delete_fault, "Remove a runtime fault", _removed(),
+              ("unknown_fault",), parameters=(_name("the fault's name"),)),
+    RouteSpec("GET", "/metrics", ControlApi.metrics, "Prometheus metrics (text format 0.0.4)",
+              _ok("metrics", {"type": "string"}, media="text/plain")),
+    RouteSpec("GET", "/openapi.json", ControlApi.openapi, "This document",
+              _ok("OpenAPI 3.1", {"type": "object"})),
+)
+
+
 def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
     """An OpenAPI 3.1 description of the control API as this server is configured."""
-    session = _param("session", {"type": "string"}, "a session (the X-Mock-Session header's value)")
-    name = _param("name", {"type": "string", "pattern": "^[^/]+$"}, "the scenario's name", "path")
-    scenario_body = {"content": {
-        _JSON: {"schema": _ref("Scenario")},
-        "application/yaml": {"schema": {"type": "string"}},
-        "text/plain": {"schema": {"type": "string"}},
-    }}
-    summaries = {"type": "array", "items": _ref("ScenarioSummary")}
-    number = {"type": "number"}
-    paths: dict[str, Any] = {
-        "/__mock/health": {"get": _operation(
-            "Is the server up; what it serves; the last reload error", _ok("serving", _ref("Health")),
-            secured=secured and not public_health)},
-        "/__mock/scenarios": {
-            "get": _operation("The loaded scenarios", _ok("loaded scenarios", summaries)),
-            "post": _operation(
-                "Add a scenario, or replace the one with the same name",
-                {**_ok("replaced", _ref("ScenarioSummary")), **_ok("added", _ref("ScenarioSummary"), "201")},
-                "payload_too_large", "invalid_scenario", body=scenario_body),
-            "put": _operation(
-                "Serve exactly these scenarios (a list, or one scenario)", _ok("now served", summaries),
-                "payload_too_large", "invalid_scenario", body={"content": {
-                    _JSON: {"schema": {"oneOf": [_ref("Scenario"),
-                                                 {"type": "array", "items": _ref("Scenario")}]}},
-                    "application/yaml": {"schema": {"type": "string"}},
-                    "text/plain": {"schema": {"type": "string"}}}}),
-        },
-        "/__mock/scenarios/{name}": {"delete": _operation(
-            "Stop serving a scenario",
-            _ok("removed", {"type": "object", "required": ["removed"],
-                            "properties": {"removed": {"type": "string"}}}),
-            "unknown_scenario", parameters=[name])},
-        "/__mock/snapshots": {"post": _operation(
-            "Remember the scenarios served now, to come back to them (what a test changes is undone)",
-            _ok("taken", {"type": "object", "required": ["snapshot", "scenarios"],
-                          "properties": {"snapshot": {"type": "string"},
-                                         "scenarios": {"type": "array", "items": {"type": "string"}}}},
-                "201"))},
-        "/__mock/snapshots/{id}/restore": {"post": _operation(
-            "Serve exactly the snapshot's scenarios again (the snapshot is used up)",
-            _ok("restored", {"type": "object", "required": ["restored", "scenarios"],
-                             "properties": {"restored": {"type": "string"},
-                                            "scenarios": {"type": "array", "items": {"type": "string"}}}}),
-            "unknown_snapshot", parameters=[_param("id", {"type": "string", "pattern": "^[^/]+$"},
-                                                   "the id POST /__mock/snapshots gave", "path")])},
-        "/__mock/reset": {"post": _operation(
-            "Forget counters, states, the journal, the clock and runtime faults "
-            "(or one session's counters and states)",
-            _ok("reset", {"type": "object", "required": ["reset", "session"],
-                          "properties": {"reset": {"const": True},
-                                         "session": {"type": ["string", "null"]}}}),
-            "bad_request", parameters=[session])},
-        "/__mock/state": {
-            "get": _operation("Named states of a session", _ok("states", _ref("States")), "bad_request",
-                              parameters=[session]),
-            "put": _operation("Set one named state", _ok("the session's states", _ref("States")),
-                              "bad_request", body=_content(_ref("StateUpdate"))),
-        },
-        "/__mock/journal": {
-            "get": _operation(
-                "Recorded exchanges, oldest first, filtered", _ok("entries", _ref("Journal")), "bad_request",
-                parameters=[
-                    _param("rule", {"type": "string"}, "rule id (scenario/rule) or bare rule name"),
-                    _param("method", {"type": "string"}, "HTTP method, any case"),
-                    _param("path", {"type": "string"}, "exact request path"),
-                    _param("status", {"type": "integer", "minimum": 100, "maximum": 999},
-                           "answer status (repeat the parameter for several)"),
-                    session,
-                    _param("outcome", {"type": "string"},
-                           "answered, timed_out, unmatched, refused, fault, client_gone or error "
-                           "(repeatable)"),
-                    _param("fault", {"type": "string"},
-                           "the fault's name, such as reset or truncate (repeatable)"),
-                    _param("header", {"type": "string"},
-                           "NAME: the request has that header (any case); NAME:VALUE: one of its values "
-                           "is VALUE (repeatable; every one must hold)"),
-                    _param("body", {"type": "string"}, "text the request body contains"),
-                    _param("limit", {"type": "integer", "minimum": 0}, "only the last N matching entries"),
-                ]),
-            "delete": _operation("Forget the journal", _ok("cleared", {
-                "type": "object", "required": ["cleared"], "properties": {"cleared": {"const": True}}})),
-        },
-        "/__mock/seed": {"post": _operation(
-            "Reseed delays and chaos draws (null: the scenarios' own seeds)",
-            _ok("the seed now", {"type": "object", "required": ["seed"],
-                                 "properties": {"seed": {"type": ["integer", "null"]}}}),
-            "bad_request", body=_content({
-                "type": "object", "required": ["seed"], "additionalProperties": False,
-                "properties": {"seed": {"type": ["integer", "null"]}}}))},
-        "/__mock/clock/advance": {"post": _operation(
-            "Move the mock's clock forward (timelines, rate limits)",
-            _ok("the clock now, in seconds since start or reset", {
-                "type": "object", "required": ["now"], "properties": {"now": number}}),
-            "bad_request", body=_content({
-                "type": "object", "required": ["seconds"], "additionalProperties": False,
-                "properties": {"seconds": {"type": "number", "minimum": 0}}}))},
-        "/__mock/metrics": {"get": _operation(
-            "Prometheus metrics (text format 0.0.4)",
-            _ok("metrics", {"type": "string"}, media="text/plain"))},
-        "/__mock/openapi.json": {"get": _operation(
-            "This document", _ok("OpenAPI 3.1", {"type": "object"}))},
-    }
-    fault_name = _param("name", {"type": "string", "pattern": "^[^/]+$"}, "the fault's name", "path")
-    paths["/__mock/faults"] = {
-        "get": _operation("Active runtime faults",
-                          _ok("faults", {"type": "array", "items": _ref("Fault")})),
-        "post": _operation("Add a runtime fault", _ok("added", _ref("Fault"), "201"),
-                           "bad_request", "invalid_fault", body=_content(_ref("Fault"))),
-    }
-    paths["/__mock/faults/{name}"] = {"delete": _operation(
-        "Remove a runtime fault",
-        _ok("removed", {"type": "object", "required": ["removed"],
-                        "properties": {"removed": {"type": "string"}}}),
-        "unknown_fault", parameters=[fault_name])}
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        paths.setdefault(f"{PREFIX}{route.path}", {})[route.method.lower()] = _operation(
+            route.summary, route.ok, *route.errors, body=route.body,
+            parameters=list(route.parameters) or None,
+            secured=secured and not (route.open_with_public_health and public_health))
     from ..dashboard.routes import openapi_paths
 
     paths.update(openapi_paths(_operation, _ok, _param))

@@ -20,17 +20,15 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import yaml
 
 from ..errors import ScenarioError
-from ..scenario import load_paths
+from ..scenario import Scenario, load_paths
+from .metrics import Metrics
 
-if TYPE_CHECKING:
-    from ..wire.server import MockServer
-
-__all__ = ["Reporter", "Snapshot", "Watcher", "body_files", "scan"]
+__all__ = ["Reporter", "Snapshot", "Watched", "Watcher", "body_files", "scan"]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -38,6 +36,17 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Reporter = Callable[[bool, str, list[str]], None]
 Snapshot = dict[str, tuple[int, int, int]]
 MAX_FILES = 10_000  # a watched folder this big is a mistake (a home directory?); stop counting
+
+
+class Watched(Protocol):
+    """What the watcher needs of a server: its scenarios, replace, and where to say how it went."""
+
+    reload_error: str | None  # shown by GET /__mock/health until a reload succeeds
+    metrics: Metrics
+
+    @property
+    def scenarios(self) -> tuple[Scenario, ...]: ...
+    def replace(self, *sources: Any) -> list[Any]: ...
 
 
 class Watcher:
@@ -49,7 +58,7 @@ class Watcher:
     missed until the next one.
     """
 
-    def __init__(self, server: MockServer, paths: Sequence[str | os.PathLike[str]], *,
+    def __init__(self, server: Watched, paths: Sequence[str | os.PathLike[str]], *,
                  interval: float = 0.5, report: Reporter | None = None,
                  snapshot: Snapshot | None = None) -> None:
         self.server = server

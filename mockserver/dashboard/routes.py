@@ -21,8 +21,8 @@ from aiohttp import web
 from . import STATIC, render_page
 
 if TYPE_CHECKING:
+    from ..app.server import MockServer
     from ..journal import Entry
-    from ..wire.server import MockServer
 
 __all__ = ["ASSETS", "Dashboard", "entry_dicts", "snapshot"]
 

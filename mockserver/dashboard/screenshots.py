@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print("screenshots: Playwright is missing; install the test extra (pip install -e '.[test]')",
               file=sys.stderr)
         return 1
-    from ..wire.server import MockServer
+    from ..app.server import MockServer
     from .report import write_report
     from .routes import snapshot
 

@@ -1,8 +1,9 @@
-"""The aiohttp side: a catch-all handler that carries out resolutions, and MockServer.
+"""The aiohttp side: a catch-all handler that carries out resolutions, and WireServer.
 
-MockServer has two lifecycles on one class: ``with`` runs the server on its own loop in a
-daemon thread (sync tests: requests, the Huawei SDK), ``async with`` runs it on the caller's
-loop (async tests). Delays are asyncio sleeps, so thousands of delayed answers cost no threads.
+WireServer (the base of ``mockserver.MockServer``, app/server.py) has two lifecycles on one
+class: ``with`` runs the server on its own loop in a daemon thread (sync tests: requests, the
+Huawei SDK), ``async with`` runs it on the caller's loop (async tests). Delays are asyncio
+sleeps, so thousands of delayed answers cost no threads.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from email.utils import formatdate
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
@@ -51,7 +52,7 @@ from .effects import send_raw, wait_closed
 from .exchange import apply_fault
 from .http1 import Sent, encode
 
-__all__ = ["MockServer", "ScenarioSource"]
+__all__ = ["Mount", "ScenarioSource", "WireServer"]
 
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
@@ -113,11 +114,17 @@ def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Sce
     return load_paths(paths) + out if paths else out
 
 
-class MockServer:
-    """An HTTP server that answers from scenarios.
+#: what answers under a path prefix instead of the scenarios: (prefix, dispatch, on_close)
+Mount = tuple[str, Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], Callable[[], None]]
+_NO_PREFIX = "\0"  # no request path starts with NUL: nothing is mounted
 
-    ``MockServer(["scenarios/css"], port=0)`` picks a free port; ``url`` tells which. Reads
-    of the journal and state are thread-safe, so a sync test can inspect a threaded server.
+
+class WireServer:
+    """An HTTP server that answers from scenarios, with nothing mounted beside them.
+
+    The user-facing ``mockserver.MockServer`` (app/server.py) adds the control API on top;
+    this layer knows nothing of it (``_mount``), so wire never imports control.
+    Reads of the journal and state are thread-safe, so a sync test can inspect a threaded server.
     """
 
     __test__ = False
@@ -147,8 +154,6 @@ class MockServer:
         ssl_context: ssl.SSLContext | None = None,
         header_control: bool = False,
     ) -> None:
-        from ..control.metrics import Metrics
-
         self.host = host
         self.port = port
         self.store = StateStore()
@@ -176,18 +181,22 @@ class MockServer:
         self.admin_token = admin_token or None
         self.public_health = public_health
         self.ssl_context = ssl_context  # serve HTTPS (tls.py makes one)
-        self.reload_error: str | None = None  # set by the file watcher (reload.py), shown in health
-        self.metrics = Metrics()
-        self.exchange_hooks.append(self.metrics.observe)
         self.header_control = header_control
         self._runtime_faults: list[RuntimeFault] = []
         self._fault_names = itertools.count(1)
         self.engine = self._build(_load(scenarios), seed)
         self._runner: web.BaseRunner | None = None
+        self._control_prefix = _NO_PREFIX
+        self._control_dispatch: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]] | None = None
+        self._on_close: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(4)
+        self._attach()
+
+    def _attach(self) -> None:
+        """What the composed server (app/server.py) adds at construction: here, nothing."""
 
     # --- scenarios -------------------------------------------------------------------------------
 
@@ -304,15 +313,18 @@ class MockServer:
 
     # --- serving ---------------------------------------------------------------------------------
 
+    def _mount(self) -> Mount | None:
+        """What answers under a path prefix instead of the scenarios; the composed server says."""
+        return None
+
     async def start(self) -> None:
         """Start serving on the running loop."""
-        from ..control.api import PREFIX, ControlApi
-
         # aiohttp's low-level server: one handler takes every request, with no Application and
-        # no router on the way (the control API is dispatched by prefix in _handle), which is
-        # most of what a mock adds per request over a bare aiohttp app (docs/performance.md)
-        self._control = ControlApi(self)
-        self._control_prefix = PREFIX
+        # no router on the way (a mount, the control API, is dispatched by prefix in _handle), which
+        # is most of what a mock adds per request over a bare aiohttp app (docs/performance.md)
+        mount = self._mount()
+        if mount is not None:
+            self._control_prefix, self._control_dispatch, self._on_close = mount
         runner = faithful_runner(
             self._handle, max_body_size=self.max_body_size, access_log=None,
             shutdown_timeout=self.shutdown_timeout, header_timeout=self.header_timeout,
@@ -330,10 +342,11 @@ class MockServer:
         """Stop accepting, let in-flight answers end within shutdown_timeout, then close."""
         runner, self._runner = self._runner, None
         if runner is not None:
-            self._control.dashboard.close()  # open dashboard pages' streams end at once
+            if self._on_close is not None:
+                self._on_close()  # e.g. open dashboard pages' streams end at once
             await runner.cleanup()
 
-    async def __aenter__(self) -> MockServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -341,7 +354,7 @@ class MockServer:
                         tb: TracebackType | None) -> None:
         await self.close()
 
-    def __enter__(self) -> MockServer:
+    def __enter__(self) -> Self:
         self.start_in_thread()
         return self
 
@@ -401,7 +414,8 @@ class MockServer:
                 return answered
         path, prefix = request.path, self._control_prefix
         if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
-            return await self._control.dispatch(request)
+            assert self._control_dispatch is not None  # set with the prefix
+            return await self._control_dispatch(request)
         self.in_flight += 1
         try:
             return await self._exchange(request)

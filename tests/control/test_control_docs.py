@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mockserver import MockServer
-from mockserver.control.api import ERRORS, PREFIX, ControlApi
+from mockserver.control.api import ERRORS, PREFIX
 from tests.conftest import ROOT
 from tests.control.conftest import serve
 
@@ -80,7 +80,7 @@ def test_error_table_is_the_code_table() -> None:
 def test_every_endpoint_is_in_the_table() -> None:
     rows = set(re.findall(r"^\| `(GET|POST|PUT|DELETE) (/__mock/[^` \[]*)", DOC.read_text(), re.M))
     server = MockServer({"name": "t", "rules": [{"respond": {}}]})
-    assert rows == {(r.method, PREFIX + r.path) for r in ControlApi(server).routes}
+    assert rows == {(r.method, PREFIX + r.path) for r in server.control_api()[0].routes}
 
 
 def test_documented_options_and_variables_are_the_cli_ones() -> None:

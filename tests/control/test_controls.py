@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from mockserver import MockServer
 from mockserver.control.remote import RemoteMockServer
 from mockserver.controls import Controls
-from mockserver.wire.server import MockServer
 from tests.control.conftest import serve
 
 SCENARIO = {"name": "s", "rules": [{"name": "r", "match": {"path": "/x"}, "respond": {"status": 200}}]}
