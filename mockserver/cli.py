@@ -12,7 +12,6 @@ import contextlib
 import gc
 import importlib.metadata
 import json
-import math
 import os
 import re
 import signal
@@ -20,9 +19,9 @@ import ssl
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
+from .config import _UNSET, SETTINGS, ConfigError, Invalid, Parse, ServerConfig, Setting, found
 from .errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -33,12 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-GC_THRESHOLD = 10_000  # young-generation allocations between collections when serving (tune_gc)
-
-
-class EnvError(ValueError):
-    """An environment variable holds something its flag would refuse."""
 
 
 def _builtin_epilog() -> str:
@@ -56,10 +49,6 @@ def _builtin_epilog() -> str:
             "with no PATH, serve demo and status:\n" + "\n".join(lines))
 
 
-class _Invalid(ValueError):
-    """A value an option refuses; the message says what would be valid."""
-
-
 class _Exit(Exception):
     """argparse wants to stop: with this exit code, its message already printed."""
 
@@ -68,133 +57,12 @@ class _Exit(Exception):
         self.code = code
 
 
-Parse = Callable[[str], object]
-
-
-def _integer(low: int | None = None, high: int | None = None, expected: str | None = None) -> Parse:
-    """Whole numbers from *low* to *high* (either open)."""
-    if expected is None:
-        expected = ("an integer" if low is None else f"an integer from {low} to {high}" if high is not None
-                    else f"an integer, {low} or more")
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise _Invalid(expected) from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise _Invalid(expected)
-        return value
-
-    return parse
-
-
-def _number(low: float = 0.0, *, above: bool = True, expected: str | None = None) -> Parse:
-    """Finite numbers above *low* (or from *low* when not *above*): nan and inf make no sense here."""
-    if expected is None:
-        expected = f"a number above {low:g}" if above else f"a number, {low:g} or more"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text.strip())
-        except ValueError:
-            raise _Invalid(expected) from None
-        if not math.isfinite(value) or value < low or (above and value == low):
-            raise _Invalid(expected)
-        return value
-
-    return parse
-
-
-def _text(expected: str) -> Parse:
-    """Non-empty text without spaces or control characters (host names, paths of certificates)."""
-
-    def parse(text: str) -> str:
-        if not text or any(c.isspace() or not c.isprintable() for c in text):
-            raise _Invalid(expected)
-        return text
-
-    return parse
-
-
-def _token(text: str) -> str:
-    """A bearer token: visible ASCII; a space or a newline in it could never be sent back."""
-    if not text or not all("!" <= c <= "~" for c in text):
-        raise _Invalid("a token of visible ASCII characters, without spaces (it is sent as "
-                       "'Authorization: Bearer TOKEN')")
-    return text
-
-
-def _choice(*names: str) -> Parse:
-    def parse(text: str) -> str:
-        if text.strip() not in names:
-            raise _Invalid(" or ".join(names))
-        return text.strip()
-
-    return parse
-
-
-def _found(text: str, secret: bool = False) -> str:
-    return "a value (not shown: it is a secret)" if secret else repr(text)
-
-
-@dataclass(frozen=True)
-class _Option:
-    """A serve option that has an environment variable: flags win, then the variable, then *default*."""
-
-    dest: str
-    env: str
-    parse: Parse | None  # None: a switch (store_true), read from the variable as a boolean
-    default: object
-    secret: bool = False
-
-
-class _Options:
-    """The serve options and how to read them from the environment (once flags are parsed)."""
-
-    def __init__(self) -> None:
-        self.all: list[_Option] = []
-
-    def add(self, group: argparse._ActionsContainer, flag: str, env: str, default: object, what: str,
-            parse: Parse | None = None, *, shown: str | None = None, secret: bool = False,
-            **kwargs: Any) -> None:
-        dest = flag.lstrip("-").replace("-", "_")
-        shown = shown if shown is not None else (f"{default:,}" if isinstance(default, int)
-                                                 and not isinstance(default, bool) else f"{default}")
-        suffix = f"${env}" if parse is None or default is None else f"default {shown}; ${env}"
-        if parse is None:
-            group.add_argument(flag, action="store_true", default=None, help=f"{what} (${env})", **kwargs)
-        else:
-            group.add_argument(flag, type=_argtype(parse, secret), default=None,
-                               help=f"{what} ({suffix})", **kwargs)
-        self.all.append(_Option(dest, env, parse, default, secret))
-
-    def resolve(self, args: argparse.Namespace, env: Mapping[str, str]) -> None:
-        """Fill what no flag gave from the environment; every variable is checked, used or not."""
-        for option in self.all:
-            raw = env.get(option.env)
-            value: object = None
-            if raw is not None and raw.strip():
-                if option.parse is None:
-                    value = _env_bool(env, option.env)
-                else:
-                    try:
-                        value = option.parse(raw)
-                    except _Invalid as exc:
-                        raise EnvError(f"{option.env}: found {_found(raw, option.secret)}; "
-                                       f"expected {exc}") from None
-            elif raw is not None and option.parse is None:
-                value = False  # an empty variable is "off"
-            if getattr(args, option.dest) is None:
-                setattr(args, option.dest, option.default if value is None else value)
-
-
 def _argtype(parse: Parse, secret: bool = False) -> Callable[[str], object]:
     def convert(text: str) -> object:
         try:
             return parse(text)
-        except _Invalid as exc:
-            raise argparse.ArgumentTypeError(f"found {_found(text, secret)}; expected {exc}") from None
+        except Invalid as exc:
+            raise argparse.ArgumentTypeError(f"found {found(text, secret)}; expected {exc}") from None
 
     return convert
 
@@ -230,96 +98,17 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options]:
+def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, dict[str, Setting]]:
     parser = _Parser(prog="mockserver", description=__doc__.splitlines()[0], out=out, err=err)
     parser.add_argument("--version", action="version", version=f"mockserver {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    options = _Options()
-    opt = options.add
 
     serve = sub.add_parser("serve", help="serve scenario files (default: the built-in scenarios)",
                            out=out, err=err, epilog=_builtin_epilog(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("paths", nargs="*", metavar="PATH",
                        help="scenario file or folder of them, or a built-in name (below)")
-    opt(serve, "--host", "MOCKSERVER_HOST", "127.0.0.1", "address to listen on",
-        _text("a host name or address such as 127.0.0.1 or 0.0.0.0"))
-    opt(serve, "--port", "MOCKSERVER_PORT", 8080, "0 picks a free port",
-        _integer(0, 65535, "an integer from 0 to 65535 (0 picks a free port)"), shown="8080")
-    opt(serve, "--seed", "MOCKSERVER_SEED", None,
-        "seed for delays and chaos draws (overrides the scenarios')", _integer())
-    opt(serve, "--max-delay", "MOCKSERVER_MAX_DELAY", 600.0, "cap on any delay, in seconds",
-        _number(above=False, expected="a number of seconds, 0 or more"))
-    opt(serve, "--shutdown-timeout", "MOCKSERVER_SHUTDOWN_TIMEOUT", 2.0,
-        "seconds in-flight answers get to finish on SIGTERM",
-        _number(above=False, expected="a number of seconds, 0 or more"))
-
-    limits = serve.add_argument_group("limits (hitting one gives the catalogue's answer, never a crash)")
-    for flag, name, kind, default, what in (
-        ("--max-body", "MOCKSERVER_MAX_BODY", int, 16 * 1024 * 1024, "request body bytes; above: 413"),
-        ("--max-uri", "MOCKSERVER_MAX_URI", int, 8190, "request-target octets; above: 414"),
-        ("--max-header", "MOCKSERVER_MAX_HEADER", int, 8190, "header line octets; above: 431"),
-        ("--max-headers", "MOCKSERVER_MAX_HEADERS", int, 100, "header fields; above: 431"),
-        ("--header-timeout", "MOCKSERVER_HEADER_TIMEOUT", float, 30.0,
-         "seconds for the headers, from the connection's start; then 408 (a silent one: closed)"),
-        ("--keepalive-timeout", "MOCKSERVER_KEEPALIVE_TIMEOUT", float, 75.0,
-         "seconds an idle connection stays open between requests; then closed"),
-        ("--body-timeout", "MOCKSERVER_BODY_TIMEOUT", float, 30.0, "seconds for the body; then 408"),
-        ("--max-connections", "MOCKSERVER_MAX_CONNECTIONS", int, 20_000, "open connections; above: 503"),
-        ("--journal-size", "MOCKSERVER_JOURNAL_SIZE", int, 10_000, "journal entries kept"),
-    ):
-        opt(limits, flag, name, default, what, LIMIT_RANGES.get(flag) or (
-            _integer(1) if kind is int else _number(expected="a number of seconds above 0")))
-    chaos = serve.add_argument_group("chaos")
-    opt(chaos, "--header-control", "MOCKSERVER_HEADER_CONTROL", False,
-        "let requests ask for a status, delay or fault by header (X-Mock-*, x-envoy-fault-*); off by default")
-    opt(chaos, "--time-scale", "MOCKSERVER_TIME_SCALE", 1.0,
-        "multiply every delay (and speed up timelines and buckets) by this",
-        _number(expected="a number above 0 (0.01 makes every delay 100 times shorter)"))
-
-    runtime = serve.add_argument_group("runtime")
-    opt(runtime, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", GC_THRESHOLD,
-        "allocations between young garbage collections; the start-up heap is frozen as well "
-        "(0 leaves Python's GC as it is)",
-        _integer(0, None, "0 (Python's default) or a positive number of allocations"), metavar="N")
-    opt(runtime, "--loop", "MOCKSERVER_LOOP", "asyncio",
-        "the event loop: asyncio's, or uvloop's (pip install 'mockserver[uvloop]')",
-        _choice("asyncio", "uvloop"), metavar="{asyncio,uvloop}")
-
-    control = serve.add_argument_group("control API (/__mock/...)")
-    opt(control, "--admin-token", "MOCKSERVER_ADMIN_TOKEN", None,
-        "require 'Authorization: Bearer TOKEN' on every control request "
-        "(prefer the environment variable: flags show in process lists)", _token, metavar="TOKEN",
-        secret=True)
-    opt(control, "--public-health", "MOCKSERVER_PUBLIC_HEALTH", False,
-        "with a token, leave GET /__mock/health open (for health probes)")
-
-    logs = serve.add_argument_group("logs")
-    opt(logs, "--log-json", "MOCKSERVER_LOG_JSON", False,
-        "one JSON line per exchange (and per event) on stdout, instead of text")
-    opt(logs, "--quiet", "MOCKSERVER_QUIET", False,
-        "no line per exchange; start, reload and stop messages still show")
-
-    watch = serve.add_argument_group("hot reload")
-    opt(watch, "--watch", "MOCKSERVER_WATCH", False,
-        "reload the scenario files (and the body files they name) when they change; "
-        "a bad file keeps the last good one")
-    opt(watch, "--watch-interval", "MOCKSERVER_WATCH_INTERVAL", 0.5, "how often to look for changes",
-        _number(0.01, above=False, expected="a number of seconds, 0.01 or more"), metavar="SECONDS")
-
-    tls = serve.add_argument_group("TLS")
-    opt(tls, "--tls", "MOCKSERVER_TLS", False,
-        "serve HTTPS with a certificate made at start (its CA is written to --cert-out)")
-    opt(tls, "--cert-out", "MOCKSERVER_CERT_OUT", None,
-        "where to write the CA certificate clients trust (default: a temporary folder)",
-        _text("a file path"), metavar="PATH")
-    tls.add_argument("--tls-name", action="append", metavar="NAME", type=_argtype(_text("a host name")),
-                     help="another host name or address for the certificate (repeatable; "
-                          "$MOCKSERVER_TLS_NAMES, comma-separated)")
-    opt(tls, "--cert", "MOCKSERVER_TLS_CERT", None,
-        "serve HTTPS with this certificate (chain) instead; needs --key", _text("a file path"), metavar="PEM")
-    opt(tls, "--key", "MOCKSERVER_TLS_KEY", None, "the private key of --cert", _text("a file path"),
-        metavar="PEM")
+    _add_settings(serve)
 
     validate = sub.add_parser("validate", help="check scenario files; one line per problem", out=out, err=err)
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -332,25 +121,33 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
     report.add_argument("journal", metavar="JOURNAL.json")
     report.add_argument("--out", required=True, metavar="FILE.html", help="where to write the report")
     report.add_argument("--title", default=None, help="the report's title (default: from the file name)")
-    return parser, options
+    return parser, SETTINGS
 
 
-# the limits whose valid range is not the usual one (integers from 1, seconds above 0)
-LIMIT_RANGES: dict[str, Parse] = {
-    "--max-body": _integer(0, None, "a number of bytes, 0 or more (0 refuses every request body)"),
-    "--max-uri": _integer(1, None, "a number of octets, 1 or more"),
-    "--max-header": _integer(1, None, "a number of octets, 1 or more"),
-    "--max-headers": _integer(1, None, "a number of header fields, 1 or more"),
-    "--max-connections": _integer(1, None, "a number of connections, 1 or more"),
-    "--journal-size": _integer(0, None, "a number of entries, 0 or more (0 keeps none)"),
-}
-
-
-def _env_bool(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
-    if value in TRUE or value in FALSE:
-        return value in TRUE
-    raise EnvError(f"{name}: found {env[name]!r}; expected one of 1, 0, true, false, yes, no, on, off")
+def _add_settings(serve: argparse.ArgumentParser) -> None:
+    """The serve options, one per ServerConfig field (config.py): flag, variable, range, help."""
+    groups: dict[str, argparse._ActionsContainer] = {"": serve}
+    for name, setting in SETTINGS.items():
+        group = groups.get(setting.group)
+        if group is None:
+            group = groups[setting.group] = serve.add_argument_group(setting.group)
+        default = (setting.cli_default if setting.cli_default is not _UNSET
+                   else ServerConfig.__dataclass_fields__[name].default)
+        shown = setting.shown if setting.shown is not None else (
+            f"{default:,}" if isinstance(default, int) and not isinstance(default, bool) else f"{default}")
+        metavar = setting.metavar or setting.dest.upper()
+        env = setting.env
+        if setting.parse is None:
+            group.add_argument(setting.flag, dest=setting.dest, action="store_true", default=None,
+                               help=f"{setting.help} (${env})")
+        elif setting.many:
+            group.add_argument(setting.flag, dest=setting.dest, action="append", metavar=metavar,
+                               type=_argtype(setting.parse),
+                               help=f"{setting.help} (repeatable; ${env}, comma-separated)")
+        else:
+            suffix = f"${env}" if default is None else f"default {shown}; ${env}"
+            group.add_argument(setting.flag, dest=setting.dest, type=_argtype(setting.parse, setting.secret),
+                               default=None, metavar=metavar, help=f"{setting.help} ({suffix})")
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
@@ -376,7 +173,7 @@ def _silence(stream: TextIO) -> None:
 
 
 def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
-    parser, options = _parser(out, err)
+    parser, _ = _parser(out, err)
     try:
         args = parser.parse_args(argv)
     except _Exit as exc:
@@ -408,13 +205,15 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
         rules = sum(len(s.rules) for s in scenarios)
         print(f"ok: {len(scenarios)} scenario(s), {rules} rule(s)", file=out)
         return 0
-    try:
-        options.resolve(args, env)
-    except EnvError as exc:
+    try:  # flags win, then MOCKSERVER_*, then the defaults; every variable is checked, used or not
+        config = ServerConfig.from_env(env, **{name: getattr(args, s.dest) for name, s in SETTINGS.items()})
+    except ConfigError as exc:
         print(f"mockserver: {exc}", file=err)
         return 2
-    if args.tls_name is None:
-        args.tls_name = [n.strip() for n in env.get("MOCKSERVER_TLS_NAMES", "").split(",") if n.strip()]
+    for name, setting in SETTINGS.items():
+        setattr(args, setting.dest, getattr(config, name))
+    args.tls_name = list(config.tls_name)
+    args.config = config
     return _serve(args, env, out, err)
 
 
@@ -439,16 +238,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         # watcher's start is then a change like any other (taken after, it was never seen)
         baseline = _scan(paths) if args.watch else None
         try:
-            server = MockServer(paths, host=args.host, port=args.port, seed=args.seed,
-                                max_delay=args.max_delay, shutdown_timeout=args.shutdown_timeout,
-                                admin_token=args.admin_token, public_health=args.public_health,
-                                ssl_context=ssl_context, max_body_size=args.max_body,
-                                max_uri=args.max_uri, max_header=args.max_header,
-                                max_headers=args.max_headers, header_timeout=args.header_timeout,
-                                keepalive_timeout=args.keepalive_timeout,
-                                body_timeout=args.body_timeout, max_connections=args.max_connections,
-                                journal_size=args.journal_size, header_control=args.header_control,
-                                time_scale=args.time_scale)
+            server = MockServer(paths, config=args.config, ssl_context=ssl_context)
         except ScenarioError as exc:
             for problem in exc.problems:
                 print(problem, file=err)

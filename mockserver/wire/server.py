@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from email.utils import formatdate
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
@@ -31,6 +31,7 @@ from aiohttp.http import HttpVersion11
 from .. import catalogue
 from ..clock import Clock
 from ..conditional import conditional_answer, etag_of
+from ..config import ServerConfig, ServerKeywords
 from ..engine import Engine, Resolution
 from ..faults import Fault
 from ..journal import Entry, Journal, WireHeaders
@@ -133,58 +134,43 @@ class WireServer:
         self,
         scenarios: ScenarioSource | Iterable[ScenarioSource] | None = None,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        seed: int | None = None,
-        journal_size: int = 10_000,
-        max_delay: float = 600.0,
-        shutdown_timeout: float = 2.0,
-        max_body_size: int = 16 * 1024 * 1024,
-        max_uri: int = 8190,
-        max_header: int = 8190,
-        max_headers: int = 100,
-        body_timeout: float = 30.0,
-        header_timeout: float = 30.0,
-        keepalive_timeout: float = 75.0,
-        max_connections: int = 20_000,
-        journal_body_limit: int = 64 * 1024,
-        time_scale: float = 1.0,
-        admin_token: str | None = None,
-        public_health: bool = False,
+        config: ServerConfig | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        header_control: bool = False,
+        **settings: Unpack[ServerKeywords],
     ) -> None:
-        self.host = host
-        self.port = port
+        # one table checks every keyword (mockserver/config.py): a bad one is a ConfigError naming it
+        self.config = config = ServerConfig.server_keywords(config, **settings)
+        self.host = config.host
+        self.port = config.port
         self.store = StateStore()
-        self.journal = Journal(journal_size)
+        self.journal = Journal(config.journal_size)
         self._last_headers = WireHeaders(())  # the last request's, shared by entries that repeat them
-        self.max_delay = max_delay
-        self.shutdown_timeout = shutdown_timeout
-        self.max_body_size = max_body_size
-        self.max_uri = max_uri  # request targets longer than this get 414
-        self.max_header = max_header  # header lines longer than this get 431
-        self.max_headers = max_headers  # more header fields than this get 431
-        self.body_timeout = body_timeout  # a body that stalls this long gets 408
-        self.header_timeout = header_timeout  # headers that stall this long (timed from the open), too
-        self.keepalive_timeout = keepalive_timeout  # an idle connection between requests is closed after this
-        self.max_connections = max_connections  # open connections beyond this get 503 and a close
-        self.journal_body_limit = journal_body_limit  # bytes of each request body the journal keeps
+        self.max_delay = config.max_delay
+        self.shutdown_timeout = config.shutdown_timeout
+        self.max_body_size = config.max_body_size
+        self.max_uri = config.max_uri  # request targets longer than this get 414
+        self.max_header = config.max_header  # header lines longer than this get 431
+        self.max_headers = config.max_headers  # more header fields than this get 431
+        self.body_timeout = config.body_timeout  # a body that stalls this long gets 408
+        self.header_timeout = config.header_timeout  # headers that stall this long (timed from the open), too
+        self.keepalive_timeout = config.keepalive_timeout  # an idle connection is closed after this
+        self.max_connections = config.max_connections  # open connections beyond this get 503 and a close
+        self.journal_body_limit = config.journal_body_limit  # bytes of each request body the journal keeps
         self.started_at = time.time()
-        self.time_scale = time_scale  # fast mode: every sleep is multiplied by this
+        self.time_scale = config.time_scale  # fast mode: every sleep is multiplied by this
         self.clock = Clock()
         self.in_flight = 0
         # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only
         self.exchange_hooks: list[Callable[[Entry], None]] = []
         # the control API (/__mock/...): with a token, every control request must carry it as
         # "Authorization: Bearer <token>"; public_health leaves /__mock/health open
-        self.admin_token = admin_token or None
-        self.public_health = public_health
+        self.admin_token = config.admin_token or None
+        self.public_health = config.public_health
         self.ssl_context = ssl_context  # serve HTTPS (tls.py makes one)
-        self.header_control = header_control
+        self.header_control = config.header_control
         self._runtime_faults: list[RuntimeFault] = []
         self._fault_names = itertools.count(1)
-        self.engine = self._build(_load(scenarios), seed)
+        self.engine = self._build(_load(scenarios), config.seed)
         self._runner: web.BaseRunner | None = None
         self._control_prefix = _NO_PREFIX
         self._control_dispatch: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]] | None = None
