@@ -163,9 +163,16 @@ class Recorder:
         """Keep a rule built elsewhere (an imported mapping); secrets in it are replaced too."""
         clean = self.redactor.json(rule)
         match = clean.get("match", {})
-        for key in list(match.get("query", {})):
-            if key.lower() in self.redactor.options.field_names():
-                del match["query"][key]  # a credential is not matched on replay
+        # a credential is not matched on replay (and a literal one would be kept in the file)
+        for part, names in (("query", self.redactor.options.field_names()),
+                            ("headers", self.redactor.options.header_names())):
+            for key in list(match.get(part, {})):
+                test = match[part][key]
+                if key.lower() in names and not (isinstance(test, dict) and set(test) <= {"regex", "present"}):
+                    del match[part][key]
+                    self.warnings.append(f"{origin}: match.{part}.{key}: a credential, not matched")
+            if part in match and not match[part]:
+                del match[part]
         self.rules.append(_Rule(clean, origin, {
             name: self.redactor.body(data, "") for name, data in (files or {}).items()}))
 

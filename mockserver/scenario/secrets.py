@@ -17,7 +17,7 @@ __all__ = ["find_secrets"]
 
 PathKey = tuple[str | int, ...]
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+([A-Za-z0-9._~+/=-]{8,})", re.I)
-_TOKEN = re.compile(r"[A-Za-z0-9+/_.=-]{20,}")
+_TOKEN = re.compile(r"[A-Za-z0-9+/_.-]{20,}={0,2}")
 _AK = re.compile(r"[A-Z0-9]{20}")
 _SK = re.compile(r"[A-Za-z0-9]{40}")
 _SAFE = re.compile(r"<redacted:[^>]*>|\{\{.*?\}\}|\$\{[^}]*\}", re.S)
@@ -51,7 +51,20 @@ def _walk(node: Any, path: PathKey) -> Iterator[tuple[PathKey, Any, Any]]:
 def find_secrets(data: Any) -> list[tuple[PathKey, str]]:
     """(where, what it looks like) for each value of the scenario that looks like a credential."""
     found: list[tuple[PathKey, str]] = []
+    pairs: set[PathKey] = set()
+    for path, _, value in [((), None, data), *_walk(data, ())]:
+        # an access key next to a secret key (two fields of one mapping): Huawei's AK/SK shape
+        if isinstance(value, dict):
+            strings = [(k, v) for k, v in value.items() if isinstance(v, str)]
+            ak = next((k for k, v in strings if _AK.fullmatch(v)), None)
+            sk = next((k for k, v in strings if _SK.fullmatch(v) and _looks_random(v)), None)
+            if ak is not None and sk is not None:
+                found.append(((*path, ak), f"an AK/SK pair ({ak} and {sk}); expected <redacted:...> "
+                                           "placeholders or ${ENV} references"))
+                pairs.update({(*path, ak), (*path, sk)})
     for path, key, value in _walk(data, ()):
+        if path in pairs:
+            continue
         if isinstance(key, str) and key == "credentials" and isinstance(value, dict):
             for ak, sk in value.items():
                 if not _SAFE.fullmatch(str(ak)) or not _SAFE.fullmatch(str(sk)):
@@ -84,4 +97,5 @@ def find_secrets(data: Any) -> list[tuple[PathKey, str]]:
                                     "expected a <redacted:...> placeholder, or quiet: [secrets] if it "
                                     "is not a secret"))
                 break
-    return found
+    order = {path: index for index, (path, _, _) in enumerate(_walk(data, ()))}
+    return sorted(found, key=lambda item: order.get(item[0], -1))  # in file order
