@@ -110,7 +110,7 @@ def decode_body(body: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
             except zlib.error:  # raw deflate, as some servers send it
                 body = zlib.decompress(body, -zlib.MAX_WBITS)
         elif coding == "br":
-            import brotli  # type: ignore[import-not-found,unused-ignore]
+            import brotli  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
             body = brotli.decompress(body)
         elif coding != "identity":
@@ -168,7 +168,8 @@ class Recorder:
                             ("headers", self.redactor.options.header_names())):
             for key in list(match.get(part, {})):
                 test = match[part][key]
-                if key.lower() in names and not (isinstance(test, dict) and set(test) <= {"regex", "present"}):
+                shape_only = isinstance(test, dict) and set(test) <= {"regex", "present"}
+                if key.lower() in names and not shape_only:
                     del match[part][key]
                     self.warnings.append(f"{origin}: match.{part}.{key}: a credential, not matched")
             if part in match and not match[part]:

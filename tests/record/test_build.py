@@ -16,7 +16,8 @@ from tests.record.helpers import CLUSTER, PROJECT, cap
 
 @pytest.mark.parametrize(("path", "template"), [
     (f"/v1.0/{PROJECT}/clusters/{CLUSTER}", "/v1.0/{project_id}/clusters/{cluster_id}"),
-    (f"/v1.0/{PROJECT}/clusters/{CLUSTER}/instances/42", "/v1.0/{project_id}/clusters/{cluster_id}/instances/{instance_id}"),
+    (f"/v1.0/{PROJECT}/clusters/{CLUSTER}/instances/42",
+     "/v1.0/{project_id}/clusters/{cluster_id}/instances/{instance_id}"),
     ("/v2/orders/1234/items/0a1b2c3d4e", "/v2/orders/{order_id}/items/{item_id}"),
     ("/policies/17", "/policies/{policy_id}"),
     ("/v1/42", "/v1/{id}"),
@@ -92,8 +93,10 @@ def test_failures_become_faults_and_mixed_ones_a_weighted_mix() -> None:
 
 def test_large_binary_and_template_like_bodies_go_to_side_files(tmp_path: Path) -> None:
     r = Recorder(RecordOptions(name="side", side_file_bytes=100, keep_latency=False))
-    r.add(cap(path="/png", response_body=b"\x89PNG\r\n\x1a\n\xff", response_headers=(("Content-Type", "image/png"),)))
-    r.add(cap(path="/tpl", response_body=b"Hello {{ name }}", response_headers=(("Content-Type", "text/html"),)))
+    r.add(cap(path="/png", response_body=b"\x89PNG\r\n\x1a\n\xff",
+              response_headers=(("Content-Type", "image/png"),)))
+    r.add(cap(path="/tpl", response_body=b"Hello {{ name }}",
+              response_headers=(("Content-Type", "text/html"),)))
     r.add(cap(path="/large", response_body=b"[" + b"1," * 100 + b"1]"))
     written = r.write(tmp_path / "side.yaml")
     assert sorted(p.name for p in written[1:]) == ["get-large-1.json", "get-png-1.png", "get-tpl-1.html"]

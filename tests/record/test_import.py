@@ -46,7 +46,7 @@ def test_a_browser_har_imports_redacted_and_replays(tmp_path: Path) -> None:
 
 def test_a_wiremock_folder_imports_with_files_states_delays_and_faults(tmp_path: Path) -> None:
     target = tmp_path / "wm.yaml"
-    code, out, err = run("import", str(DATA / "wiremock"), "--out", str(target))
+    code, _, err = run("import", str(DATA / "wiremock"), "--out", str(target))
     assert code == 0, err
     restart = DATA / "wiremock" / "mappings" / "restart.json"
     assert err.splitlines() == [
