@@ -84,6 +84,11 @@ class Redactor:
             for pair in pairs:
                 if "=" in pair:
                     self._secret(lower, pair.split("=", 1)[1].strip())
+            if lower == "set-cookie" and "=" in value:
+                # the cookie's name and attributes (Path, HttpOnly ...) stay: a client still stores it
+                name, _, rest = value.partition("=")
+                cookie, sep, attributes = rest.partition(";")
+                return f"{name}={self._secret(lower, cookie.strip())}{sep}{attributes}"
         elif lower in ("authorization", "proxy-authorization") and " " in value.strip():
             scheme, _, credential = value.strip().partition(" ")
             placeholder = self._secret(lower, credential.strip())

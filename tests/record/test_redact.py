@@ -58,6 +58,7 @@ def test_no_byte_of_any_secret_reaches_the_written_files(tmp_path: Path) -> None
     text = (tmp_path / "rec.yaml").read_text()
     assert "Bearer <redacted:authorization:1>" in text
     assert "<redacted:x-api-key:1>" in text  # the echoed header value got the request's placeholder
+    assert "Set-Cookie: srv=<redacted:set-cookie:1>; Path=/; HttpOnly" in text
 
 
 def test_the_same_secret_gets_the_same_placeholder_and_the_list_is_configurable() -> None:
