@@ -50,9 +50,9 @@ def import_har(path: str | Path, recorder: Recorder) -> int:
         where = f"{source}: log.entries[{index}]"
         try:
             recorder.add(_captured(entry, where), note=f"HAR log.entries[{index}]")
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ImportRefused(f"{where}: missing or wrong field {exc}; expected request and response "
-                               "as a browser writes them") from None
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ImportRefused(f"{where}: missing or wrong field ({type(exc).__name__}: {exc}); "
+                                "expected request and response as a browser writes them") from None
     return len(entries)
 
 

@@ -41,7 +41,11 @@ def import_wiremock(folder: str | Path, recorder: Recorder) -> int:
             raise ImportRefused(f"{path}: found {type(doc).__name__}; expected a mapping object")
         for index, mapping in enumerate(items):
             where = str(path) if "mappings" not in doc else f"{path} mappings[{index}]"
-            converted = _Mapping(where, files_root, recorder.warnings).rule(mapping)
+            try:
+                converted = _Mapping(where, files_root, recorder.warnings).rule(mapping)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                raise ImportRefused(f"{where}: a field of the wrong kind ({type(exc).__name__}: {exc}); "
+                                    "expected a mapping as WireMock writes it") from None
             if converted is not None:
                 rule, files = converted
                 recorder.add_rule(rule, f"WireMock {where}", files)

@@ -86,4 +86,16 @@ def test_import_refuses_what_it_cannot_read_with_a_located_reason(tmp_path: Path
     assert run("import", str(tmp_path / "nope"), "--out", str(tmp_path / "x.yaml"))[2] == (
         f"mockserver: {tmp_path / 'nope'}: no such file or folder; expected a .har file or a WireMock "
         "mappings folder\n")
+    entry = tmp_path / "entry.har"
+    entry.write_text('{"log": {"entries": [{"request": {"method": "GET", "url": "http://h/"}, '
+                     '"response": {"status": "two hundred"}}]}}')
+    assert run("import", str(entry), "--out", str(tmp_path / "x.yaml"))[2] == (
+        f"mockserver: {entry}: log.entries[0]: missing or wrong field (ValueError: invalid literal for "
+        "int() with base 10: 'two hundred'); expected request and response as a browser writes them\n")
+    (empty / "mappings").mkdir()
+    (empty / "mappings" / "m.json").write_text('{"request": {"method": "GET"}, "response": {"status": []}}')
+    assert run("import", str(empty), "--out", str(tmp_path / "x.yaml"))[2] == (
+        f"mockserver: {empty / 'mappings' / 'm.json'}: a field of the wrong kind (TypeError: int() argument "
+        "must be a string, a bytes-like object or a real number, not 'list'); expected a mapping as "
+        "WireMock writes it\n")
     assert not (tmp_path / "x.yaml").exists()
