@@ -327,15 +327,6 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
                           help="refuse (exit 1) a scenario that has warnings, such as a value that "
                                "looks like a secret")
 
-    importer = sub.add_parser("import", out=out, err=err,
-                              help="turn a HAR file or a WireMock mappings folder into a redacted "
-                                   "scenario (docs/recording.md)")
-    importer.add_argument("source", metavar="FILE", help="a .har file, or a folder with mappings/*.json")
-    importer.add_argument("--out", required=True, metavar="FILE.yaml", help="where to write the scenario")
-    importer.add_argument("--name", default=None, help="the scenario's name (default: from --out)")
-    importer.add_argument("--no-latency", action="store_true",
-                          help="do not keep the recorded latency as each rule's delay")
-
     sub.add_parser("schema", help="print the JSON Schema of scenario files", out=out, err=err)
 
     report = sub.add_parser("report", out=out, err=err,
@@ -344,6 +335,15 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
     report.add_argument("journal", metavar="JOURNAL.json")
     report.add_argument("--out", required=True, metavar="FILE.html", help="where to write the report")
     report.add_argument("--title", default=None, help="the report's title (default: from the file name)")
+
+    importer = sub.add_parser("import", out=out, err=err,
+                              help="turn a HAR file or a WireMock mappings folder into a redacted "
+                                   "scenario (docs/recording.md)")
+    importer.add_argument("source", metavar="FILE", help="a .har file, or a folder with mappings/*.json")
+    importer.add_argument("--out", required=True, metavar="FILE.yaml", help="where to write the scenario")
+    importer.add_argument("--name", default=None, help="the scenario's name (default: from --out)")
+    importer.add_argument("--no-latency", action="store_true",
+                          help="do not keep the recorded latency as each rule's delay")
     return parser, options
 
 
