@@ -112,6 +112,9 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, dict[str
 
     validate = sub.add_parser("validate", help="check scenario files; one line per problem", out=out, err=err)
     validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("--strict", action="store_true",
+                          help="refuse (exit 1) a scenario that has warnings, such as a value that "
+                               "looks like a secret")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files", out=out, err=err)
 
@@ -121,6 +124,15 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, dict[str
     report.add_argument("journal", metavar="JOURNAL.json")
     report.add_argument("--out", required=True, metavar="FILE.html", help="where to write the report")
     report.add_argument("--title", default=None, help="the report's title (default: from the file name)")
+
+    importer = sub.add_parser("import", out=out, err=err,
+                              help="turn a HAR file or a WireMock mappings folder into a redacted "
+                                   "scenario (docs/recording.md)")
+    importer.add_argument("source", metavar="FILE", help="a .har file, or a folder with mappings/*.json")
+    importer.add_argument("--out", required=True, metavar="FILE.yaml", help="where to write the scenario")
+    importer.add_argument("--name", default=None, help="the scenario's name (default: from --out)")
+    importer.add_argument("--no-latency", action="store_true",
+                          help="do not keep the recorded latency as each rule's delay")
     return parser, SETTINGS
 
 
@@ -191,6 +203,10 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
         from .dashboard.report import run_cli
 
         return run_cli(args.journal, args.out, args.title, out, err)
+    if args.command == "import":
+        from .record.cli import run_import
+
+        return run_import(args.source, args.out, args.name, not args.no_latency, out, err)
     if args.command == "validate":
         from .scenario import load_paths
 
@@ -200,8 +216,12 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
             for problem in exc.problems:
                 print(problem, file=out)
             return 1
-        for problem in (w for s in scenarios for w in s.warnings):
+        warnings = [w for s in scenarios for w in s.warnings]
+        for problem in warnings:
             print(problem, file=out)
+        if args.strict and warnings:
+            print(f"refused: {len(warnings)} warning(s) and --strict", file=out)
+            return 1
         rules = sum(len(s.rules) for s in scenarios)
         print(f"ok: {len(scenarios)} scenario(s), {rules} rule(s)", file=out)
         return 0

@@ -323,6 +323,11 @@ class _Compiler:
             rate_limit=_rate_limit(spec.rate_limit),
             concurrency=_concurrency(spec.concurrency),
             header_control=spec.header_control)
+        if "secrets" not in self.quiet:  # a recording or a hand edit that kept a credential
+            from .secrets import find_secrets
+
+            for where, message in find_secrets(self.doc.data):
+                self.warn(where, f"looks like a secret: {message}")
         if self.problems:
             raise ScenarioError(self.problems)
         return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos,

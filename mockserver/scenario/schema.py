@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
-QUIET = ("applies_to",)
+QUIET = ("applies_to", "secrets")
 """Warning kinds a scenario may silence with ``quiet: [...]``."""
 
 
@@ -605,9 +605,10 @@ class ScenarioSpec(StrictModel):
     concurrency: ConcurrencySpec | None = Field(None, description="one cap shared by all rules")
     header_control: bool = Field(False, description="let requests ask for a status, delay or fault "
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
-    quiet: list[Literal["applies_to"]] = Field(
+    quiet: list[Literal["applies_to", "secrets"]] = Field(
         default_factory=list, description="warnings to silence: applies_to (naming a scenario that "
-                                          "is not loaded with this one)")
+                                          "is not loaded with this one), secrets (values that look "
+                                          "like credentials)")
 
     @model_validator(mode="after")
     def _has_rules(self) -> ScenarioSpec:
