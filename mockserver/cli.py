@@ -117,6 +117,20 @@ def _text(expected: str) -> Parse:
     return parse
 
 
+def _upstream(text: str) -> str:
+    """An upstream base URL for --proxy-unmatched: http or https, no query or fragment."""
+    if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", text.strip()):
+        raise _Invalid("an http:// or https:// URL without query or fragment, such as http://127.0.0.1:8000")
+    return text.strip().rstrip("/")
+
+
+def _ca_file(text: str) -> str:
+    """A PEM CA bundle that exists (checked now: a typo must not surface as 502s later)."""
+    if not text or not os.path.isfile(text):
+        raise _Invalid("an existing PEM file of CA certificates")
+    return text
+
+
 def _token(text: str) -> str:
     """A bearer token: visible ASCII; a space or a newline in it could never be sent back."""
     if not text or not all("!" <= c <= "~" for c in text):
@@ -276,6 +290,16 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
     opt(chaos, "--time-scale", "MOCKSERVER_TIME_SCALE", 1.0,
         "multiply every delay (and speed up timelines and buckets) by this",
         _number(expected="a number above 0 (0.01 makes every delay 100 times shorter)"))
+
+    proxy = serve.add_argument_group("proxy (docs/proxy.md)")
+    opt(proxy, "--proxy-unmatched", "MOCKSERVER_PROXY_UNMATCHED", None,
+        "forward every request that matches no rule to this upstream base URL", _upstream, metavar="URL")
+    opt(proxy, "--proxy-timeout", "MOCKSERVER_PROXY_TIMEOUT", 30.0,
+        "seconds to wait for the upstream (to connect, or between bytes); then 504",
+        _number(expected="a number of seconds above 0"))
+    opt(proxy, "--proxy-ca", "MOCKSERVER_PROXY_CA", None,
+        "PEM CA bundle that https upstreams are checked against (default: the system's)", _ca_file,
+        metavar="FILE")
 
     runtime = serve.add_argument_group("runtime")
     opt(runtime, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", GC_THRESHOLD,
@@ -448,7 +472,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                                 keepalive_timeout=args.keepalive_timeout,
                                 body_timeout=args.body_timeout, max_connections=args.max_connections,
                                 journal_size=args.journal_size, header_control=args.header_control,
-                                time_scale=args.time_scale)
+                                time_scale=args.time_scale, proxy_unmatched=args.proxy_unmatched,
+                                proxy_timeout=args.proxy_timeout, proxy_ca=args.proxy_ca)
         except ScenarioError as exc:
             for problem in exc.problems:
                 print(problem, file=err)
