@@ -599,7 +599,7 @@ _SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string"},
             "outcome": {"type": "string",
                         "description": "answered | timed_out | unmatched | refused | fault | client_gone | "
-                                       "error | pending"},
+                                       "error | pending | proxied | upstream_failed"},
             "fault": {"type": ["string", "null"],
                       "description": "the fault done to the connection (reset, truncate, drip, ...), "
                                      "null for a plain answer"},
@@ -700,8 +700,8 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
                            "answer status (repeat the parameter for several)"),
                     session,
                     _param("outcome", {"type": "string"},
-                           "answered, timed_out, unmatched, refused, fault, client_gone or error "
-                           "(repeatable)"),
+                           "answered, timed_out, unmatched, refused, fault, client_gone, error, proxied "
+                           "or upstream_failed (repeatable)"),
                     _param("fault", {"type": "string"},
                            "the fault's name, such as reset or truncate (repeatable)"),
                     _param("header", {"type": "string"},

@@ -151,3 +151,12 @@ def test_keep_alive_connections_to_the_client_survive_forwarding(server: MockSer
         for _ in range(3):
             sock.sendall(b"GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(65536).startswith(b"HTTP/1.1 204 ")
+
+
+def test_head_gets_the_upstreams_headers_and_no_body(server: MockServer, httpbin_url: str) -> None:
+    port = int(httpbin_url.rsplit(":", 1)[1])
+    request = "HEAD /bytes/100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    direct, proxied = raw(port, request), raw(server.port, request)
+    assert status_line(proxied) == status_line(direct) == b"HTTP/1.1 200 OK"
+    assert proxied.endswith(b"\r\n\r\n")  # headers only
+    assert b"\r\nContent-Length: 100\r\n" in proxied
