@@ -61,6 +61,7 @@ TARGETS = {
     "5": "every connection served again after the hold",
     "6": "mockserver peak RSS <= 1.5x bare aiohttp (case 3)",
     "7": "reset() < 1 ms; cold start < 300 ms (medians)",
+    "8": "reported: req/s and added latency through the proxy vs direct to the same upstream",
 }
 
 
@@ -758,6 +759,13 @@ def make_plan(args: argparse.Namespace, work: Path) -> Plan:
             plan.skipped["4"] = f"not run: {chaos_file.name} missing or invalid"
             if output:
                 log(f"case 4: {chaos_file} does not validate:\n{output}")
+    if "8" in cases:
+        # the same bare aiohttp upstream, direct and with mockserver forwarding in front of it;
+        # the pair shares the server core, so the ratio is what a proxy costs on one core
+        pair = ServerSpec("mockserver-proxy", lambda port: [
+            sys.executable, str(HERE / "servers" / "proxy_pair.py"), "--port", str(port)])
+        for spec in (bare, pair):
+            plan.load.append(("8", spec, [(STATIC_PATH, 1), (STATIC_PATH, 64)], False))
     if "5" in cases:
         plan.idle = [bare, mock]
     return plan
@@ -1034,6 +1042,14 @@ def report(
                 f"| 6 | peak RSS (VmHWM) in case 3 <= 1.5x bare aiohttp | {ratio:.3f}x "
                 f"({mock.rss:.1f} / {base.rss:.1f} MB) | {verdict(ratio <= 1.5)} |"
             )
+    for conns in (1, 64):
+        direct, proxied = rps("8", "aiohttp", conns), rps("8", "mockserver-proxy", conns)
+        if direct and proxied:
+            lines.append(
+                f"| 8 | through the proxy vs direct, c={conns}: reported | {proxied.rps / direct.rps:.3f}x "
+                f"req/s ({fmt(proxied.rps)} / {fmt(direct.rps)}); p50 {proxied.p50 - direct.p50:+.2f} ms, "
+                f"p99 {proxied.p99 - direct.p99:+.2f} ms | - |"
+            )
     chaos = next((c for (case, _, _), c in table.items() if case == "4"), None)
     if chaos:
         lines.append(
@@ -1289,7 +1305,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds per case (default 3; smoke 1)")
     parser.add_argument("--duration", type=float, help="seconds per measured wrk run (default 10; smoke 2)")
     parser.add_argument("--warmup", type=float, help="seconds of discarded wrk warm-up (default 5; smoke 1)")
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8", help="comma-separated case numbers")
     parser.add_argument("--uvloop", action="store_true", help="also a bare aiohttp + uvloop baseline")
     parser.add_argument(
         "--peers",

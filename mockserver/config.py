@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
@@ -88,6 +90,20 @@ def token(value: str) -> str:
     return value
 
 
+def upstream(value: str) -> str:
+    """An upstream base URL for --proxy-unmatched: http or https, no query or fragment."""
+    if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value.strip()):
+        raise Invalid("an http:// or https:// URL without query or fragment, such as http://127.0.0.1:8000")
+    return value.strip().rstrip("/")
+
+
+def ca_file(value: str) -> str:
+    """A PEM CA bundle that exists (checked now: a typo must not surface as 502s later)."""
+    if not value or not os.path.isfile(value):
+        raise Invalid("an existing PEM file of CA certificates")
+    return value
+
+
 def choice(*names: str) -> Parse:
     def parse(value: str) -> str:
         if value.strip() not in names:
@@ -163,9 +179,13 @@ class ServerKeywords(TypedDict, total=False):
     admin_token: str | None
     public_health: bool
     header_control: bool
+    proxy_unmatched: str | None
+    proxy_timeout: float
+    proxy_ca: str | None
 
 
 CONTROL = "control API (/__mock/...)"
+PROXY = "proxy (docs/proxy.md)"
 LIMITS = "limits (hitting one gives the catalogue's answer, never a crash)"
 
 
@@ -213,6 +233,16 @@ class ServerConfig:
     time_scale: float = _s(1.0, "--time-scale", "MOCKSERVER_TIME_SCALE", "chaos",
                            "multiply every delay (and speed up timelines and buckets) by this",
                            number(expected="a number above 0 (0.01 makes every delay 100 times shorter)"))
+    proxy_unmatched: str | None = _s(None, "--proxy-unmatched", "MOCKSERVER_PROXY_UNMATCHED", PROXY,
+                                     "forward every request that matches no rule to this upstream base URL",
+                                     upstream, metavar="URL")
+    proxy_timeout: float = _s(30.0, "--proxy-timeout", "MOCKSERVER_PROXY_TIMEOUT", PROXY,
+                              "seconds to wait for the upstream (to connect, or between bytes); then 504",
+                              POSITIVE_SECONDS)
+    proxy_ca: str | None = _s(None, "--proxy-ca", "MOCKSERVER_PROXY_CA", PROXY,
+                              "PEM CA bundle that https upstreams are checked against "
+                              "(default: the system's)",
+                              ca_file, metavar="FILE")
     gc_threshold: int = _s(GC_THRESHOLD, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", "runtime",
                            "allocations between young garbage collections; the start-up heap is frozen as "
                            "well (0 leaves Python's GC as it is)",

@@ -115,6 +115,7 @@ class Entry:
     status: int | None  # None when the client saw no status line (a reset, close, hang, garbage...)
     reason: str
     outcome: str  # answered | timed_out | unmatched | refused | fault | client_gone | error | pending
+    #               | proxied | upstream_failed (wire/proxy.py)
     delay: float = 0.0
     deadline: float | None = None
     arrived: float = 0.0

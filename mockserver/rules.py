@@ -16,7 +16,7 @@ from .matching import RequestMatcher
 from .responses import Plan, Responder
 from .templating import Template
 
-__all__ = ["Branch", "Rule", "RuntimeFault", "Scenario", "WebSocketStep"]
+__all__ = ["Branch", "Proxy", "Rule", "RuntimeFault", "Scenario", "WebSocketStep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,24 @@ class WebSocketStep:
     echo: int | None = None
     close: int | None = None
     delay: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """Where a proxy rule (or unmatched traffic) is forwarded: the upstream's base URL, a path
+    prefix to strip first, and the rule's own CA bundle and timeout (None: the server's)."""
+
+    url: str  # scheme://host[:port][/base], without a trailing slash; "": the default upstream
+    strip_prefix: str = ""
+    ca: str | None = None
+    timeout: float | None = None
+    source: str = ""
+
+    def target(self, path: str) -> str:
+        """The upstream path for a request path: prefix stripped, base path in front."""
+        if self.strip_prefix and (path == self.strip_prefix or path.startswith(self.strip_prefix + "/")):
+            path = path[len(self.strip_prefix):] or "/"
+        return path
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -69,6 +87,7 @@ class Rule:
     require_length: bool = False
     content_types: tuple[str, ...] | None = None
     websocket: tuple[WebSocketStep, ...] | None = None
+    proxy: Proxy | None = None  # forward instead of answering (wire/proxy.py)
     arrivals_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -94,6 +113,7 @@ class Scenario:
     warnings: tuple[Problem, ...] = ()  # legitimate in some setups; validate prints them
     quiet: frozenset[str] = frozenset()
     applies_to_at: tuple[int | None, int | None] = (None, None)
+    proxy_unmatched: Proxy | None = None  # forward requests that match no rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -604,7 +604,7 @@ _SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string"},
             "outcome": {"type": "string",
                         "description": "answered | timed_out | unmatched | refused | fault | client_gone | "
-                                       "error | pending"},
+                                       "error | pending | proxied | upstream_failed"},
             "fault": {"type": ["string", "null"],
                       "description": "the fault done to the connection (reset, truncate, drip, ...), "
                                      "null for a plain answer"},
@@ -725,7 +725,8 @@ ROUTES: tuple[RouteSpec, ...] = (
                          "answer status (repeat the parameter for several)"),
                   _SESSION,
                   _param("outcome", {"type": "string"},
-                         "answered, timed_out, unmatched, refused, fault, client_gone or error (repeatable)"),
+                         "answered, timed_out, unmatched, refused, fault, client_gone, error, proxied or "
+                         "upstream_failed (repeatable)"),
                   _param("fault", {"type": "string"},
                          "the fault's name, such as reset or truncate (repeatable)"),
                   _param("header", {"type": "string"},

@@ -31,7 +31,7 @@ from ..faults import FAULTS, Fault, fault_fields
 from ..matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
 from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
 from ..responses import Plan, Responder
-from ..rules import Branch, Rule, RuntimeFault, Scenario, WebSocketStep
+from ..rules import Branch, Proxy, Rule, RuntimeFault, Scenario, WebSocketStep
 from ..signature import SignatureMatcher, expand_env
 from ..templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .schema import (
@@ -44,6 +44,7 @@ from .schema import (
     MatchSpec,
     MixEntrySpec,
     PlanSpec,
+    ProxySpec,
     RateLimitSpec,
     RuleSpec,
     RuntimeFaultSpec,
@@ -332,7 +333,25 @@ class _Compiler:
             raise ScenarioError(self.problems)
         return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos,
                         tuple(spec.applies_to or ()), tuple(self.warnings), self.quiet,
-                        self.doc.position(("applies_to",)))
+                        self.doc.position(("applies_to",)),
+                        self.proxy(spec.proxy_unmatched, ("proxy_unmatched",)))
+
+    def proxy(self, spec: bool | str | ProxySpec | None, path: PathKey) -> Proxy | None:
+        """A forwarding target; a CA bundle is named relative to the scenario's folder."""
+        if spec is None or spec is False:
+            return None
+        if not isinstance(spec, ProxySpec):  # the schema makes a ProxySpec of these; kept for mypy
+            spec = ProxySpec(url=spec if isinstance(spec, str) else None)
+        if spec.url is None and path == ("proxy_unmatched",):
+            self.fail(path, "found no url; expected the upstream's URL, such as http://127.0.0.1:8000")
+        ca = None
+        if spec.ca is not None:
+            ca_path = Path(spec.ca) if self.folder is None else self.folder / spec.ca
+            if not ca_path.is_file():
+                self.fail((*path, "ca"), f"found {spec.ca!r}, which is not a file; "
+                                         "expected a PEM CA bundle next to the scenario")
+            ca = str(ca_path)
+        return Proxy(spec.url or "", spec.strip_prefix or "", ca, spec.timeout, self.where(path))
 
     def fault(self, spec: Any) -> Fault | None:
         if spec is None:
@@ -423,7 +442,8 @@ class _Compiler:
             content_types=(tuple(t.lower() for t in spec.content_types)
                            if spec.content_types is not None else None),
             websocket=(tuple(WebSocketStep(**{k: v for k, v in step.model_dump().items() if v is not None})
-                             for step in spec.websocket) if spec.websocket is not None else None))
+                             for step in spec.websocket) if spec.websocket is not None else None),
+            proxy=self.proxy(spec.proxy, (*path, "proxy")))
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
         methods = None

@@ -545,6 +545,34 @@ class WebSocketStepSpec(StrictModel):
         return self
 
 
+class ProxySpec(StrictModel):
+    """Forward to an upstream: its base URL (the request's path and query are appended)."""
+
+    url: str | None = Field(None, description="http:// or https:// base URL of the upstream; default: "
+                                              "--proxy-unmatched, else the scenario's proxy_unmatched")
+    strip_prefix: str | None = Field(None, description="remove this path prefix before forwarding")
+    ca: str | None = Field(None, description="CA bundle (PEM) for an https upstream, next to the scenario")
+    timeout: Duration | None = Field(
+        None, description="upstream timeout; then 504 (default: --proxy-timeout)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise _fail(value, "an http:// or https:// URL without query or fragment, "
+                               "such as http://127.0.0.1:8000/api")
+        return value.rstrip("/")
+
+    @field_validator("strip_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise _fail(value, "a path prefix starting with /")
+        return value.rstrip("/") if value is not None else None
+
+
 class RuleSpec(StrictModel):
     """A rule: what it matches and how it answers."""
 
@@ -575,6 +603,26 @@ class RuleSpec(StrictModel):
         None, description="request media types accepted; a body of another type gets 415")
     websocket: list[WebSocketStepSpec] | None = Field(
         None, description="accept a WebSocket upgrade (101) and run this exchange")
+    proxy: bool | str | ProxySpec | None = Field(
+        None, description="forward to this upstream URL instead of answering; true: to the default "
+                          "upstream (--proxy-unmatched, or the scenario's proxy_unmatched); docs/proxy.md")
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _proxy_url(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return {"url": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _proxy_alone(self) -> RuleSpec:
+        if self.proxy is not None:
+            given = [k for k in ("respond", "then", "websocket") if k in self.model_fields_set]
+            if given:
+                raise _conflict(["proxy", *given], "proxy, or respond/then/websocket, not both")
+        return self
 
 
 class DefaultsSpec(StrictModel):
@@ -605,6 +653,14 @@ class ScenarioSpec(StrictModel):
     concurrency: ConcurrencySpec | None = Field(None, description="one cap shared by all rules")
     header_control: bool = Field(False, description="let requests ask for a status, delay or fault "
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
+    proxy_unmatched: str | ProxySpec | None = Field(
+        None, description="forward every request that matches no rule to this upstream URL")
+
+    @field_validator("proxy_unmatched", mode="before")
+    @classmethod
+    def _proxy_url(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
     quiet: list[Literal["applies_to", "secrets"]] = Field(
         default_factory=list, description="warnings to silence: applies_to (naming a scenario that "
                                           "is not loaded with this one), secrets (values that look "

@@ -9,6 +9,7 @@ sleeps, so thousands of delayed answers cost no threads.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -35,8 +36,10 @@ from ..config import ServerConfig, ServerKeywords
 from ..engine import Engine, Resolution
 from ..faults import Fault
 from ..journal import Entry, Journal, WireHeaders
+from ..record.capture import Captured
 from ..request import RequestSnapshot
 from ..responses import Plan
+from ..rules import Proxy
 from ..scenario import (
     Rule,
     RuntimeFault,
@@ -52,6 +55,7 @@ from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault
 from .http1 import Sent, encode
+from .proxy import FaultPlan, Forwarder, Upstream, forward
 
 __all__ = ["Mount", "ScenarioSource", "WireServer"]
 
@@ -136,6 +140,7 @@ class WireServer:
         *,
         config: ServerConfig | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        on_proxied: Callable[[Captured], None] | None = None,
         **settings: Unpack[ServerKeywords],
     ) -> None:
         # one table checks every keyword (mockserver/config.py): a bad one is a ConfigError naming it
@@ -168,6 +173,11 @@ class WireServer:
         self.public_health = config.public_health
         self.ssl_context = ssl_context  # serve HTTPS (tls.py makes one)
         self.header_control = config.header_control
+        # forwarding (wire/proxy.py): unmatched requests to this upstream, and who sees each exchange
+        self.proxy_unmatched = Proxy(config.proxy_unmatched.rstrip("/"), source="--proxy-unmatched") \
+            if config.proxy_unmatched else None
+        self.forwarder = Forwarder(timeout=config.proxy_timeout, ca=config.proxy_ca,
+                                   observers=[on_proxied] if on_proxied is not None else None)
         self._runtime_faults: list[RuntimeFault] = []
         self._fault_names = itertools.count(1)
         self.engine = self._build(_load(scenarios), config.seed)
@@ -331,6 +341,49 @@ class WireServer:
             if self._on_close is not None:
                 self._on_close()  # e.g. open dashboard pages' streams end at once
             await runner.cleanup()
+        await self.forwarder.close()
+
+    def add_proxy_observer(self, observer: Callable[[Captured], None]) -> None:
+        """Call *observer* with a Captured for every forwarded exchange (wire/proxy.py)."""
+        self.forwarder.observers.append(observer)
+
+    def _route(self, snapshot: RequestSnapshot, resolution: Resolution,
+               engine: Engine) -> tuple[Proxy | None, Plan, str]:
+        """Forward (to where), answer, or answer as unmatched (with 405/Allow where that fits)."""
+        plan = resolution.plan
+        target = self._proxy_target(resolution, plan, engine)
+        if target is not None:
+            return target, plan, "proxied"
+        if resolution.rule is not None:
+            return None, plan, "answered"
+        if resolution.fault is None:
+            return None, *self._unmatched_plan(snapshot, plan, engine)
+        return None, plan, "unmatched"
+
+    def _proxy_target(self, resolution: Resolution, plan: Plan, engine: Engine) -> Proxy | None:
+        """Where to forward this request, if anywhere: a proxy rule whose own answer stands (chaos
+        may replace it with a status, which is then sent instead), or an unmatched request."""
+        rule = resolution.rule
+        if rule is not None:
+            if rule.proxy is not None and any(plan is p for p in rule.responder.plans):
+                if rule.proxy.url:
+                    return rule.proxy
+                default = self._default_upstream(engine, rule.scenario)
+                return dataclasses.replace(rule.proxy, url=default.url if default is not None else "")
+            return None
+        if resolution.overridden and resolution.fault is None:
+            return None  # a runtime fault or header control answered instead
+        return self._default_upstream(engine)
+
+    def _default_upstream(self, engine: Engine, scenario: str | None = None) -> Proxy | None:
+        """--proxy-unmatched, else the named scenario's proxy_unmatched, else any scenario's."""
+        if self.proxy_unmatched is not None:
+            return self.proxy_unmatched
+        found = [s.proxy_unmatched for s in engine.scenarios if s.proxy_unmatched is not None
+                 and (scenario is None or s.name == scenario)]
+        if not found and scenario is not None:
+            return self._default_upstream(engine)
+        return found[0] if found else None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -563,9 +616,7 @@ class WireServer:
     async def _answer(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
                       request_id: str, arrived: float, engine: Engine) -> web.StreamResponse:
         plan, fault = resolution.plan, resolution.fault
-        outcome = "answered" if resolution.rule is not None else "unmatched"
-        if resolution.rule is None and fault is None:
-            plan, outcome = self._unmatched_plan(snapshot, plan, engine)
+        target, plan, outcome = self._route(snapshot, resolution, engine)
         delay = min(resolution.delay, self.max_delay)
         entry = self._entry(request, snapshot, resolution, request_id, plan.status, plan.reason, outcome,
                             arrived)
@@ -582,6 +633,8 @@ class WireServer:
                 plan, fault, outcome = engine.timeout_plan, None, "timed_out"
             else:
                 await asyncio.sleep(delay * self.time_scale - elapsed)
+        if target is not None and outcome == "proxied":
+            return await self._proxied(request, snapshot, resolution, entry, target, fault, delay)
         status, reason, headers, payload = self._compose(snapshot, resolution, plan, fault, outcome,
                                                          request_id, engine)
         entry.status, entry.reason, entry.outcome = status, reason, outcome
@@ -621,6 +674,38 @@ class WireServer:
             response = web.Response(status=status, reason=reason)
         entry.ended = time.time()
         entry.decisions = tuple(entry.decisions)
+        self._after(entry)
+        return response
+
+    async def _proxied(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
+                       entry: Entry, target: Proxy, fault: Fault | None, delay: float) -> web.StreamResponse:
+        """Forward to the upstream (wire/proxy.py) and journal what came back, or how it failed."""
+        resolution.decisions.append(f"proxy: {snapshot.method} to {target.url} ({target.source})")
+
+        def on_head(status: int, reason: str, headers: list[tuple[str, str]], upstream: Upstream) -> None:
+            entry.status, entry.reason, entry.response_headers = status, reason, tuple(headers)
+            _mark_fault(entry, fault)
+            if upstream.failure is not None:
+                entry.outcome, entry.fault = "upstream_failed", f"upstream_{upstream.failure}"
+                resolution.decisions.append(f"proxy: upstream {upstream.failure}: {upstream.detail}")
+            elif fault is None:
+                entry.outcome = "proxied"
+            if delay <= 0:
+                self.journal.record(entry)
+            entry.first_byte = time.time()
+
+        plan = None if fault is None else FaultPlan(
+            fault, resolution.seed, resolution.counter or "(unmatched)", resolution.ordinal, self.max_delay,
+            self.time_scale)
+        try:
+            response = await forward(self.forwarder, request, snapshot.body, target, fault=plan,
+                                     extra_headers=resolution.extra_headers, request_id=entry.request_id,
+                                     on_head=on_head)
+        except ConnectionResetError:
+            entry.outcome = "client_gone"
+            response = web.Response(status=entry.status or 502)
+        entry.ended = time.time()
+        entry.decisions = tuple(resolution.decisions)
         self._after(entry)
         return response
 

@@ -151,6 +151,10 @@ BAD = [
     ("--cert-out", "MOCKSERVER_CERT_OUT", "a\nb", "a file path"),
     ("--cert", "MOCKSERVER_TLS_CERT", "my\tcert.pem", "a file path"),
     ("--key", "MOCKSERVER_TLS_KEY", "x y", "a file path"),
+    ("--proxy-unmatched", "MOCKSERVER_PROXY_UNMATCHED", "ftp://x",
+     "an http:// or https:// URL without query or fragment, such as http://127.0.0.1:8000"),
+    ("--proxy-timeout", "MOCKSERVER_PROXY_TIMEOUT", "0", "a number of seconds above 0"),
+    ("--proxy-ca", "MOCKSERVER_PROXY_CA", "/no/such/ca.pem", "an existing PEM file of CA certificates"),
 ]
 SWITCHES = [("--header-control", "MOCKSERVER_HEADER_CONTROL"),
             ("--public-health", "MOCKSERVER_PUBLIC_HEALTH"), ("--log-json", "MOCKSERVER_LOG_JSON"),
