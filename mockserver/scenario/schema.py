@@ -389,6 +389,8 @@ class FaultSpec(StrictModel):
     interval: Duration | None = Field(None, description="slow_headers: wait between header pieces")
     chunk_size: int | None = Field(None, ge=1, description="slow_headers: bytes per header piece")
     requests: int | None = Field(None, ge=1, description="keepalive_drop: close after this many")
+    jitter: Duration | None = Field(None, description="latency: each chunk's delay varies by up to this")
+    variation: int | None = Field(None, ge=0, description="slicer: each write's size varies by up to this")
 
     @model_validator(mode="after")
     def _fields_fit_type(self) -> FaultSpec:
@@ -402,6 +404,13 @@ class FaultSpec(StrictModel):
                             "either chunks with over, or rate")
         if self.type == "keepalive_drop" and self.requests is None:
             raise _fail(None, "requests: after how many requests the connection is closed")
+        # the byte-stream faults: the one field each cannot do without
+        needed = {"bandwidth": ("rate", "rate: bytes per second"),
+                  "limit_data": ("bytes", "bytes: how many bytes of the answer, head included, before FIN"),
+                  "latency": ("delay", "delay: the wait before each chunk"),
+                  "slow_close": ("delay", "delay: how long the FIN waits after the answer")}.get(self.type)
+        if needed is not None and getattr(self, needed[0]) is None:
+            raise _fail(None, needed[1])
         return self
 
 

@@ -597,7 +597,7 @@ class MockServer:
                 response = await apply_fault(
                     fault, request, status, reason, headers, payload, seed=resolution.seed,
                     key=resolution.counter or "(unmatched)", ordinal=resolution.ordinal,
-                    max_hang=self.max_delay, time_scale=self.time_scale)
+                    max_hang=self.max_delay, time_scale=self.time_scale, decisions=resolution.decisions)
                 if response is None:  # the fault took the connection; aiohttp's write is a no-op
                     response = web.Response(status=status, reason=reason)
             elif plan.break_protocol:
