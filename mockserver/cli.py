@@ -276,6 +276,15 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
     opt(chaos, "--time-scale", "MOCKSERVER_TIME_SCALE", 1.0,
         "multiply every delay (and speed up timelines and buckets) by this",
         _number(expected="a number above 0 (0.01 makes every delay 100 times shorter)"))
+    for flag, name, what in (
+        ("--refuse-port", "MOCKSERVER_REFUSE_PORT", "also hold this port closed: connects get ECONNREFUSED"),
+        ("--silent-port", "MOCKSERVER_SILENT_PORT",
+         "also accept on this port and never send a byte (read timeouts)"),
+        ("--blackhole-port", "MOCKSERVER_BLACKHOLE_PORT",
+         "also hold this port with connects that never complete (connect timeouts)"),
+    ):
+        opt(chaos, flag, name, None, what + "; 0 picks a free one",
+            _integer(0, 65535, "an integer from 0 to 65535 (0 picks a free port)"), metavar="PORT")
 
     runtime = serve.add_argument_group("runtime")
     opt(runtime, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", GC_THRESHOLD,
@@ -448,7 +457,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                                 keepalive_timeout=args.keepalive_timeout,
                                 body_timeout=args.body_timeout, max_connections=args.max_connections,
                                 journal_size=args.journal_size, header_control=args.header_control,
-                                time_scale=args.time_scale)
+                                time_scale=args.time_scale, refuse_port=args.refuse_port,
+                                silent_port=args.silent_port, blackhole_port=args.blackhole_port)
         except ScenarioError as exc:
             for problem in exc.problems:
                 print(problem, file=err)
@@ -473,7 +483,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                 runner.run(_run(server, args, paths, ca, log, baseline))
         except OSError as exc:
             output.close()
-            print(f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
+            where = exc.filename if isinstance(exc.filename, str) else f"{args.host}:{args.port}"
+            print(f"mockserver: cannot listen on {where}: {exc.strerror or exc}", file=err)
             return 1
     return 0
 
@@ -574,6 +585,11 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
         log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
     for problem in (w for s in server.scenarios for w in s.warnings):
         log.event("warning", f"mockserver: {problem}", error=True)
+    listeners = server.fault_listeners
+    for port, what in ((listeners.refuse_port, "refuses connections"), (listeners.silent_port,
+                       "accepts and never answers"), (listeners.blackhole_port, "never completes a connect")):
+        if port is not None:  # before "listening", like the CA: a waiter can trust the ports are up
+            log.event("fault_port", f"mockserver: port {port} {what}", port=port)
     rules = sum(len(s.rules) for s in server.scenarios)
     log.event("listening", f"mockserver listening on {server.url} ({len(server.scenarios)} scenario(s), "
                            f"{rules} rule(s))", url=server.url)

@@ -50,6 +50,7 @@ from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault
 from .http1 import Sent, encode
+from .listeners import FaultListeners
 
 __all__ = ["MockServer", "ScenarioSource"]
 
@@ -146,6 +147,9 @@ class MockServer:
         public_health: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         header_control: bool = False,
+        refuse_port: int | None = None,
+        silent_port: int | None = None,
+        blackhole_port: int | None = None,
     ) -> None:
         from ..control.metrics import Metrics
 
@@ -176,6 +180,8 @@ class MockServer:
         self.admin_token = admin_token or None
         self.public_health = public_health
         self.ssl_context = ssl_context  # serve HTTPS (tls.py makes one)
+        # connection-level faults on extra ports (listeners.py); the chosen ports once started
+        self.fault_listeners = FaultListeners(host, refuse_port, silent_port, blackhole_port)
         self.reload_error: str | None = None  # set by the file watcher (reload.py), shown in health
         self.metrics = Metrics()
         self.exchange_hooks.append(self.metrics.observe)
@@ -325,10 +331,17 @@ class MockServer:
         self._runner = runner
         address = runner.addresses[0]
         self.port = int(address[1])
+        try:
+            await self.fault_listeners.open()
+        except BaseException:
+            self._runner = None
+            await runner.cleanup()
+            raise
 
     async def close(self) -> None:
         """Stop accepting, let in-flight answers end within shutdown_timeout, then close."""
         runner, self._runner = self._runner, None
+        await self.fault_listeners.close()
         if runner is not None:
             self._control.dashboard.close()  # open dashboard pages' streams end at once
             await runner.cleanup()
