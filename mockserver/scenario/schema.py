@@ -391,6 +391,7 @@ class FaultSpec(StrictModel):
     requests: int | None = Field(None, ge=1, description="keepalive_drop: close after this many")
     jitter: Duration | None = Field(None, description="latency: each chunk's delay varies by up to this")
     variation: int | None = Field(None, ge=0, description="slicer: each write's size varies by up to this")
+    upstream: float | None = Field(None, gt=0, description="bandwidth: the request body read at this B/s")
 
     @model_validator(mode="after")
     def _fields_fit_type(self) -> FaultSpec:
@@ -405,8 +406,9 @@ class FaultSpec(StrictModel):
         if self.type == "keepalive_drop" and self.requests is None:
             raise _fail(None, "requests: after how many requests the connection is closed")
         # the byte-stream faults: the one field each cannot do without
-        needed = {"bandwidth": ("rate", "rate: bytes per second"),
-                  "limit_data": ("bytes", "bytes: how many bytes of the answer, head included, before FIN"),
+        if self.type == "bandwidth" and self.rate is None and self.upstream is None:
+            raise _fail(None, "rate (the answer's bytes per second), upstream (the request body's), or both")
+        needed = {"limit_data": ("bytes", "bytes: how many bytes of the answer, head included, before FIN"),
                   "latency": ("delay", "delay: the wait before each chunk"),
                   "slow_close": ("delay", "delay: how long the FIN waits after the answer")}.get(self.type)
         if needed is not None and getattr(self, needed[0]) is None:

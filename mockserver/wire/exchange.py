@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from ..faults import Fault, seeded_bytes
+from ..faults.bandwidth import Bandwidth
+from ..rules import Rule
 from .connection import FaithfulHandler
 from .effects import closed_or, rst
 
-__all__ = ["WireExchange", "apply_fault"]
+__all__ = ["WireExchange", "apply_fault", "read_throttled", "upstream_rate"]
 
 
 class WireExchange:
@@ -110,3 +112,26 @@ async def apply_fault(fault: Fault, request: web.BaseRequest, status: int, reaso
                             decisions=decisions)
     await fault.apply(exchange)
     return exchange.response
+
+
+def upstream_rate(rule: Rule | None) -> float | None:
+    """The request-body rate a rule's own fault asks for (bandwidth's ``upstream``), if any."""
+    fault = rule.fault if rule is not None else None
+    return fault.upstream if isinstance(fault, Bandwidth) else None
+
+
+async def read_throttled(request: web.BaseRequest, rate: float, time_scale: float = 1.0) -> bytes:
+    """The request body, read a tenth of a second's bytes at a time at *rate* bytes per second.
+
+    Each piece waits for its due time on one clock, as the answer's pacing does; what the client
+    sent beyond what has been read waits in aiohttp's and the kernel's buffers, so a body larger
+    than those meets TCP back-pressure, and any body's answer comes no sooner than len/rate."""
+    loop = asyncio.get_running_loop()
+    start, received = loop.time(), bytearray()
+    piece = max(1, int(rate / 10))
+    while chunk := await request.content.read(piece):
+        received += chunk
+        wait = start + len(received) / rate * time_scale - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+    return bytes(received)

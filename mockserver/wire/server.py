@@ -48,7 +48,7 @@ from ..state import StateStore
 from ..templating import Context
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
-from .exchange import apply_fault
+from .exchange import apply_fault, read_throttled, upstream_rate
 from .http1 import Sent, encode
 from .listeners import FaultListeners
 
@@ -446,7 +446,11 @@ class MockServer:
         if refusal is not None:
             return await self._refused(request, refusal, arrived)
         try:
-            body = await asyncio.wait_for(request.read(), self.body_timeout) if request.can_read_body else b""
+            body = b""
+            if request.can_read_body:
+                rate = upstream_rate(self._peek(request, engine))  # the bandwidth fault's upstream
+                reading = read_throttled(request, rate, self.time_scale) if rate else request.read()
+                body = await asyncio.wait_for(reading, self.body_timeout)
         except TimeoutError:
             return await self._refused(
                 request, error_response(408, "The request body did not arrive in time."), arrived)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,64 @@ def test_one_seed_gives_one_write_plan() -> None:
             plans.append((decision(s, "/slicer", "slicer"), decision(s, "/latency", "latency")))
     assert plans[0] == plans[1]
     assert plans[0][0] != plans[2][0] and plans[0][1] != plans[2][1]
+
+
+UPSTREAM = {
+    "name": "upstream",
+    "rules": [
+        {"name": "upload", "match": {"method": "POST", "path": "/upload"}, "respond": {"body": "got it"},
+         "fault": {"type": "bandwidth", "upstream": 2000}},
+        {"name": "plain", "match": {"method": "POST", "path": "/plain"}, "respond": {"body": "got it"}},
+    ],
+}
+
+
+def post_timed(port: int, path: str, body: bytes) -> tuple[float, bytes]:
+    """Seconds from sending a POST (head and body at once) to its whole answer, and the answer."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        started = time.monotonic()
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                     "Connection: close\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        return time.monotonic() - started, data
+    finally:
+        sock.close()
+
+
+def test_bandwidth_upstream_reads_the_request_body_at_its_rate() -> None:
+    with MockServer(UPSTREAM) as server:
+        took, data = post_timed(server.port, "/upload", b"u" * 2000)
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\ngot it")
+        assert took >= 2000 / 2000 * 0.95  # the last byte is read at len/rate, never before
+        entry = server.journal.wait_for(1, timeout=5, path="/upload")[-1]
+        assert entry.body == b"u" * 2000 and entry.fault == "bandwidth"
+        # a rule without the fault reads at once: the bound above is the fault's, not the box's
+        took, data = post_timed(server.port, "/plain", b"u" * 2000)
+        assert took < 0.9 and data.endswith(b"got it")
+
+
+def test_bandwidth_needs_a_direction() -> None:
+    from mockserver.errors import ScenarioError
+
+    with pytest.raises(ScenarioError) as caught:
+        MockServer({"name": "b", "rules": [{"fault": {"type": "bandwidth"}}]})
+    assert "expected rate (the answer's bytes per second), upstream (the request body's), or both" \
+        in str(caught.value)
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    ("limit_data", "expected bytes: how many bytes of the answer, head included, before FIN"),
+    ("latency", "expected delay: the wait before each chunk"),
+    ("slow_close", "expected delay: how long the FIN waits after the answer"),
+])
+def test_a_fault_without_its_field_is_refused_where_it_is(tmp_path: Path, fault: str, expected: str) -> None:
+    from mockserver.errors import ScenarioError
+
+    path = tmp_path / "f.yaml"
+    path.write_text(f"name: f\nrules:\n  - fault: {{type: {fault}}}\n")
+    with pytest.raises(ScenarioError) as caught:
+        MockServer([path])
+    assert [str(p) for p in caught.value.problems] == [f"{path}:3:12: rules[0].fault: found null; {expected}"]
