@@ -283,7 +283,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                 runner.run(_run(server, args, paths, ca, log, baseline))
         except OSError as exc:
             output.close()
-            print(f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
+            where = exc.filename if isinstance(exc.filename, str) else f"{args.host}:{args.port}"
+            print(f"mockserver: cannot listen on {where}: {exc.strerror or exc}", file=err)
             return 1
     return 0
 
@@ -384,6 +385,11 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
         log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
     for problem in (w for s in server.scenarios for w in s.warnings):
         log.event("warning", f"mockserver: {problem}", error=True)
+    listeners = server.fault_listeners
+    for port, what in ((listeners.refuse_port, "refuses connections"), (listeners.silent_port,
+                       "accepts and never answers"), (listeners.blackhole_port, "never completes a connect")):
+        if port is not None:  # before "listening", like the CA: a waiter can trust the ports are up
+            log.event("fault_port", f"mockserver: port {port} {what}", port=port)
     rules = sum(len(s.rules) for s in server.scenarios)
     log.event("listening", f"mockserver listening on {server.url} ({len(server.scenarios)} scenario(s), "
                            f"{rules} rule(s))", url=server.url)

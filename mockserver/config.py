@@ -125,6 +125,7 @@ def found(value: object, secret: bool = False) -> str:
 
 
 _UNSET = object()  # no default of its own on the command line
+PORT = integer(0, 65535, "an integer from 0 to 65535 (0 picks a free port)")
 SECONDS = number(above=False, expected="a number of seconds, 0 or more")
 POSITIVE_SECONDS = number(expected="a number of seconds above 0")
 
@@ -182,6 +183,9 @@ class ServerKeywords(TypedDict, total=False):
     proxy_unmatched: str | None
     proxy_timeout: float
     proxy_ca: str | None
+    refuse_port: int | None
+    silent_port: int | None
+    blackhole_port: int | None
 
 
 CONTROL = "control API (/__mock/...)"
@@ -233,6 +237,15 @@ class ServerConfig:
     time_scale: float = _s(1.0, "--time-scale", "MOCKSERVER_TIME_SCALE", "chaos",
                            "multiply every delay (and speed up timelines and buckets) by this",
                            number(expected="a number above 0 (0.01 makes every delay 100 times shorter)"))
+    refuse_port: int | None = _s(None, "--refuse-port", "MOCKSERVER_REFUSE_PORT", "chaos",
+                                 "also hold this port closed: connects get ECONNREFUSED; 0 picks a free one",
+                                 PORT, metavar="PORT")
+    silent_port: int | None = _s(None, "--silent-port", "MOCKSERVER_SILENT_PORT", "chaos",
+                                 "also accept on this port and never send a byte (read timeouts); "
+                                 "0 picks a free one", PORT, metavar="PORT")
+    blackhole_port: int | None = _s(None, "--blackhole-port", "MOCKSERVER_BLACKHOLE_PORT", "chaos",
+                                    "also hold this port with connects that never complete (connect "
+                                    "timeouts); 0 picks a free one", PORT, metavar="PORT")
     proxy_unmatched: str | None = _s(None, "--proxy-unmatched", "MOCKSERVER_PROXY_UNMATCHED", PROXY,
                                      "forward every request that matches no rule to this upstream base URL",
                                      upstream, metavar="URL")

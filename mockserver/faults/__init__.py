@@ -65,6 +65,12 @@ class Exchange(Protocol):
     async def end_body(self) -> None:
         """Finish the body started by start_body."""
 
+    def note(self, decision: str) -> None:
+        """Add a line to the exchange's journaled decisions (a byte-stream fault's write plan)."""
+
+    def close_on_next_request(self) -> None:
+        """Close the connection, with no answer, as soon as the next request's bytes arrive."""
+
 
 class Fault:
     """Base of every fault: subclasses are frozen dataclasses; their fields are the spec."""
@@ -145,7 +151,15 @@ from . import malformed_status  # noqa: E402
 from . import slow_headers  # noqa: E402
 from . import drip  # noqa: E402
 from . import keepalive_drop  # noqa: E402
+from . import bandwidth  # noqa: E402
+from . import latency  # noqa: E402
+from . import slicer  # noqa: E402
+from . import limit_data  # noqa: E402
+from . import slow_close  # noqa: E402
+from . import timeout  # noqa: E402
+from . import keepalive_race  # noqa: E402
 # isort: on
 
 __all__ += ["close", "drip", "drop", "garbage", "hang", "keepalive_drop", "malformed_chunk",
             "malformed_status", "reset", "slow_headers", "truncate"]
+__all__ += ["bandwidth", "keepalive_race", "latency", "limit_data", "slicer", "slow_close", "timeout"]

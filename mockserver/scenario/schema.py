@@ -389,6 +389,9 @@ class FaultSpec(StrictModel):
     interval: Duration | None = Field(None, description="slow_headers: wait between header pieces")
     chunk_size: int | None = Field(None, ge=1, description="slow_headers: bytes per header piece")
     requests: int | None = Field(None, ge=1, description="keepalive_drop: close after this many")
+    jitter: Duration | None = Field(None, description="latency: each chunk's delay varies by up to this")
+    variation: int | None = Field(None, ge=0, description="slicer: each write's size varies by up to this")
+    upstream: float | None = Field(None, gt=0, description="bandwidth: the request body read at this B/s")
 
     @model_validator(mode="after")
     def _fields_fit_type(self) -> FaultSpec:
@@ -402,6 +405,14 @@ class FaultSpec(StrictModel):
                             "either chunks with over, or rate")
         if self.type == "keepalive_drop" and self.requests is None:
             raise _fail(None, "requests: after how many requests the connection is closed")
+        # the byte-stream faults: the one field each cannot do without
+        if self.type == "bandwidth" and self.rate is None and self.upstream is None:
+            raise _fail(None, "rate (the answer's bytes per second), upstream (the request body's), or both")
+        needed = {"limit_data": ("bytes", "bytes: how many bytes of the answer, head included, before FIN"),
+                  "latency": ("delay", "delay: the wait before each chunk"),
+                  "slow_close": ("delay", "delay: how long the FIN waits after the answer")}.get(self.type)
+        if needed is not None and getattr(self, needed[0]) is None:
+            raise _fail(None, needed[1])
         return self
 
 

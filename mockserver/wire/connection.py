@@ -133,6 +133,7 @@ class FaithfulHandler(web_protocol.RequestHandler):
     _last_head: bytes = b""  # the bytes that completed (or broke) the last head: explains a parser error
     _silent: bool = True  # not one byte has arrived on this connection
     answers: int = 0  # answers counted on this connection (the keepalive_drop fault)
+    close_on_data: bool = False  # the keepalive_race fault: the next request's bytes get a FIN
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -146,6 +147,9 @@ class FaithfulHandler(web_protocol.RequestHandler):
             self._header_timer = self._loop.call_later(self.header_timeout, self._headers_stalled, 0)
 
     def data_received(self, data: bytes) -> None:
+        if self.close_on_data and data and self.transport is not None:
+            self.transport.close()  # unread: the request dies with the connection, as in the race
+            return
         count = self._request_count
         head = self._head + data if self._head else data
         self._silent = False

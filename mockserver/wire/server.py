@@ -53,8 +53,9 @@ from ..state import StateStore
 from ..templating import Context
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
-from .exchange import apply_fault
+from .exchange import apply_fault, read_throttled, upstream_rate
 from .http1 import Sent, encode
+from .listeners import FaultListeners
 from .proxy import FaultPlan, Forwarder, Upstream, forward
 
 __all__ = ["Mount", "ScenarioSource", "WireServer"]
@@ -178,6 +179,9 @@ class WireServer:
             if config.proxy_unmatched else None
         self.forwarder = Forwarder(timeout=config.proxy_timeout, ca=config.proxy_ca,
                                    observers=[on_proxied] if on_proxied is not None else None)
+        # connection-level faults on extra ports (listeners.py); the chosen ports once started
+        self.fault_listeners = FaultListeners(config.host, config.refuse_port, config.silent_port,
+                                              config.blackhole_port)
         self._runtime_faults: list[RuntimeFault] = []
         self._fault_names = itertools.count(1)
         self.engine = self._build(_load(scenarios), config.seed)
@@ -333,10 +337,17 @@ class WireServer:
         self._runner = runner
         address = runner.addresses[0]
         self.port = int(address[1])
+        try:
+            await self.fault_listeners.open()
+        except BaseException:
+            self._runner = None
+            await runner.cleanup()
+            raise
 
     async def close(self) -> None:
         """Stop accepting, let in-flight answers end within shutdown_timeout, then close."""
         runner, self._runner = self._runner, None
+        await self.fault_listeners.close()
         if runner is not None:
             if self._on_close is not None:
                 self._on_close()  # e.g. open dashboard pages' streams end at once
@@ -486,7 +497,11 @@ class WireServer:
         if refusal is not None:
             return await self._refused(request, refusal, arrived)
         try:
-            body = await asyncio.wait_for(request.read(), self.body_timeout) if request.can_read_body else b""
+            body = b""
+            if request.can_read_body:
+                rate = upstream_rate(self._peek(request, engine))  # the bandwidth fault's upstream
+                reading = read_throttled(request, rate, self.time_scale) if rate else request.read()
+                body = await asyncio.wait_for(reading, self.body_timeout)
         except TimeoutError:
             return await self._refused(
                 request, error_response(408, "The request body did not arrive in time."), arrived)
@@ -650,7 +665,7 @@ class WireServer:
                 response = await apply_fault(
                     fault, request, status, reason, headers, payload, seed=resolution.seed,
                     key=resolution.counter or "(unmatched)", ordinal=resolution.ordinal,
-                    max_hang=self.max_delay, time_scale=self.time_scale)
+                    max_hang=self.max_delay, time_scale=self.time_scale, decisions=resolution.decisions)
                 if response is None:  # the fault took the connection; aiohttp's write is a no-op
                     response = web.Response(status=status, reason=reason)
             elif plan.break_protocol:

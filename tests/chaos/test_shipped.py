@@ -105,3 +105,35 @@ async def test_overloaded_caps_in_flight_requests() -> None:
 
         results = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(20))), 20)
     assert Counter(results) == {200: 4, 503: 16}
+
+
+@exercises("chaos/byte-stream.yaml")
+def test_byte_stream_example() -> None:
+    """Each rule's fault on the wire, at a tenth of the time; one seed, one byte stream."""
+    from tests.chaos.test_byte_stream import joined, timed_get
+
+    def run() -> list[str]:
+        with MockServer([CHAOS / "byte-stream.yaml"], time_scale=0.1) as server:
+            reads, ended, _ = timed_get(server.port, "/api/export")
+            data = joined(reads)
+            assert data.endswith(b"\r\n\r\n0123456789abcdef") and ended >= len(data) / 2000 * 0.1 * 0.95
+            for path in ("/api/jittery", "/api/sliced"):
+                reads, _, end = timed_get(server.port, path)
+                assert joined(reads).startswith(b"HTTP/1.1 200 OK\r\n") and end == "FIN"
+            cut, _, end = timed_get(server.port, "/api/cut")
+            assert len(joined(cut)) == 100 and end == "FIN"
+            reads, ended, end = timed_get(server.port, "/api/slow-close")
+            assert joined(reads).endswith(b'{"ok": true}') and ended >= 0.1 * 0.95 and end == "FIN"
+            reads, ended, end = timed_get(server.port, "/api/silent")
+            assert reads == [] and end == "FIN" and ended >= 0.2 * 0.95
+            with requests.Session() as session:
+                assert session.get(server.url_for("/api/pooled"), timeout=5).json() == {"ok": True}
+                with pytest.raises(requests.ConnectionError, match="RemoteDisconnected"):
+                    session.get(server.url_for("/api/pooled"), timeout=5)
+            entries = server.journal.entries()
+            assert [e.fault for e in entries] == ["bandwidth", "latency", "slicer", "limit_data",
+                                                  "slow_close", "timeout", "keepalive_race"]
+            return [d for e in entries for d in e.decisions if d.startswith(("latency:", "slicer:"))]
+
+    first = run()
+    assert len(first) == 2 and first == run()

@@ -148,6 +148,10 @@ BAD = [
      "0 (Python's default) or a positive number of allocations"),
     ("--loop", "MOCKSERVER_LOOP", "trio", "asyncio or uvloop"),
     ("--watch-interval", "MOCKSERVER_WATCH_INTERVAL", "0", "a number of seconds, 0.01 or more"),
+    *[(flag, name, bad, "an integer from 0 to 65535 (0 picks a free port)") for flag, name, bad in (
+        ("--refuse-port", "MOCKSERVER_REFUSE_PORT", "-1"),
+        ("--silent-port", "MOCKSERVER_SILENT_PORT", "65536"),
+        ("--blackhole-port", "MOCKSERVER_BLACKHOLE_PORT", "x"))],
     ("--cert-out", "MOCKSERVER_CERT_OUT", "a\nb", "a file path"),
     ("--cert", "MOCKSERVER_TLS_CERT", "my\tcert.pem", "a file path"),
     ("--key", "MOCKSERVER_TLS_KEY", "x y", "a file path"),
@@ -239,6 +243,8 @@ def resolved(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     ([], {"MOCKSERVER_TLS_NAMES": "a, b,"}, "tls_name", ["a", "b"]),
     ([], {"MOCKSERVER_ADMIN_TOKEN": "t0k-en"}, "admin_token", "t0k-en"),
     ([], {"MOCKSERVER_WATCH_INTERVAL": "0.01"}, "watch_interval", 0.01),
+    ([], {"MOCKSERVER_SILENT_PORT": "0"}, "silent_port", 0),
+    ([], {}, "refuse_port", None),
 ])
 def test_values_in_range_are_taken(resolved: list[argparse.Namespace], argv: list[str], env: dict[str, str],
                                    dest: str, expected: object) -> None:

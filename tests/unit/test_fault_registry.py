@@ -32,7 +32,10 @@ def test_schema_reads_the_registry() -> None:
     assert FAULT_FIELDS == {"reset": ("after",), "close": ("after",), "hang": (), "drop": ("after",),
             "truncate": ("bytes", "fraction"), "malformed_chunk": (), "garbage": ("bytes",),
             "malformed_status": (), "slow_headers": ("delay", "interval", "chunk_size"),
-            "drip": ("chunks", "over", "rate"), "keepalive_drop": ("requests",)}
+            "drip": ("chunks", "over", "rate"), "keepalive_drop": ("requests",),
+            "bandwidth": ("rate", "upstream"),
+            "latency": ("delay", "jitter", "chunk_size"), "slicer": ("chunk_size", "variation", "interval"),
+            "limit_data": ("bytes",), "slow_close": ("delay",), "timeout": ("after",), "keepalive_race": ()}
     spec_fields = set(FaultSpec.model_fields) - {"type"}
     for name in FAULTS:
         assert set(fault_fields(name)) <= spec_fields, name  # every fault field can be written
