@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import Problem, ScenarioError
-from ..journal import Entry, json_safe
+from ..journal import Entry, Outcome, json_safe
 from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
 from ..scenario.source import Document, parse_document
 from .metrics import CONTENT_TYPE
@@ -597,9 +597,8 @@ _SCHEMAS: dict[str, Any] = {
                        "description": "the status sent; null when a fault sent no status line "
                                       "(reset, close, drop, hang, garbage, malformed_status)"},
             "reason": {"type": "string"},
-            "outcome": {"type": "string",
-                        "description": "answered | timed_out | unmatched | refused | fault | client_gone | "
-                                       "error | pending"},
+            "outcome": {"type": "string", "enum": [o.value for o in Outcome],
+                        "description": " | ".join(o.value for o in Outcome)},
             "fault": {"type": ["string", "null"],
                       "description": "the fault done to the connection (reset, truncate, drip, ...), "
                                      "null for a plain answer"},
@@ -700,8 +699,7 @@ def openapi_document(*, secured: bool, public_health: bool) -> dict[str, Any]:
                            "answer status (repeat the parameter for several)"),
                     session,
                     _param("outcome", {"type": "string"},
-                           "answered, timed_out, unmatched, refused, fault, client_gone or error "
-                           "(repeatable)"),
+                           ", ".join(o.value for o in Outcome) + " (repeatable)"),
                     _param("fault", {"type": "string"},
                            "the fault's name, such as reset or truncate (repeatable)"),
                     _param("header", {"type": "string"},
