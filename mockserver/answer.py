@@ -24,6 +24,7 @@ from .request import RequestSnapshot
 from .responses import Plan
 from .rules import Rule
 from .templating import Context
+from .values import value_class
 
 __all__ = [
     "KNOWN_METHODS",
@@ -52,7 +53,7 @@ class Refusal:
     headers: Headers = ()
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class Answer:
     """Everything the server does for one exchange: sleep, then write (or run the fault), then
     journal. ``status``/``reason``/``headers`` are what a fault is given to send; the ``seen_*``

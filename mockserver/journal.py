@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .values import value_class
+
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
@@ -132,12 +134,13 @@ _OUTCOME_MEANINGS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class Entry:
     """One exchange: the request, the rule and answer, and when things happened.
 
-    A value: once a reader can see it, it never changes. A delayed exchange is journaled as a
-    ``pending`` snapshot that the finished entry replaces (``Journal.begin``/``finish``).
+    A value (frozen for mypy, see values.py): once a reader can see it, it never changes. A
+    delayed exchange is journaled as a ``pending`` snapshot that the finished entry replaces
+    (``Journal.begin``/``finish``).
     """
 
     seq: int

@@ -35,10 +35,18 @@ def test_the_documented_outcomes_are_the_enumeration() -> None:
     assert rows == [(o.value, o.describe()) for o in Outcome]
 
 
-def test_an_entry_cannot_be_changed() -> None:
-    e = entry()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        e.outcome = Outcome.ERROR  # type: ignore[misc]
+def test_the_type_checker_refuses_to_change_an_entry_or_an_answer(tmp_path: Path) -> None:
+    """Entries and answers are frozen for mypy (values.py says why not at runtime)."""
+    from mypy import api
+
+    probe = tmp_path / "probe.py"
+    probe.write_text("from mockserver.answer import Answer\nfrom mockserver.journal import Entry, Outcome\n"
+                     "def change(e: Entry, a: Answer) -> None:\n"
+                     "    e.outcome = Outcome.ERROR\n    a.status = 500\n")
+    out, _, status = api.run(["--no-incremental", "--follow-imports=silent", str(probe)])
+    assert status == 1, out
+    assert 'Property "outcome" defined in "Entry" is read-only' in out
+    assert 'Property "status" defined in "Answer" is read-only' in out
 
 
 def test_finish_replaces_the_snapshot_and_the_snapshot_stays_as_it_was() -> None:
