@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import itertools
 import math
 import re
@@ -19,10 +20,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from .values import value_class
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -34,10 +37,12 @@ __all__ = [
     "FiltersBesidesStatus",
     "Journal",
     "JournalView",
+    "Outcome",
     "Query",
     "RequestFilters",
     "WaitTimeout",
     "WireHeaders",
+    "finished",
     "format_entries",
     "json_safe",
 ]
@@ -98,9 +103,50 @@ class WireHeaders(Mapping[str, str]):
         return f"<WireHeaders {list(self._headers().items())!r}>"
 
 
-@dataclass(slots=True)
+class Outcome(enum.StrEnum):
+    """How an exchange ended. A ``str``, so JSON and ``entry.outcome == "answered"`` keep working;
+    this is the one list (docs/journal.md is checked against it)."""
+
+    ANSWERED = "answered"
+    TIMED_OUT = "timed_out"
+    UNMATCHED = "unmatched"
+    REFUSED = "refused"
+    FAULT = "fault"
+    CLIENT_GONE = "client_gone"
+    ERROR = "error"
+    PENDING = "pending"
+    PROXIED = "proxied"
+    UPSTREAM_FAILED = "upstream_failed"
+
+    def describe(self) -> str:
+        """What the outcome means, one line (the comment beside it)."""
+        return _OUTCOME_MEANINGS[self]
+
+
+_OUTCOME_MEANINGS = {
+    Outcome.ANSWERED: "the rule's answer (or the 204 to OPTIONS on a served path) went out",
+    Outcome.TIMED_OUT: "the request's own Timeout came before the delay: 504",
+    Outcome.UNMATCHED: "no rule matched: 404, or 405 with Allow",
+    Outcome.REFUSED: "refused from the request head before any rule (505, 501, 414, 413, 411, 415, "
+                     "417) or a body that stalled (408)",
+    Outcome.FAULT: "a fault was done to the connection (reset, truncate, drip, ...)",
+    Outcome.CLIENT_GONE: "the client left before its answer was written",
+    Outcome.PROXIED: "forwarded to an upstream, whose answer went out (docs/proxy.md)",
+    Outcome.UPSTREAM_FAILED: "the upstream failed (refused, reset, TLS, timeout): 502 or 504, the "
+                             "fault names which (docs/proxy.md)",
+    Outcome.ERROR: "mockserver failed (500); strict mode in the pytest plugin fails the test",
+    Outcome.PENDING: "in flight: a delayed answer not sent yet; the finished entry replaces it",
+}
+
+
+@value_class
 class Entry:
-    """One exchange: the request, the rule and answer, and when things happened."""
+    """One exchange: the request, the rule and answer, and when things happened.
+
+    A value (frozen for mypy, see values.py): once a reader can see it, it never changes. A
+    delayed exchange is journaled as a ``pending`` snapshot that the finished entry replaces
+    (``Journal.begin``/``finish``).
+    """
 
     seq: int
     request_id: str
@@ -114,14 +160,13 @@ class Entry:
     rule: str | None
     status: int | None  # None when the client saw no status line (a reset, close, hang, garbage...)
     reason: str
-    outcome: str  # answered | timed_out | unmatched | refused | fault | client_gone | error | pending
-    #               | proxied | upstream_failed (wire/proxy.py)
+    outcome: Outcome
     delay: float = 0.0
     deadline: float | None = None
     arrived: float = 0.0
     first_byte: float | None = None
     ended: float | None = None
-    decisions: Sequence[str] = ()  # a tuple once the exchange is over (an empty one costs nothing)
+    decisions: tuple[str, ...] = ()
     near_misses: tuple[Any, ...] = ()
     # the answer's headers as sent, in order; filled by the server (Retry-After checks read it)
     response_headers: tuple[tuple[str, str], ...] = ()
@@ -163,7 +208,7 @@ class Entry:
             query_string=str(data.get("query", "")), headers=_headers_of(data),
             body=str(data.get("body", "")).encode(), client=str(data.get("client", "")),
             session=str(data.get("session", "")), rule=data.get("rule"), status=_status(data.get("status")),
-            reason=str(data.get("reason") or ""), outcome=str(data.get("outcome", "")),
+            reason=str(data.get("reason") or ""), outcome=_outcome(data.get("outcome")),
             fault=str(data["fault"]) if data.get("fault") else None,
             delay=float(data.get("delay") or 0.0), deadline=data.get("deadline"),
             arrived=float(data.get("arrived") or 0.0), first_byte=data.get("first_byte"),
@@ -205,6 +250,14 @@ class Entry:
             source = f" ({found['source']})" if found.get("source") else ""
             lines.append(f"near miss {found.get('rule')}{source}: {'; '.join(found.get('mismatches', []))}")
         return lines
+
+
+def _outcome(value: Any) -> Outcome:
+    try:
+        return Outcome(value)
+    except ValueError:
+        valid = ", ".join(o.value for o in Outcome)
+        raise ValueError(f"journal entry outcome {value!r} is not one of {valid}") from None
 
 
 def _status(value: Any) -> int | None:
@@ -465,13 +518,39 @@ class Journal(JournalView):
         self._seq = 0
         self._listeners: list[Callable[[], None]] = []
 
-    def record(self, entry: Entry) -> None:
-        """Append; an entry with seq 0 gets the next number here (one lock per request)."""
+    def record(self, entry: Entry) -> Entry:
+        """Publish a finished entry; one with seq 0 is numbered here, before anyone can see it
+        (one lock per request). Returns the entry as published."""
         with self._lock:
             if not entry.seq:
                 self._seq += 1
-                entry.seq = self._seq
+                object.__setattr__(entry, "seq", self._seq)  # not yet visible to any reader
             self._entries.append(entry)
+        self._wake()
+        return entry
+
+    def begin(self, snapshot: Entry) -> Entry:
+        """Publish an in-flight snapshot (waiters count arrivals); ``finish`` replaces it."""
+        return self.record(snapshot)
+
+    def finish(self, snapshot: Entry, entry: Entry) -> Entry:
+        """Replace the published *snapshot* by the finished *entry*, or by a newer snapshot of an
+        exchange still going (same number). Readers who hold the snapshot keep it unchanged. If
+        the snapshot is gone (cleared, or pushed out of a full journal), the entry is not
+        journaled either. Returns the entry."""
+        with self._lock:
+            object.__setattr__(entry, "seq", snapshot.seq)  # not yet visible to any reader
+            entries = self._entries
+            for back, held in enumerate(reversed(entries)):  # the snapshot is near the end
+                if held is snapshot:
+                    entries[len(entries) - 1 - back] = entry
+                    break
+            else:
+                return entry
+        self._wake()
+        return entry
+
+    def _wake(self) -> None:
         if self._listeners:  # only tests that wait pay for waking
             for listener in tuple(self._listeners):
                 listener()
@@ -501,6 +580,11 @@ class Journal(JournalView):
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
+
+
+def finished(snapshot: Entry, **changes: Any) -> Entry:
+    """A copy of *snapshot* with *changes*: the finished entry that replaces it."""
+    return replace(snapshot, **changes)
 
 
 def json_safe(value: Any) -> Any:

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from ..controls import Controls
 from ..errors import Problem, ScenarioError
-from ..journal import Entry, json_safe
+from ..journal import Entry, Outcome, json_safe
 from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
 from ..scenario.source import Document, parse_document
 from .metrics import CONTENT_TYPE
@@ -602,9 +602,8 @@ _SCHEMAS: dict[str, Any] = {
                        "description": "the status sent; null when a fault sent no status line "
                                       "(reset, close, drop, hang, garbage, malformed_status)"},
             "reason": {"type": "string"},
-            "outcome": {"type": "string",
-                        "description": "answered | timed_out | unmatched | refused | fault | client_gone | "
-                                       "error | pending | proxied | upstream_failed"},
+            "outcome": {"type": "string", "enum": [o.value for o in Outcome],
+                        "description": " | ".join(o.value for o in Outcome)},
             "fault": {"type": ["string", "null"],
                       "description": "the fault done to the connection (reset, truncate, drip, ...), "
                                      "null for a plain answer"},
@@ -725,8 +724,7 @@ ROUTES: tuple[RouteSpec, ...] = (
                          "answer status (repeat the parameter for several)"),
                   _SESSION,
                   _param("outcome", {"type": "string"},
-                         "answered, timed_out, unmatched, refused, fault, client_gone, error, proxied or "
-                         "upstream_failed (repeatable)"),
+                         ", ".join(o.value for o in Outcome) + " (repeatable)"),
                   _param("fault", {"type": "string"},
                          "the fault's name, such as reset or truncate (repeatable)"),
                   _param("header", {"type": "string"},

@@ -11,18 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import json
 import logging
-import math
 import os
-import re
 import secrets
 import ssl
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from email.utils import formatdate
 from types import TracebackType
 from typing import Any, Self, Unpack
 
@@ -30,12 +26,11 @@ from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
 
 from .. import catalogue
+from ..answer import KNOWN_METHODS, Answer, Refusal, answer, refuse_body, refuse_expectation, refuse_head
 from ..clock import Clock
-from ..conditional import conditional_answer, etag_of
 from ..config import ServerConfig, ServerKeywords
 from ..engine import Engine, Resolution
-from ..faults import Fault
-from ..journal import Entry, Journal, WireHeaders
+from ..journal import Entry, Journal, Outcome, WireHeaders, finished
 from ..record.capture import Captured
 from ..request import RequestSnapshot
 from ..responses import Plan
@@ -50,7 +45,6 @@ from ..scenario import (
     load_scenario,
 )
 from ..state import StateStore
-from ..templating import Context
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault, read_throttled, upstream_rate
@@ -63,38 +57,11 @@ __all__ = ["Mount", "ScenarioSource", "WireServer"]
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
 EXPECT = hdrs.EXPECT
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
-def _mark_fault(entry: Entry, fault: Fault | None) -> None:
-    """Journal a fault as the client meets it: its name, and no status unless one was sent."""
-    entry.fault = None if fault is None else fault.type
-    if fault is None:
-        return
-    entry.outcome = "fault"
-    if not fault.sends_status:
-        entry.status, entry.reason, entry.response_headers = None, "", ()
-
-
-def _conditional(headers: Mapping[str, str]) -> bool:
-    """Whether the request asks anything of the validators (RFC 9110 13.1, and Range); unrolled,
-    because this runs for every 2xx answer."""
-    return ("If-None-Match" in headers or "If-Modified-Since" in headers or "Range" in headers
-            or "If-Match" in headers or "If-Unmodified-Since" in headers)
-
-
-# RFC 9110 5.5: a field value has no CTL but HTAB; CR, LF and NUL "MUST" become SP
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _clean(headers: list[tuple[str, str]], decisions: list[str]) -> None:
-    """Replace control characters in header values made at request time (templates echo the
-    request: ``?v=%0D%0A`` must not split the response) by spaces, and say so in the journal."""
-    for index, (name, value) in enumerate(headers):
-        if _CONTROL.search(value):
-            headers[index] = (name, _CONTROL.sub(" ", value))
-            decisions.append(f"header_sanitized: {name}: control characters replaced by spaces "
-                             "(RFC 9110 5.5)")
+def _refusal_response(refusal: Refusal) -> web.Response:
+    """The catalogue answer for a refusal decided in the core (it closes the connection)."""
+    return error_response(refusal.status, refusal.message, dict(refusal.headers) or None)
 
 
 def _method_as_sent(request: web.BaseRequest, method: str) -> str:
@@ -358,19 +325,6 @@ class WireServer:
         """Call *observer* with a Captured for every forwarded exchange (wire/proxy.py)."""
         self.forwarder.observers.append(observer)
 
-    def _route(self, snapshot: RequestSnapshot, resolution: Resolution,
-               engine: Engine) -> tuple[Proxy | None, Plan, str]:
-        """Forward (to where), answer, or answer as unmatched (with 405/Allow where that fits)."""
-        plan = resolution.plan
-        target = self._proxy_target(resolution, plan, engine)
-        if target is not None:
-            return target, plan, "proxied"
-        if resolution.rule is not None:
-            return None, plan, "answered"
-        if resolution.fault is None:
-            return None, *self._unmatched_plan(snapshot, plan, engine)
-        return None, plan, "unmatched"
-
     def _proxy_target(self, resolution: Resolution, plan: Plan, engine: Engine) -> Proxy | None:
         """Where to forward this request, if anywhere: a proxy rule whose own answer stands (chaos
         may replace it with a status, which is then sent instead), or an unmatched request."""
@@ -479,8 +433,8 @@ class WireServer:
                 seq=0, request_id="", method=request.method, path=request.path,
                 query_string=request.query_string, headers=request.headers, body=b"",
                 client=request.remote or "", session="", rule=None, status=500,
-                reason="InternalServerError", outcome="error", arrived=time.time(),
-                decisions=[f"{type(exc).__name__}: {exc}"])
+                reason="InternalServerError", outcome=Outcome.ERROR, arrived=time.time(),
+                decisions=(f"{type(exc).__name__}: {exc}",))
             self.journal.record(entry)
             return web.json_response(
                 {"error_code": "MOCK.0500", "error_msg": f"mockserver failed: {type(exc).__name__}: {exc}"},
@@ -532,26 +486,25 @@ class WireServer:
             seq=0, request_id=self._next_request_id(), method=request.method, path=request.path,
             query_string=request.query_string, headers=request.headers, body=b"",
             client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
-            rule=None, status=None, reason="", outcome="client_gone", arrived=arrived, ended=time.time())
+            rule=None, status=None, reason="", outcome=Outcome.CLIENT_GONE, arrived=arrived,
+            ended=time.time())
         self.journal.record(entry)
         self._after(entry)
         return web.Response(status=400)  # never written: the transport is closed
 
     def _refuse_early(self, request: web.BaseRequest) -> web.Response | None:
-        """Protocol-level refusals that need no rule: 505, 501, 414, 413, 417 (RFC 9110/9112)."""
+        """Protocol-level refusals that need no rule (answer.refuse_head decides them)."""
         version = request.version
-        if version.major != 1:
-            request._cache["version"] = HttpVersion11  # the status line echoes it otherwise
-            return error_response(505, "Only HTTP/1.0 and HTTP/1.1 are served here.")
         method = request.method
-        if method not in KNOWN_METHODS or (method := _method_as_sent(request, method)) not in KNOWN_METHODS:
-            return error_response(501, f"The method {method!r} is not implemented here.")
-        if len(request.raw_path) > self.max_uri:
-            return error_response(414, f"The request target is longer than {self.max_uri} octets.")
-        length = request.content_length
-        if length is not None and length > self.max_body_size:
-            return error_response(413, f"The request body is larger than {self.max_body_size} bytes.")
-        return None
+        if method in KNOWN_METHODS:
+            method = _method_as_sent(request, method)
+        refusal = refuse_head((version.major, version.minor), method, len(request.raw_path),
+                              request.content_length, max_uri=self.max_uri, max_body=self.max_body_size)
+        if refusal is None:
+            return None
+        if refusal.status == 505:
+            request._cache["version"] = HttpVersion11  # the status line echoes it otherwise
+        return _refusal_response(refusal)
 
     @staticmethod
     def _peek(request: web.BaseRequest, engine: Engine) -> Rule | None:
@@ -565,20 +518,8 @@ class WireServer:
         """A rule's body limits (413, 411, 415), decided from the headers before the body is read."""
         if rule is None:
             return None
-        length = request.content_length
-        if rule.max_body is not None and length is not None and length > rule.max_body:
-            extra = {}
-            if rule.max_body_retry_after is not None:
-                extra["Retry-After"] = str(max(0, math.ceil(rule.max_body_retry_after - 1e-9)))
-            return error_response(413, f"The request body is larger than {rule.max_body} bytes.", extra)
-        if rule.require_length and length is None:
-            return error_response(411, "This resource needs a Content-Length.")
-        if rule.content_types is not None:
-            media = request.content_type.lower()
-            if media not in rule.content_types:
-                return error_response(415, f"The media type {media!r} is not accepted here.",
-                                      {"Accept": ", ".join(rule.content_types)})
-        return None
+        refusal = refuse_body(rule, request.content_length, request.content_type)
+        return None if refusal is None else _refusal_response(refusal)
 
     async def _refused(self, request: web.BaseRequest, response: web.Response,
                        arrived: float) -> web.Response:
@@ -598,7 +539,7 @@ class WireServer:
             seq=0, request_id=request_id, method=request.method,
             path=request.path, query_string=request.query_string, headers=request.headers, body=b"",
             client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
-            rule=None, status=response.status, reason=response.reason, outcome="refused",
+            rule=None, status=response.status, reason=response.reason, outcome=Outcome.REFUSED,
             arrived=arrived, ended=time.time(), response_headers=tuple(response.headers.items()))
         self.journal.record(entry)
         self._after(entry)
@@ -610,11 +551,10 @@ class WireServer:
         if request.version != HttpVersion11:
             return None  # an HTTP/1.0 client's expectation MUST be ignored (RFC 9110 10.1.1)
         arrived = time.time()
-        expectation = request.headers.get("Expect", "").lower()
+        refusal = refuse_expectation(request.headers.get("Expect", ""))
         response: web.Response | None
-        if expectation != "100-continue":
-            response = error_response(417, f"The expectation {expectation!r} cannot be met; "
-                                           "only 100-continue is supported.")
+        if refusal is not None:
+            response = _refusal_response(refusal)
         else:
             rule = self._peek(request, self.engine)
             response = self._refuse_early(request) or self._refuse_body(request, rule)
@@ -630,97 +570,117 @@ class WireServer:
 
     async def _answer(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
                       request_id: str, arrived: float, engine: Engine) -> web.StreamResponse:
-        plan, fault = resolution.plan, resolution.fault
-        target, plan, outcome = self._route(snapshot, resolution, engine)
-        delay = min(resolution.delay, self.max_delay)
-        entry = self._entry(request, snapshot, resolution, request_id, plan.status, plan.reason, outcome,
-                            arrived)
-        _mark_fault(entry, fault)
-        if delay > 0:
-            # journaled on arrival (waiters count arrivals), completed when the answer goes out
-            entry.outcome = "pending"
-            self.journal.record(entry)
-            # counted from arrival: the time spent reading and resolving is part of the delay
-            elapsed = time.time() - arrived
-            deadline = resolution.deadline
-            if deadline is not None and delay > deadline:
-                await asyncio.sleep(deadline * self.time_scale - elapsed)
-                plan, fault, outcome = engine.timeout_plan, None, "timed_out"
-            else:
-                await asyncio.sleep(delay * self.time_scale - elapsed)
-        if target is not None and outcome == "proxied":
-            return await self._proxied(request, snapshot, resolution, entry, target, fault, delay)
-        status, reason, headers, payload = self._compose(snapshot, resolution, plan, fault, outcome,
-                                                         request_id, engine)
-        entry.status, entry.reason, entry.outcome = status, reason, outcome
-        entry.response_headers = tuple(headers)
-        _mark_fault(entry, fault)  # again: a deadline may have replaced the fault with a 504
-        if delay <= 0:
-            # recorded before the first byte goes out: a client that has its answer finds it journaled
-            self.journal.record(entry)
-        entry.first_byte = time.time()
+        """Carry out the core's Answer: sleep, journal, write (or run the fault), journal the end."""
+        # counted from arrival: the time spent reading and resolving is part of the delay
+        wait = max(0.0, min(resolution.delay, self.max_delay) * self.time_scale - (time.time() - arrived))
+        done = answer(resolution, snapshot, request_id, allowed=engine.allowed_methods,
+                      timeout_plan=engine.timeout_plan, max_delay=self.max_delay,
+                      last_modified=self.started_at, now=time.time() + wait)
+        status, reason, payload, fault = done.status, done.reason, done.body, done.fault
+        headers = list(done.headers)
+        pending: Entry | None = None
+        if done.sleep > 0:
+            # journaled on arrival (waiters count arrivals); the finished entry replaces it
+            pending = self.journal.begin(self._entry(request, snapshot, resolution, request_id, done,
+                                                     arrived, Outcome.PENDING))
+            await asyncio.sleep(done.sleep * self.time_scale - (time.time() - arrived))
+        if not done.timed_out and (target := self._proxy_target(resolution, resolution.plan, engine)):
+            return await self._proxied(request, snapshot, resolution, request_id, done, arrived, pending,
+                                       target)
+        first_byte = time.time()
         response: web.StreamResponse | None
+        if fault is None and not done.break_protocol and (encoded := encode(
+                request.version, status, reason, headers, payload, request.method,
+                request.keep_alive)) is not None:
+            # the common case, journaled finished before the first byte goes out: a client that
+            # has its answer finds it journaled (a write that fails replaces it as client_gone)
+            entry = self._entry(request, snapshot, resolution, request_id, done, arrived, done.outcome,
+                                first_byte, first_byte)
+            entry = self.journal.record(entry) if pending is None else self.journal.finish(pending, entry)
+            sent = Sent(status, reason, *encoded)
+            try:
+                await sent.send(request)
+            except ConnectionResetError:
+                entry = self.journal.finish(entry, finished(entry, outcome=Outcome.CLIENT_GONE,
+                                                            ended=time.time()))
+            self._after(entry)
+            return sent
+        if pending is None:
+            pending = self.journal.begin(self._entry(request, snapshot, resolution, request_id, done,
+                                                     arrived, done.outcome, first_byte))
+        outcome = done.outcome
+        noted: list[str] = []  # what the fault notes (its write plan), for the journal
         try:
             if fault is not None:
                 response = await apply_fault(
                     fault, request, status, reason, headers, payload, seed=resolution.seed,
                     key=resolution.counter or "(unmatched)", ordinal=resolution.ordinal,
-                    max_hang=self.max_delay, time_scale=self.time_scale, decisions=resolution.decisions)
+                    max_hang=self.max_delay, time_scale=self.time_scale, decisions=noted)
                 if response is None:  # the fault took the connection; aiohttp's write is a no-op
                     response = web.Response(status=status, reason=reason)
-            elif plan.break_protocol:
-                resolution.decisions.append("break_protocol: sent as written, then closed")
+            elif done.break_protocol:
                 await send_raw(request, status, reason, headers, payload)
                 if status < 200:  # a bare 1xx: the client waits for a final answer that never comes
                     await wait_closed(request, self.max_delay)
                 response = web.Response(status=status, reason=reason)
-            elif (encoded := encode(request.version, status, reason, headers, payload, request.method,
-                                    request.keep_alive)) is not None:
-                sent = Sent(status, reason, *encoded)
-                response = sent
-                await sent.send(request)
             else:  # a declared Content-Length or Transfer-Encoding: aiohttp's writer frames it
                 response = web.Response(status=status, reason=reason, headers=headers,
                                         body=payload or None)
                 await response.prepare(request)
                 await response.write_eof()
         except ConnectionResetError:
-            entry.outcome = "client_gone"
+            outcome = Outcome.CLIENT_GONE
             response = web.Response(status=status, reason=reason)
-        entry.ended = time.time()
-        entry.decisions = tuple(entry.decisions)
+        entry = self._entry(request, snapshot, resolution, request_id, done, arrived, outcome, first_byte,
+                            time.time())
+        if noted:
+            entry = finished(entry, decisions=(*entry.decisions, *noted))
+        entry = self.journal.finish(pending, entry)
         self._after(entry)
         return response
 
     async def _proxied(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
-                       entry: Entry, target: Proxy, fault: Fault | None, delay: float) -> web.StreamResponse:
+                       request_id: str, done: Answer, arrived: float, pending: Entry | None,
+                       target: Proxy) -> web.StreamResponse:
         """Forward to the upstream (wire/proxy.py) and journal what came back, or how it failed."""
-        resolution.decisions.append(f"proxy: {snapshot.method} to {target.url} ({target.source})")
+        fault = done.fault
+        decisions = [*done.decisions, f"proxy: {snapshot.method} to {target.url} ({target.source})"]
+        current = [pending]  # the journal's newest value for this exchange
 
         def on_head(status: int, reason: str, headers: list[tuple[str, str]], upstream: Upstream) -> None:
-            entry.status, entry.reason, entry.response_headers = status, reason, tuple(headers)
-            _mark_fault(entry, fault)
+            outcome, fault_name = (Outcome.PROXIED, None) if fault is None else (Outcome.FAULT, fault.type)
             if upstream.failure is not None:
-                entry.outcome, entry.fault = "upstream_failed", f"upstream_{upstream.failure}"
-                resolution.decisions.append(f"proxy: upstream {upstream.failure}: {upstream.detail}")
-            elif fault is None:
-                entry.outcome = "proxied"
-            if delay <= 0:
-                self.journal.record(entry)
-            entry.first_byte = time.time()
+                outcome, fault_name = Outcome.UPSTREAM_FAILED, f"upstream_{upstream.failure}"
+                decisions.append(f"proxy: upstream {upstream.failure}: {upstream.detail}")
+            seen: tuple[int | None, str, tuple[tuple[str, str], ...]] = (status, reason, tuple(headers))
+            if fault is not None and not fault.sends_status and upstream.failure is None:
+                seen = (None, "", ())  # the client meets the fault, not a status line
+            entry = finished(self._entry(request, snapshot, resolution, request_id, done, arrived, outcome,
+                                         time.time()),
+                             status=seen[0], reason=seen[1], response_headers=seen[2], fault=fault_name,
+                             decisions=tuple(decisions))
+            held = current[0]
+            current[0] = self.journal.record(entry) if held is None else self.journal.finish(held, entry)
 
         plan = None if fault is None else FaultPlan(
             fault, resolution.seed, resolution.counter or "(unmatched)", resolution.ordinal, self.max_delay,
             self.time_scale)
+        gone = False
         try:
             response = await forward(self.forwarder, request, snapshot.body, target, fault=plan,
-                                     extra_headers=resolution.extra_headers, request_id=entry.request_id,
+                                     extra_headers=resolution.extra_headers, request_id=request_id,
                                      on_head=on_head)
         except ConnectionResetError:
-            entry.outcome = "client_gone"
-            response = web.Response(status=entry.status or 502)
-        entry.ended = time.time()
-        entry.decisions = tuple(resolution.decisions)
+            gone = True
+            held = current[0]
+            response = web.Response(status=(held.status if held is not None else None) or 502)
+        held = current[0]
+        if held is None:  # the upstream never gave a head: journal what the client met
+            held = self.journal.record(self._entry(request, snapshot, resolution, request_id, done, arrived,
+                                                   Outcome.CLIENT_GONE if gone else done.outcome))
+        entry = self.journal.finish(held, finished(
+            held, ended=time.time(), decisions=tuple(decisions),
+            outcome=Outcome.CLIENT_GONE if gone else held.outcome))
         self._after(entry)
         return response
 
@@ -732,25 +692,35 @@ class WireServer:
         assert rule.websocket is not None
         ws = web.WebSocketResponse()
         ws.headers["X-Request-Id"] = request_id
-        entry = self._entry(request, snapshot, resolution, request_id, 101, catalogue.reason_phrase(101),
-                            "answered", arrived)
-        self.journal.record(entry)
+        opened = Answer(101, catalogue.reason_phrase(101), (), b"", Outcome.ANSWERED,
+                        decisions=tuple(resolution.decisions))
+        current = self.journal.begin(self._entry(request, snapshot, resolution, request_id, opened, arrived,
+                                                 Outcome.ANSWERED))
         await ws.prepare(request)
-        entry.response_headers = tuple(ws.headers.items())
-        entry.first_byte = time.time()
+        # each step that says something is a newer snapshot in the journal, replacing the last
+        current = self.journal.finish(current, finished(
+            current, response_headers=tuple(ws.headers.items()), first_byte=time.time()))
+        received: list[str] = []
+        outcome = Outcome.ANSWERED
         try:
             for step in rule.websocket:
-                if not await self._websocket_step(ws, step, entry):
+                going = await self._websocket_step(ws, step, received)
+                if received and len(current.decisions) != len(opened.decisions) + len(received):
+                    current = self.journal.finish(current, finished(
+                        current, decisions=(*opened.decisions, *received)))
+                if not going:
                     break
             else:
                 await ws.close()
         except (TimeoutError, ConnectionResetError):
-            entry.outcome = "client_gone"
-        entry.ended = time.time()
+            outcome = Outcome.CLIENT_GONE
+        entry = self.journal.finish(current, finished(current, outcome=outcome, ended=time.time(),
+                                                      decisions=(*opened.decisions, *received)))
         self._after(entry)
         return ws
 
-    async def _websocket_step(self, ws: web.WebSocketResponse, step: WebSocketStep, entry: Entry) -> bool:
+    async def _websocket_step(self, ws: web.WebSocketResponse, step: WebSocketStep,
+                              received: list[str]) -> bool:
         """One step of a scripted exchange; False once the socket is closed."""
         if step.send is not None:
             await ws.send_str(step.send)
@@ -758,8 +728,7 @@ class WireServer:
             await ws.send_json(step.send_json)
         elif step.receive:
             message = await ws.receive(timeout=self.max_delay)
-            received = f"websocket received {message.type.name}: {message.data!r}"[:200]
-            entry.decisions = (*entry.decisions, received)
+            received.append(f"websocket received {message.type.name}: {message.data!r}"[:200])
         elif step.echo is not None:
             for _ in range(step.echo):
                 message = await ws.receive(timeout=self.max_delay)
@@ -776,63 +745,6 @@ class WireServer:
             return False
         return True
 
-    def _compose(
-        self, snapshot: RequestSnapshot, resolution: Resolution, plan: Plan, fault: Fault | None,
-        outcome: str, request_id: str, engine: Engine,
-    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        """Status, reason, headers and body to send: the plan rendered, chaos headers merged, and
-        the request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416)."""
-        if plan.templated:
-            headers, payload = plan.render(Context(snapshot, resolution.params, request_id))
-        else:
-            headers, payload = list(plan.headers), plan.body
-        if resolution.extra_headers:
-            replaced = {name.lower() for name, _ in resolution.extra_headers}
-            headers = [h for h in headers if h[0].lower() not in replaced] + resolution.extra_headers
-        if plan.templated or resolution.extra_headers:
-            _clean(headers, resolution.decisions)
-        if plan.retry_after_date is not None:
-            headers.append(("Retry-After", formatdate(time.time() + plan.retry_after_date, usegmt=True)))
-        headers.append(("X-Request-Id", request_id))
-        status, reason = plan.status, plan.reason
-        if status == 405 and not any(h[0].lower() == "allow" for h in headers):
-            # RFC 9110 15.5.6: MUST list what the resource allows, computed from the rules
-            headers.append(("Allow", ", ".join(sorted({*engine.allowed_methods(snapshot.path), "OPTIONS"}))))
-        if 200 <= status < 300 and fault is None and not plan.break_protocol and outcome != "unmatched":
-            request_headers = snapshot.headers
-            if plan.validators and not _conditional(request_headers):
-                headers.extend(plan.validators)  # the common case: a static 200, nothing to evaluate
-                return status, reason, headers, payload
-            (status, headers, payload), note = conditional_answer(
-                snapshot.method, request_headers, status, headers, payload,
-                plan.etag or etag_of(payload), plan.last_modified or self.started_at)
-            if note is not None:
-                resolution.decisions.append(note)
-                reason = catalogue.reason_phrase(status)
-                if status >= 400:
-                    payload = catalogue.error_body(status, note)
-                    headers = [h for h in headers if h[0].lower() != "content-type"]
-                    headers.append(("Content-Type", "application/json"))
-        return status, reason, headers, payload
-
-    def _unmatched_plan(self, snapshot: RequestSnapshot, plan: Plan, engine: Engine) -> tuple[Plan, str]:
-        """No rule matched. If rules serve the path with other methods, the faithful answer is
-        204 with Allow to OPTIONS and 405 with Allow to anything else (RFC 9110 9.3.7, 15.5.6)."""
-        allowed = engine.allowed_methods(snapshot.path)
-        if not allowed:
-            return plan, "unmatched"
-        methods = sorted({*allowed, "OPTIONS"})
-        allow = ("Allow", ", ".join(methods))
-        if snapshot.method == "OPTIONS":
-            return Plan(204, catalogue.reason_phrase(204), (allow,)), "answered"
-        if snapshot.method in allowed:
-            return plan, "unmatched"  # the method is served here; something else did not match
-        body = json.loads(plan.body)
-        body["error_code"] = catalogue.error_code(405)
-        body["error_msg"] = f"{snapshot.method} is not allowed on {snapshot.path}; allowed: {allow[1]}"
-        return Plan(405, catalogue.reason_phrase(405), (("Content-Type", "application/json"), allow),
-                    json.dumps(body).encode()), "unmatched"
-
     def _after(self, entry: Entry) -> None:
         for hook in self.exchange_hooks:
             try:
@@ -841,18 +753,22 @@ class WireServer:
                 log.exception("exchange hook %r failed", hook)
 
     def _entry(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
-               request_id: str, status: int, reason: str, outcome: str, arrived: float) -> Entry:
+               request_id: str, done: Answer, arrived: float, outcome: Outcome,
+               first_byte: float | None = None, ended: float | None = None) -> Entry:
+        """The journal's value for this exchange: the answer as the client meets it."""
         # the parser's header pairs (shared with the previous entry when the client sent the same
         # ones) and an interned path: a full journal keeps thousands of these
         headers = self._last_headers
         if not headers.same(request.raw_headers):
             headers = self._last_headers = WireHeaders(request.raw_headers)
+        fault = done.fault
         return Entry(
             seq=0, request_id=request_id, method=snapshot.method,
             path=sys.intern(snapshot.path), query_string=snapshot.raw_path.partition("?")[2],
             headers=headers, body=snapshot.body[:self.journal_body_limit],
             client=snapshot.client, session=resolution.session,
-            rule=resolution.rule.id if resolution.rule is not None else None, status=status,
-            reason=reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
-            arrived=arrived, near_misses=resolution.near_misses, decisions=resolution.decisions,
-            injected=tuple(resolution.injected))
+            rule=resolution.rule.id if resolution.rule is not None else None, status=done.seen_status,
+            reason=done.seen_reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
+            arrived=arrived, first_byte=first_byte, ended=ended, near_misses=resolution.near_misses,
+            decisions=done.decisions, response_headers=done.seen_headers,
+            fault=None if fault is None else fault.type, injected=tuple(resolution.injected))
