@@ -125,6 +125,14 @@ def _token(text: str) -> str:
     return text
 
 
+def _state_url(text: str) -> str:
+    """memory, or a Redis URL (redis://, rediss://, unix://)."""
+    if text == "memory" or (text.startswith(("redis://", "rediss://", "unix://")) and len(text) > 10
+                            and not any(c.isspace() for c in text)):
+        return text
+    raise _Invalid("memory or redis://HOST:PORT/DB (rediss:// for TLS, unix:///path/to/socket)")
+
+
 def _choice(*names: str) -> Parse:
     def parse(text: str) -> str:
         if text.strip() not in names:
@@ -276,6 +284,17 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
     opt(chaos, "--time-scale", "MOCKSERVER_TIME_SCALE", 1.0,
         "multiply every delay (and speed up timelines and buckets) by this",
         _number(expected="a number above 0 (0.01 makes every delay 100 times shorter)"))
+
+    shared = serve.add_argument_group("state (docs/scale-out.md)")
+    opt(shared, "--state", "MOCKSERVER_STATE", "memory",
+        "where counters, states, buckets and slots live: memory, or redis://HOST:PORT/DB shared by replicas",
+        _state_url, metavar="memory|redis://HOST:PORT/DB")
+    opt(shared, "--state-prefix", "MOCKSERVER_STATE_PREFIX", "mockserver",
+        "the prefix of this mock's keys in the state backend (one per logical mock)",
+        _text("a key prefix without spaces, such as mockserver or ci-job-42"), metavar="PREFIX")
+    opt(shared, "--state-timeout", "MOCKSERVER_STATE_TIMEOUT", 2.0,
+        "seconds to wait for the state backend before answering 503 (a claim older than half of it "
+        "is not applied)", _number(expected="a number of seconds above 0, such as 2"))
 
     runtime = serve.add_argument_group("runtime")
     opt(runtime, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", GC_THRESHOLD,
@@ -448,7 +467,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                                 keepalive_timeout=args.keepalive_timeout,
                                 body_timeout=args.body_timeout, max_connections=args.max_connections,
                                 journal_size=args.journal_size, header_control=args.header_control,
-                                time_scale=args.time_scale)
+                                time_scale=args.time_scale, state=args.state,
+                                state_prefix=args.state_prefix, state_timeout=args.state_timeout)
         except ScenarioError as exc:
             for problem in exc.problems:
                 print(problem, file=err)

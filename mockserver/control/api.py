@@ -18,10 +18,11 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
+from ..backend import StateBackend, StateUnavailable
 from ..errors import Problem, ScenarioError
 from ..journal import Entry, json_safe
 from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
@@ -30,6 +31,8 @@ from .metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from ..wire.server import MockServer
+
+_T = TypeVar("_T")
 
 __all__ = ["ERRORS", "PREFIX", "ApiError", "ControlApi", "openapi_document"]
 
@@ -53,6 +56,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_scenario": (422, "the scenario is not valid; nothing was changed"),
     "invalid_fault": (422, "the fault spec is not valid; nothing was changed"),
     "internal_error": (500, "the control API failed; this is a bug in mockserver"),
+    "state_unavailable": (503, "the state backend (--state) could not be reached; nothing was changed there"),
 }
 
 
@@ -189,6 +193,7 @@ class ControlApi:
         return web.json_response({
             "status": "ok", "scenarios": len(scenarios), "rules": sum(len(s.rules) for s in scenarios),
             "reload_error": self.server.reload_error,
+            "state": await self.server.backend.healthy(),
         })
 
     async def list_scenarios(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
@@ -280,11 +285,26 @@ class ControlApi:
         query = _query(request, {"session"})
         session = query.get("session")
         self.server.reset(session)
+        await self._shared(lambda b: b.reset(session, clock=session is None))
         return web.json_response({"reset": True, "session": session})
+
+    async def _shared(self, call: Callable[[StateBackend], Awaitable[_T]]) -> _T | None:
+        """Run *call* on the shared state backend (--state redis://...), if there is one."""
+        backend = self.server.shared_state
+        if backend is None:
+            return None
+        try:
+            return await call(backend)
+        except StateUnavailable as exc:
+            raise ApiError("state_unavailable", str(exc)) from None
+
+    async def _states(self, session: str) -> dict[str, str]:
+        found = await self._shared(lambda b: b.states(session))
+        return found if found is not None else self.server.store.states(session)
 
     async def get_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         session = _query(request, {"session"}).get("session", "")
-        return web.json_response({"states": self.server.store.states(session)})
+        return web.json_response({"states": await self._states(session)})
 
     async def put_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, self._body_limit, required={"name": str, "value": str},
@@ -292,8 +312,10 @@ class ControlApi:
         session = body.get("session", "")
         if not body["name"]:
             raise ApiError("bad_request", "name: found ''; expected a state name")
-        self.server.store.set_state(body["name"], body["value"], session)
-        return web.json_response({"states": self.server.store.states(session)})
+        if self.server.shared_state is None:
+            self.server.store.set_state(body["name"], body["value"], session)
+        await self._shared(lambda b: b.set_state(body["name"], body["value"], session))
+        return web.json_response({"states": await self._states(session)})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "header", "body",
@@ -342,7 +364,8 @@ class ControlApi:
         if not 0 <= seconds < 1e12:  # also refuses NaN
             raise ApiError("bad_request", f"seconds: found {body['seconds']!r}; "
                                           "expected a number of seconds >= 0 (the clock only moves forward)")
-        return web.json_response({"now": self.server.clock.advance(seconds)})
+        now = await self._shared(lambda b: b.advance(seconds))
+        return web.json_response({"now": self.server.clock.advance(seconds) if now is None else now})
 
     # --- faults (the server's runtime fault registry) ---------------------------------------------
 
@@ -556,7 +579,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["status", "scenarios", "rules", "reload_error"],
         "properties": {"status": {"const": "ok"}, "scenarios": {"type": "integer", "minimum": 0},
                        "rules": {"type": "integer", "minimum": 0},
-                       "reload_error": {"type": ["string", "null"]}},
+                       "reload_error": {"type": ["string", "null"]},
+                       "state": {"type": ["string", "null"]}},
     },
     "ScenarioSummary": {
         "type": "object", "required": ["name", "source", "rules"],

@@ -19,15 +19,16 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from email.utils import formatdate
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
 
 from .. import catalogue
+from ..backend import STATE_UNAVAILABLE, MemoryBackend, StateBackend, StateUnavailable
 from ..clock import Clock
 from ..conditional import conditional_answer, etag_of
 from ..engine import Engine, Resolution
@@ -52,6 +53,8 @@ from .exchange import apply_fault
 from .http1 import Sent, encode
 
 __all__ = ["MockServer", "ScenarioSource"]
+
+_T = TypeVar("_T")
 
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
@@ -146,6 +149,9 @@ class MockServer:
         public_health: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         header_control: bool = False,
+        state: str | None = None,
+        state_prefix: str = "mockserver",
+        state_timeout: float = 2.0,
     ) -> None:
         from ..control.metrics import Metrics
 
@@ -168,6 +174,14 @@ class MockServer:
         self.started_at = time.time()
         self.time_scale = time_scale  # fast mode: every sleep is multiplied by this
         self.clock = Clock()
+        # the state backend: in memory (the engine's own fast path) or shared (Redis, one claim a request)
+        self.backend: StateBackend = MemoryBackend(self.store, self.clock, time_scale)
+        self.shared_state: StateBackend | None = None
+        if state is not None and state != "memory":
+            from .redis_state import open_backend  # redis is the optional extra mockserver[redis]
+
+            self.shared_state = self.backend = open_backend(state, prefix=state_prefix, time_scale=time_scale,
+                                                            timeout=state_timeout)
         self.in_flight = 0
         # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only
         self.exchange_hooks: list[Callable[[Entry], None]] = []
@@ -241,14 +255,27 @@ class MockServer:
         self.seed = seed
 
     def states(self, session: str = "") -> dict[str, str]:
-        return self.store.states(session)
+        shared = self._on_shared(lambda b: b.states(session))
+        return shared if shared is not None else self.store.states(session)
 
     def set_state(self, name: str, value: str, session: str = "") -> None:
         self.store.set_state(name, value, session)
+        self._on_shared(lambda b: b.set_state(name, value, session))
 
     def advance(self, seconds: float) -> None:
         """Move the clock on (timelines, rate limits) without waiting."""
         self.clock.advance(seconds)
+        self._on_shared(lambda b: b.advance(seconds))
+
+    def _on_shared(self, call: Callable[[StateBackend], Coroutine[Any, Any, _T]]) -> _T | None:
+        """From another thread than the server's (a test beside an in-thread server), run *call* on
+        the shared backend and wait for it. On the server's own loop (the control API), or
+        without a shared backend, do nothing: the caller awaits the backend itself."""
+        backend, loop = self.shared_state, self._loop
+        if backend is None or loop is None or self._thread is None \
+                or threading.current_thread() is self._thread:
+            return None
+        return asyncio.run_coroutine_threadsafe(call(backend), loop).result(30)
 
     def clear_journal(self) -> None:
         self.journal.clear()
@@ -286,6 +313,7 @@ class MockServer:
         """Forget counters, states, the journal, the clock and runtime faults (or only one
         session's counters and states)."""
         self.store.reset(session)
+        self._on_shared(lambda b: b.reset(session, clock=session is None))
         if session is None:
             self.journal.clear()
             self.clock.reset()
@@ -332,6 +360,8 @@ class MockServer:
         if runner is not None:
             self._control.dashboard.close()  # open dashboard pages' streams end at once
             await runner.cleanup()
+        if self.shared_state is not None:
+            await self.shared_state.close()
 
     async def __aenter__(self) -> MockServer:
         await self.start()
@@ -447,7 +477,14 @@ class MockServer:
             request.method, request.path, request.query, request.headers, body, request.raw_path,
             request.remote or "", "1.1" if version == HttpVersion11 else f"{version.major}.{version.minor}")
         request_id = self._next_request_id()
-        resolution = engine.resolve(snapshot, request_id)
+        if self.shared_state is None:
+            resolution = engine.resolve(snapshot, request_id)
+        else:
+            try:
+                resolution = await engine.resolve_async(snapshot, self.shared_state, request_id)
+            except StateUnavailable:  # nothing was counted that this answer does not say
+                return await self._refused(
+                    request, error_response(503, STATE_UNAVAILABLE, {"Retry-After": "1"}), arrived)
         try:
             if resolution.rule is not None and resolution.rule.websocket is not None \
                     and request.headers.get("Upgrade", "").lower() == "websocket":
