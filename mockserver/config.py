@@ -104,6 +104,14 @@ def ca_file(value: str) -> str:
     return value
 
 
+def state_url(value: str) -> str:
+    """memory, or a Redis URL (redis://, rediss://, unix://)."""
+    if value == "memory" or (value.startswith(("redis://", "rediss://", "unix://")) and len(value) > 10
+                             and not any(c.isspace() for c in value)):
+        return value
+    raise Invalid("memory or redis://HOST:PORT/DB (rediss:// for TLS, unix:///path/to/socket)")
+
+
 def choice(*names: str) -> Parse:
     def parse(value: str) -> str:
         if value.strip() not in names:
@@ -186,10 +194,14 @@ class ServerKeywords(TypedDict, total=False):
     refuse_port: int | None
     silent_port: int | None
     blackhole_port: int | None
+    state: str
+    state_prefix: str
+    state_timeout: float
 
 
 CONTROL = "control API (/__mock/...)"
 PROXY = "proxy (docs/proxy.md)"
+STATE = "state (docs/scale-out.md)"
 LIMITS = "limits (hitting one gives the catalogue's answer, never a crash)"
 
 
@@ -256,6 +268,17 @@ class ServerConfig:
                               "PEM CA bundle that https upstreams are checked against "
                               "(default: the system's)",
                               ca_file, metavar="FILE")
+    state: str = _s("memory", "--state", "MOCKSERVER_STATE", STATE,
+                    "where counters, states, buckets and slots live: memory, or redis://HOST:PORT/DB shared "
+                    "by replicas", state_url, metavar="memory|redis://HOST:PORT/DB")
+    state_prefix: str = _s("mockserver", "--state-prefix", "MOCKSERVER_STATE_PREFIX", STATE,
+                           "the prefix of this mock's keys in the state backend (one per logical mock)",
+                           text("a key prefix without spaces, such as mockserver or ci-job-42"),
+                           metavar="PREFIX")
+    state_timeout: float = _s(2.0, "--state-timeout", "MOCKSERVER_STATE_TIMEOUT", STATE,
+                              "seconds to wait for the state backend before answering 503 (a claim older "
+                              "than half of it is not applied)",
+                              number(expected="a number of seconds above 0, such as 2"))
     gc_threshold: int = _s(GC_THRESHOLD, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", "runtime",
                            "allocations between young garbage collections; the start-up heap is frozen as "
                            "well (0 leaves Python's GC as it is)",

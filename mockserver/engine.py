@@ -8,6 +8,7 @@ the server carries out what the resolution says, and every decision is written d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -15,16 +16,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import catalogue
+from .backend import Bucket, Candidate, Claim, Claimed, Count, Slot, StateBackend
 from .chaos import Mix, Outcome, ScenarioChaos
 from .durations import parse_duration
 from .faults import FAULTS, Fault
 from .faults.drip import Drip
 from .matching import Closeness, RuleIndex
 from .request import RequestSnapshot
-from .responses import Plan
+from .responses import Plan, Responder
 from .rng import uniforms
 from .rules import Rule, RuntimeFault, Scenario
-from .state import Session, StateStore
+from .state import INITIAL_STATE, Session, StateStore
 from .templating import Context
 
 __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
@@ -173,6 +175,134 @@ class Engine:
             self._overrides(res, "(unmatched)", request, self.header_control)
         return res
 
+    # --- a shared state backend (Redis): one claim per request ----------------------------------
+
+    async def resolve_async(self, request: RequestSnapshot, backend: StateBackend,
+                            request_id: str = "") -> Resolution:
+        """resolve() against a shared backend: the keys of every candidate rule go out as one
+        Claim (one round trip), the decision is finished from its answer. A chaotic rule that
+        chaos let through is counted with a second small trip (Count). A rule that needs no
+        state at all (one answer, no times, states, delays or chaos) makes no trip."""
+        session_key = request.headers.get(self.session_header, "")
+        found: list[tuple[Rule, dict[str, str], Responder, Candidate]] = []
+        for position in self.index.candidates(request.path, request.method):
+            rule = self.rules[position]
+            params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
+                else rule.matcher.match(request)
+            if params is None:
+                continue
+            responder = rule.responder
+            branch_key: str | None = None
+            for branch in rule.branches:
+                if branch.condition.match(request) is not None:
+                    responder, branch_key = branch.responder, branch.key
+                    break
+            counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
+            if rule.key is not None or not isinstance(state, str):
+                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
+                                                                  branch_key)
+            chaotic = position in self._chaotic
+            bucket, slot = self._limits(rule, request, session_key) if chaotic else (None, None)
+            candidate = Candidate(counter, arrivals, branch_key, state, rule.times, rule.requires_state,
+                                  rule.sets_state, not chaotic, bucket, slot)
+            if not found and not chaotic and rule.times is None and rule.requires_state is None \
+                    and rule.sets_state is None and len(responder.plans) == 1 and responder.then == "last" \
+                    and responder.plans[0].delay is None:
+                # static: no counter can change this answer, so no trip (its ordinal stays 0)
+                seed = self.seed if self.seed is not None else (rule.seed or 0)
+                return Resolution(rule, responder.plans[0], params, 0, 0.0, None, session_key,
+                                  state=state, counter=counter, fault=rule.fault, seed=seed)
+            found.append((rule, params, responder, candidate))
+            if rule.times is None and rule.requires_state is None:
+                break  # this one always wins: the ones after it cannot be reached
+        chaos_unmatched = bool(self.runtime_faults) or self.header_control
+        claimed = await backend.claim(Claim(session_key, tuple(c for *_, c in found),
+                                            "(unmatched)" if chaos_unmatched else None))
+        if claimed.index < 0:
+            hits = await backend.hits(session_key) if found else {}
+            states = await backend.states(session_key) if found else {}
+            res = self._unmatched_from(request, session_key, hits, states)
+            if chaos_unmatched:
+                res.ordinal, res.seed = claimed.ordinal, self.seed or 0
+                self._overrides(res, "(unmatched)", request, self.header_control)
+            return res
+        rule, params, responder, candidate = found[claimed.index]
+        plan = responder.pick(claimed.pick)
+        seed = self.seed if self.seed is not None else (rule.seed or 0)
+        delay = deadline = None
+        if plan.delay is not None:
+            delay = plan.delay.sample(seed, rule.id, claimed.ordinal)
+            if rule.deadline is not None:
+                deadline = rule.deadline.read(request)
+        res = Resolution(rule, plan, params, claimed.ordinal, delay or 0.0, deadline, session_key,
+                         state=candidate.state, counter=candidate.counter, fault=rule.fault, seed=seed)
+        if not candidate.count_now:
+            self._chaos_claimed(res, rule, self.chaos.get(rule.scenario, _NO_CHAOS), request, candidate,
+                                claimed, backend)
+            if not res.overridden:
+                await backend.count(Count(session_key, candidate.counter, candidate.branch, candidate.state,
+                                          rule.sets_state))
+        return res
+
+    def _limits(self, rule: Rule, request: RequestSnapshot,
+                session: str) -> tuple[Bucket | None, Slot | None]:
+        """The token bucket and the concurrency slot a request to *rule* takes, named as
+        _rate_limited and _over_cap name them."""
+        chaos = self.chaos.get(rule.scenario, _NO_CHAOS)
+        bucket = slot = None
+        limit = rule.rate_limit or chaos.rate_limit
+        if limit is not None:
+            scope = rule.id if rule.rate_limit is not None else f"scenario:{rule.scenario}"
+            bucket = Bucket(f"{scope}|{self._limit_value(limit.key, request, session)}", limit.rate,
+                            limit.burst)
+        cap = rule.concurrency or chaos.concurrency
+        if cap is not None:
+            scope = rule.id if rule.concurrency is not None else f"scenario:{rule.scenario}"
+            slot = Slot(f"{scope}|{self._limit_value(cap.key, request, session)}", cap.limit)
+        return bucket, slot
+
+    def _chaos_claimed(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot,
+                       candidate: Candidate, claimed: Claimed, backend: StateBackend) -> None:
+        """_chaos, with the bucket and the slot already taken by the claim."""
+        limit = rule.rate_limit or chaos.rate_limit
+        if limit is not None and candidate.bucket is not None:
+            if limit.headers:
+                reset = 0 if claimed.admitted else limit.retry_after(claimed.wait)
+                res.extra_headers += [
+                    ("RateLimit-Policy", f'"burst";q={limit.burst};w={limit.window:g}'),
+                    ("RateLimit", f'"burst";r={claimed.remaining};t={reset}'),
+                    ("X-RateLimit-Limit", str(limit.burst)),
+                    ("X-RateLimit-Remaining", str(claimed.remaining)),
+                ]
+            if not claimed.admitted:
+                seconds = limit.retry_after(claimed.wait)
+                res.plan, res.fault, res.delay, res.overridden = self.throttled_plan, None, 0.0, True
+                res.extra_headers.append(("Retry-After", str(seconds)))
+                res.decisions.append(
+                    f"rate_limit: bucket {candidate.bucket.key} empty, Retry-After {seconds}s")
+                res.injected.append("rate_limit")
+                return
+        cap = rule.concurrency or chaos.concurrency
+        if cap is not None and candidate.slot is not None:
+            if not claimed.slotted:
+                seconds = max(1, math.ceil(cap.retry_after - 1e-9))
+                res.plan, res.fault, res.delay, res.overridden = self.overloaded_plan, None, 0.0, True
+                res.extra_headers.append(("Retry-After", str(seconds)))
+                res.decisions.append(f"concurrency: {cap.limit} in flight on {candidate.slot.key}, "
+                                     f"Retry-After {seconds}s")
+                res.injected.append("concurrency")
+                return
+            if claimed.lease is not None:
+                res.release = _lease_releaser(backend, res.session, candidate.slot.key, claimed.lease)
+        if not (self._overrides(res, rule.id, request, self.header_control or chaos.header_control)
+                or (chaos.timeline is not None and self._phase(res, rule, chaos, claimed.now))):
+            mix = rule.mix or chaos.mix
+            if mix is not None:
+                self._draw(res, mix, f"{rule.id}/mix", "mix")
+        if rule.fault is not None and res.fault is rule.fault:
+            res.decisions.append(f"fault: {rule.fault.describe()}")
+            res.injected.append("fault")
+
     @staticmethod
     def _keys(rule: Rule, request: RequestSnapshot, params: dict[str, str], request_id: str,
               branch_key: str | None) -> tuple[str, str, str | None, str]:
@@ -280,9 +410,9 @@ class Engine:
         res.injected.append("concurrency")
         return True
 
-    def _phase(self, res: Resolution, rule: Rule, chaos: ScenarioChaos) -> bool:
+    def _phase(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, now: float | None = None) -> bool:
         assert chaos.timeline is not None
-        now = self.clock()
+        now = self.clock() if now is None else now
         found = chaos.timeline.at(now)
         if found is None:
             return False
@@ -413,33 +543,45 @@ class Engine:
         close the path is (segments, then the spelling of each) and whether the method is right,
         so ``GET /order/7`` names ``GET /orders/{id}`` first whatever order the rules were loaded in.
         """
-        ranked: list[tuple[int, float, int, int, NearMiss]] = []
-        probe = Closeness(request.path)
         with self.store.lock:
             session = self.store.session(request.headers.get(self.session_header, ""))
-            for position, rule in enumerate(self.rules):
-                misses = rule.matcher.explain(request)
-                params = rule.matcher.path.match(request.path) if rule.matcher.path is not None else {}
-                ctx = Context(request, params or {}, "")
-                counter = rule.id if rule.key is None else f"{rule.id}[{rule.key.render(ctx)}]"
-                state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
-                if rule.times is not None and session.hits.get(counter, 0) >= rule.times:
-                    misses.append(f"times: used up ({rule.times} of {rule.times})")
-                current = session.state(state)
-                if rule.requires_state is not None and current not in rule.requires_state:
-                    wanted = " or ".join(repr(x) for x in rule.requires_state)
-                    misses.append(f"state {state}: expected {wanted}, is {current!r}")
-                if not misses:
-                    continue
-                path_ok = rule.matcher.allows_path(request.path)
-                closeness = round(rule.matcher.closeness(request, probe), 6)
-                ranked.append((0 if path_ok else 1, -closeness, len(misses), position,
-                               NearMiss(rule.id, rule.source, tuple(misses))))
+            return self._near(request, session.hits, session.states, limit)
+
+    def _near(self, request: RequestSnapshot, hits: Mapping[str, int], states: Mapping[str, str],
+              limit: int = 3) -> tuple[NearMiss, ...]:
+        """near_misses() over counters and states read already (from the store or a backend)."""
+        ranked: list[tuple[int, float, int, int, NearMiss]] = []
+        probe = Closeness(request.path)
+        for position, rule in enumerate(self.rules):
+            misses = rule.matcher.explain(request)
+            params = rule.matcher.path.match(request.path) if rule.matcher.path is not None else {}
+            ctx = Context(request, params or {}, "")
+            counter = rule.id if rule.key is None else f"{rule.id}[{rule.key.render(ctx)}]"
+            state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
+            if rule.times is not None and hits.get(counter, 0) >= rule.times:
+                misses.append(f"times: used up ({rule.times} of {rule.times})")
+            current = states.get(state, INITIAL_STATE)
+            if rule.requires_state is not None and current not in rule.requires_state:
+                wanted = " or ".join(repr(x) for x in rule.requires_state)
+                misses.append(f"state {state}: expected {wanted}, is {current!r}")
+            if not misses:
+                continue
+            path_ok = rule.matcher.allows_path(request.path)
+            closeness = round(rule.matcher.closeness(request, probe), 6)
+            ranked.append((0 if path_ok else 1, -closeness, len(misses), position,
+                           NearMiss(rule.id, rule.source, tuple(misses))))
         ranked.sort(key=lambda item: item[:4])
         return tuple(item[4] for item in ranked[:limit])
 
     def _unmatched(self, request: RequestSnapshot, session: str) -> Resolution:
-        misses = self.near_misses(request)
+        return self._unmatched_with(request, session, self.near_misses(request))
+
+    def _unmatched_from(self, request: RequestSnapshot, session: str, hits: Mapping[str, int],
+                        states: Mapping[str, str]) -> Resolution:
+        return self._unmatched_with(request, session, self._near(request, hits, states))
+
+    def _unmatched_with(self, request: RequestSnapshot, session: str,
+                        misses: tuple[NearMiss, ...]) -> Resolution:
         body = {
             "error_code": "MOCK.0404",
             "error_msg": f"No rule matched {request.method} {request.raw_path}",
@@ -522,3 +664,29 @@ def _releaser(store: StateStore, session: Session, slot: str) -> Callable[[], No
                 session.inflight.pop(slot, None)
 
     return release
+
+
+def _lease_releaser(backend: StateBackend, session: str, slot: str, lease: str) -> Callable[[], None]:
+    """Give the slot back once, from the server's loop, without waiting for the answer."""
+    done = False
+
+    def release() -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        task = asyncio.get_running_loop().create_task(backend.release(session, slot, lease))
+        _PENDING.add(task)
+        task.add_done_callback(_released)
+
+    return release
+
+
+_PENDING: set[asyncio.Task[None]] = set()
+
+
+def _released(task: asyncio.Task[None]) -> None:
+    """A release that failed leaves the lease to expire (its lease time); nothing to raise."""
+    _PENDING.discard(task)
+    if not task.cancelled():
+        task.exception()

@@ -19,10 +19,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
+from ..backend import StateBackend, StateUnavailable
 from ..controls import Controls
 from ..errors import Problem, ScenarioError
 from ..journal import Entry, Outcome, json_safe
@@ -33,6 +34,8 @@ from .metrics import CONTENT_TYPE
 __all__ = ["ERRORS", "PREFIX", "ROUTES", "ApiError", "ControlApi", "ControlSettings", "ControlTarget",
            "RouteSpec",
            "openapi_document"]
+
+_T = TypeVar("_T")
 
 PREFIX = "/__mock"
 #: the largest control-API body: a scenario's limit (the serving port's --max-body is far larger)
@@ -54,6 +57,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_scenario": (422, "the scenario is not valid; nothing was changed"),
     "invalid_fault": (422, "the fault spec is not valid; nothing was changed"),
     "internal_error": (500, "the control API failed; this is a bug in mockserver"),
+    "state_unavailable": (503, "the state backend (--state) could not be reached; nothing was changed there"),
 }
 
 
@@ -94,6 +98,8 @@ class ControlTarget(Controls, Protocol):
     """
 
     reload_error: str | None  # the file watcher's last problem (control/reload.py), or None
+    shared_state: StateBackend | None  # --state redis://...: what every replica shares, or None
+    backend: StateBackend  # where the state lives (memory, or shared_state); health asks it
 
     @property
     def scenarios(self) -> tuple[Scenario, ...]: ...
@@ -195,6 +201,7 @@ class ControlApi:
         return web.json_response({
             "status": "ok", "scenarios": len(scenarios), "rules": sum(len(s.rules) for s in scenarios),
             "reload_error": self.server.reload_error,
+            "state": await self.server.backend.healthy(),
         })
 
     async def list_scenarios(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
@@ -286,11 +293,26 @@ class ControlApi:
         query = _query(request, {"session"})
         session = query.get("session")
         self.server.reset(session)
+        await self._shared(lambda b: b.reset(session, clock=session is None))
         return web.json_response({"reset": True, "session": session})
+
+    async def _shared(self, call: Callable[[StateBackend], Awaitable[_T]]) -> _T | None:
+        """Run *call* on the shared state backend (--state redis://...), if there is one."""
+        backend = self.server.shared_state
+        if backend is None:
+            return None
+        try:
+            return await call(backend)
+        except StateUnavailable as exc:
+            raise ApiError("state_unavailable", str(exc)) from None
+
+    async def _states(self, session: str) -> dict[str, str]:
+        found = await self._shared(lambda b: b.states(session))
+        return found if found is not None else self.server.states(session)
 
     async def get_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         session = _query(request, {"session"}).get("session", "")
-        return web.json_response({"states": self.server.states(session)})
+        return web.json_response({"states": await self._states(session)})
 
     async def put_state(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, self._body_limit, required={"name": str, "value": str},
@@ -298,8 +320,10 @@ class ControlApi:
         session = body.get("session", "")
         if not body["name"]:
             raise ApiError("bad_request", "name: found ''; expected a state name")
-        self.server.set_state(body["name"], body["value"], session)
-        return web.json_response({"states": self.server.states(session)})
+        if self.server.shared_state is None:
+            self.server.set_state(body["name"], body["value"], session)
+        await self._shared(lambda b: b.set_state(body["name"], body["value"], session))
+        return web.json_response({"states": await self._states(session)})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "header", "body",
@@ -348,8 +372,11 @@ class ControlApi:
         if not 0 <= seconds < 1e12:  # also refuses NaN
             raise ApiError("bad_request", f"seconds: found {body['seconds']!r}; "
                                           "expected a number of seconds >= 0 (the clock only moves forward)")
-        self.server.advance(seconds)
-        return web.json_response({"now": self.server.now()})
+        now = await self._shared(lambda b: b.advance(seconds))
+        if now is None:
+            self.server.advance(seconds)
+            now = self.server.now()
+        return web.json_response({"now": now})
 
     # --- faults (the server's runtime fault registry) ---------------------------------------------
 
@@ -561,7 +588,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["status", "scenarios", "rules", "reload_error"],
         "properties": {"status": {"const": "ok"}, "scenarios": {"type": "integer", "minimum": 0},
                        "rules": {"type": "integer", "minimum": 0},
-                       "reload_error": {"type": ["string", "null"]}},
+                       "reload_error": {"type": ["string", "null"]},
+                       "state": {"type": ["string", "null"]}},
     },
     "ScenarioSummary": {
         "type": "object", "required": ["name", "source", "rules"],

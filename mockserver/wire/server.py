@@ -18,15 +18,16 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypeVar, Unpack
 
 from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
 
 from .. import catalogue
 from ..answer import KNOWN_METHODS, Answer, Refusal, answer, refuse_body, refuse_expectation, refuse_head
+from ..backend import STATE_UNAVAILABLE, MemoryBackend, StateBackend, StateUnavailable
 from ..clock import Clock
 from ..config import ServerConfig, ServerKeywords
 from ..engine import Engine, Resolution
@@ -53,6 +54,8 @@ from .listeners import FaultListeners
 from .proxy import FaultPlan, Forwarder, Upstream, forward
 
 __all__ = ["Mount", "ScenarioSource", "WireServer"]
+
+_T = TypeVar("_T")
 
 ScenarioSource = str | os.PathLike[str] | Mapping[str, Any] | Scenario
 log = logging.getLogger("mockserver")
@@ -132,6 +135,15 @@ class WireServer:
         self.started_at = time.time()
         self.time_scale = config.time_scale  # fast mode: every sleep is multiplied by this
         self.clock = Clock()
+        # the state backend: in memory (the engine's own fast path) or shared (Redis, one claim a request)
+        self.backend: StateBackend = MemoryBackend(self.store, self.clock, config.time_scale)
+        self.shared_state: StateBackend | None = None
+        if config.state != "memory":
+            from .redis_state import open_backend  # redis is the optional extra mockserver[redis]
+
+            self.shared_state = self.backend = open_backend(
+                config.state, prefix=config.state_prefix, time_scale=config.time_scale,
+                timeout=config.state_timeout)
         self.in_flight = 0
         # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only
         self.exchange_hooks: list[Callable[[Entry], None]] = []
@@ -217,14 +229,27 @@ class WireServer:
         self.seed = seed
 
     def states(self, session: str = "") -> dict[str, str]:
-        return self.store.states(session)
+        shared = self._on_shared(lambda b: b.states(session))
+        return shared if shared is not None else self.store.states(session)
 
     def set_state(self, name: str, value: str, session: str = "") -> None:
         self.store.set_state(name, value, session)
+        self._on_shared(lambda b: b.set_state(name, value, session))
 
     def advance(self, seconds: float) -> None:
         """Move the clock on (timelines, rate limits) without waiting."""
         self.clock.advance(seconds)
+        self._on_shared(lambda b: b.advance(seconds))
+
+    def _on_shared(self, call: Callable[[StateBackend], Coroutine[Any, Any, _T]]) -> _T | None:
+        """From another thread than the server's (a test beside an in-thread server), run *call* on
+        the shared backend and wait for it. On the server's own loop (the control API), or
+        without a shared backend, do nothing: the caller awaits the backend itself."""
+        backend, loop = self.shared_state, self._loop
+        if backend is None or loop is None or self._thread is None \
+                or threading.current_thread() is self._thread:
+            return None
+        return asyncio.run_coroutine_threadsafe(call(backend), loop).result(30)
 
     def clear_journal(self) -> None:
         self.journal.clear()
@@ -262,6 +287,7 @@ class WireServer:
         """Forget counters, states, the journal, the clock and runtime faults (or only one
         session's counters and states)."""
         self.store.reset(session)
+        self._on_shared(lambda b: b.reset(session, clock=session is None))
         if session is None:
             self.journal.clear()
             self.clock.reset()
@@ -320,6 +346,8 @@ class WireServer:
                 self._on_close()  # e.g. open dashboard pages' streams end at once
             await runner.cleanup()
         await self.forwarder.close()
+        if self.shared_state is not None:
+            await self.shared_state.close()
 
     def add_proxy_observer(self, observer: Callable[[Captured], None]) -> None:
         """Call *observer* with a Captured for every forwarded exchange (wire/proxy.py)."""
@@ -469,7 +497,14 @@ class WireServer:
             request.method, request.path, request.query, request.headers, body, request.raw_path,
             request.remote or "", "1.1" if version == HttpVersion11 else f"{version.major}.{version.minor}")
         request_id = self._next_request_id()
-        resolution = engine.resolve(snapshot, request_id)
+        if self.shared_state is None:
+            resolution = engine.resolve(snapshot, request_id)
+        else:
+            try:
+                resolution = await engine.resolve_async(snapshot, self.shared_state, request_id)
+            except StateUnavailable:  # nothing was counted that this answer does not say
+                return await self._refused(
+                    request, error_response(503, STATE_UNAVAILABLE, {"Retry-After": "1"}), arrived)
         try:
             if resolution.rule is not None and resolution.rule.websocket is not None \
                     and request.headers.get("Upgrade", "").lower() == "websocket":

@@ -13,11 +13,14 @@ import pytest
 from aiohttp import web
 
 from mockserver import MockServer
+from mockserver.backend import MemoryBackend
+from mockserver.clock import Clock
 from mockserver.control.api import ControlApi, ControlSettings
 from mockserver.control.remote import RemoteMockServer
 from mockserver.controls import Controls
 from mockserver.journal import Journal
 from mockserver.scenario import Scenario
+from mockserver.state import StateStore
 from tests.control.conftest import serve
 
 SCENARIO = {"name": "s", "rules": [{"name": "r", "match": {"path": "/x"}, "respond": {"status": 200}}]}
@@ -94,6 +97,8 @@ class _Target:
         self._seed: int | None = None
         self._now = 0.0
         self.url = "http://127.0.0.1:1"
+        self.shared_state = None
+        self.backend = MemoryBackend(StateStore(), Clock(), 1.0)  # health asks where the state lives
 
     def url_for(self, path: str) -> str:
         return self.url + path

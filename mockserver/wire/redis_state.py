@@ -1,0 +1,288 @@
+"""The Redis state backend: every claim is one Lua script (EVALSHA), so replicas count as one.
+
+Keys live under a prefix per mock (``--state-prefix``, default ``mockserver``):
+``P:s:<session>:h`` (counters), ``:st`` (named states), ``:b`` (token buckets), ``:slots`` (the
+names of its slot sets), ``P:c:<session>:<slot>`` (leases, a sorted set scored by expiry),
+``P:sessions``, ``P:clock`` (origin, offset, frozen) and ``P:leases``. The clock is Redis's
+``TIME`` read inside each script, plus the test clock's offset kept in ``P:clock``, divided by the
+time scale the server passes: every replica reads the same clock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, NoReturn
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ..backend import Claim, Claimed, Count, StateUnavailable
+
+__all__ = ["RedisBackend", "open_backend"]
+
+_CLOCK = """
+local function clock(P, scale)
+  local t = redis.call('TIME')
+  local real = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local ck = P .. ':clock'
+  local origin = tonumber(redis.call('HGET', ck, 'origin'))
+  if origin == nil then origin = real; redis.call('HSET', ck, 'origin', string.format('%.17g', real)) end
+  local offset = tonumber(redis.call('HGET', ck, 'offset') or '0')
+  local frozen = tonumber(redis.call('HGET', ck, 'frozen'))
+  local now = (frozen or (real - origin)) + offset
+  if scale > 0 then now = now / scale end
+  return now, real
+end
+"""
+
+_LATE = """
+local t0 = redis.call('TIME')
+if tonumber(t0[1]) + tonumber(t0[2]) / 1000000 > tonumber(ARGV[#ARGV]) then return -2 end
+"""
+
+_CLAIM = _CLOCK + _LATE + """
+local P, sess, scale = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local claim = cjson.decode(ARGV[3])
+local base = P .. ':s:' .. sess
+local h, st = base .. ':h', base .. ':st'
+redis.call('SADD', P .. ':sessions', sess)
+for i, c in ipairs(claim.c) do
+  local counter, arrivals, branch, state = c[1], c[2], c[3], c[4]
+  local times, requires, sets, count_now, bucket, slot = c[5], c[6], c[7], c[8], c[9], c[10]
+  local answered = tonumber(redis.call('HGET', h, counter) or '0')
+  local ok = true
+  if times >= 0 and answered >= times then ok = false end
+  if ok and requires then
+    local current = redis.call('HGET', st, state) or 'started'
+    local found = false
+    for _, want in ipairs(requires) do if want == current then found = true end end
+    ok = found
+  end
+  if ok then
+    local ordinal = redis.call('HINCRBY', h, arrivals, 1) - 1
+    local pick = answered
+    if branch then pick = tonumber(redis.call('HGET', h, branch) or '0') end
+    if count_now then
+      redis.call('HINCRBY', h, counter, 1)
+      if branch then redis.call('HINCRBY', h, branch, 1) end
+      if sets then redis.call('HSET', st, state, sets) end
+    end
+    local now, real = clock(P, scale)
+    local admitted, wait, remaining = 1, 0, 0
+    if bucket then
+      local bk, rate, burst = bucket[1], bucket[2], bucket[3]
+      local raw = redis.call('HGET', base .. ':b', bk)
+      local tokens, last = burst, now
+      if raw then
+        local sep = string.find(raw, ':', 1, true)
+        tokens, last = tonumber(string.sub(raw, 1, sep - 1)), tonumber(string.sub(raw, sep + 1))
+      end
+      tokens = math.min(burst, tokens + (now - last) * rate)
+      if tokens >= 1 then tokens = tokens - 1 else admitted, wait = 0, (1 - tokens) / rate end
+      redis.call('HSET', base .. ':b', bk, string.format('%.17g:%.17g', tokens, now))
+      remaining = math.floor(tokens)
+    end
+    local slotted, lease = 1, ''
+    if slot and admitted == 1 then
+      local zk = P .. ':c:' .. sess .. ':' .. slot[1]
+      redis.call('ZREMRANGEBYSCORE', zk, '-inf', real)
+      if redis.call('ZCARD', zk) < slot[2] then
+        lease = tostring(redis.call('INCR', P .. ':leases'))
+        redis.call('ZADD', zk, real + slot[3], lease)
+        redis.call('SADD', base .. ':slots', zk)
+      else
+        slotted = 0
+      end
+    end
+    return {i - 1, ordinal, pick, string.format('%.17g', now), admitted, string.format('%.17g', wait),
+            remaining, slotted, lease}
+  end
+end
+local ordinal = 0
+if claim.u then ordinal = redis.call('HINCRBY', h, claim.u, 1) - 1 end
+return {-1, ordinal, 0, '0', 1, '0', 0, 1, ''}
+"""
+
+_COUNT = _LATE + """
+local base = ARGV[1] .. ':s:' .. ARGV[2]
+redis.call('SADD', ARGV[1] .. ':sessions', ARGV[2])
+redis.call('HINCRBY', base .. ':h', ARGV[3], 1)
+if ARGV[4] ~= '' then redis.call('HINCRBY', base .. ':h', ARGV[4], 1) end
+if ARGV[6] ~= '' then redis.call('HSET', base .. ':st', ARGV[5], ARGV[6]) end
+return 1
+"""
+
+_RESET = """
+local P = ARGV[1]
+local function drop(sess)
+  local base = P .. ':s:' .. sess
+  for _, zk in ipairs(redis.call('SMEMBERS', base .. ':slots')) do redis.call('DEL', zk) end
+  redis.call('DEL', base .. ':h', base .. ':st', base .. ':b', base .. ':slots')
+  redis.call('SREM', P .. ':sessions', sess)
+end
+if ARGV[2] == '1' then drop(ARGV[3]) else
+  for _, sess in ipairs(redis.call('SMEMBERS', P .. ':sessions')) do drop(sess) end
+end
+if ARGV[4] == '1' then
+  local t = redis.call('TIME')
+  local ck = P .. ':clock'
+  redis.call('HSET', ck, 'origin', string.format('%.17g', tonumber(t[1]) + tonumber(t[2]) / 1000000),
+             'offset', '0')
+  if redis.call('HEXISTS', ck, 'frozen') == 1 then redis.call('HSET', ck, 'frozen', '0') end
+end
+return 1
+"""
+
+_NOW = _CLOCK + """
+local now = clock(ARGV[1], tonumber(ARGV[3]))
+if ARGV[2] ~= '' then
+  redis.call('HINCRBYFLOAT', ARGV[1] .. ':clock', 'offset', ARGV[2])
+  now = clock(ARGV[1], tonumber(ARGV[3]))
+end
+return string.format('%.17g', now)
+"""
+
+
+def _arg(value: object) -> object:
+    """cjson turns JSON null into a userdata that Lua takes as true: send false instead."""
+    return False if value is None else value
+
+
+class RedisBackend:
+    """State in one Redis (``redis://HOST:PORT/DB``) shared by every replica that names it."""
+
+    local = False
+
+    def __init__(self, url: str, *, prefix: str = "mockserver", timeout: float = 2.0,
+                 time_scale: float = 1.0, lease: float = 60.0, connections: int = 32) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.time_scale = time_scale
+        self.lease = lease
+        # no retries: a script whose reply was lost may have run, and running it again would count twice
+        # a bounded pool that waits (up to the timeout) for a free connection: a burst of requests
+        # queues for Redis instead of opening a connection each or failing at once
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=connections, timeout=timeout, socket_timeout=timeout,
+            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True)
+        self._redis = aioredis.Redis(connection_pool=pool)
+        self._claim = self._redis.register_script(_CLAIM)
+        self._count = self._redis.register_script(_COUNT)
+        self._reset = self._redis.register_script(_RESET)
+        self._now = self._redis.register_script(_NOW)
+        self.timeout = timeout
+        self.last_error: str | None = None
+        self._skew: float | None = None  # Redis's TIME minus ours, measured once per connection
+
+    async def _call(self, script: Any, *args: object) -> Any:
+        try:
+            result = await script(args=list(args))
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+        self.last_error = None
+        return result
+
+    def _failed(self, exc: BaseException) -> NoReturn:
+        self._skew = None
+        self.last_error = f"state backend {self.url} unavailable: {type(exc).__name__}: {exc}"
+        raise StateUnavailable(self.last_error) from exc
+
+    async def _deadline(self) -> str:
+        """When, on Redis's clock, a write sent now must no longer apply: half the timeout, so a
+        script that reaches Redis after we gave up on it (a hung or slow Redis) changes nothing."""
+        if self._skew is None:
+            before = time.time()
+            try:
+                seconds, micros = await self._redis.time()
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+            self._skew = seconds + micros / 1e6 - (before + time.time()) / 2
+        return repr(time.time() + self._skew + self.timeout / 2)
+
+    async def _write(self, script: Any, *args: object) -> Any:
+        result = await self._call(script, *args, await self._deadline())
+        if result == -2:
+            self._failed(TimeoutError(f"the script reached Redis after its deadline ({self.timeout / 2:g}s)"))
+        return result
+
+    async def _do(self, name: str, *args: object) -> Any:
+        try:
+            result = await getattr(self._redis, name)(*args)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+        self.last_error = None
+        return result
+
+    def _base(self, session: str) -> str:
+        return f"{self.prefix}:s:{session}"
+
+    async def claim(self, claim: Claim) -> Claimed:
+        payload = {"c": [[c.counter, c.arrivals, _arg(c.branch), c.state,
+                          -1 if c.times is None else c.times,
+                          list(c.requires) if c.requires is not None else False, _arg(c.sets_state),
+                          c.count_now,
+                          [c.bucket.key, c.bucket.rate, c.bucket.burst] if c.bucket is not None else False,
+                          [c.slot.key, c.slot.limit, self.lease] if c.slot is not None else False]
+                         for c in claim.candidates],
+                   "u": _arg(claim.unmatched)}
+        out = await self._write(self._claim, self.prefix, claim.session, json.dumps(payload), self.time_scale)
+        index, ordinal, pick, now, admitted, wait, remaining, slotted, lease = out
+        return Claimed(int(index), int(ordinal), int(pick), float(now), bool(admitted), float(wait),
+                       int(remaining), bool(slotted), lease or None)
+
+    async def count(self, count: Count) -> None:
+        await self._write(self._count, self.prefix, count.session, count.counter, count.branch or "",
+                         count.state, count.sets_state or "")
+
+    async def release(self, session: str, slot: str, lease: str) -> None:
+        await self._do("zrem", f"{self.prefix}:c:{session}:{slot}", lease)
+
+    async def now(self) -> float:
+        return float(await self._call(self._now, self.prefix, "", self.time_scale))
+
+    async def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        return float(await self._call(self._now, self.prefix, repr(float(seconds)), self.time_scale))
+
+    async def reset(self, session: str | None = None, *, clock: bool = False) -> None:
+        await self._call(self._reset, self.prefix, "0" if session is None else "1", session or "",
+                         "1" if clock else "0")
+
+    async def states(self, session: str = "") -> dict[str, str]:
+        found: dict[str, str] = await self._do("hgetall", self._base(session) + ":st")
+        return found
+
+    async def set_state(self, name: str, value: str, session: str = "") -> None:
+        await self._do("hset", self._base(session) + ":st", name, value)
+        await self._do("sadd", f"{self.prefix}:sessions", session)
+
+    async def hits(self, session: str = "") -> dict[str, int]:
+        found: dict[str, str] = await self._do("hgetall", self._base(session) + ":h")
+        return {key: int(value) for key, value in found.items()}
+
+    async def sessions(self) -> list[str]:
+        found: set[str] = await self._do("smembers", f"{self.prefix}:sessions")
+        return sorted(found)
+
+    async def healthy(self) -> str | None:
+        try:
+            await self._do("ping")
+        except StateUnavailable as exc:
+            return str(exc)
+        return None
+
+    async def close(self) -> None:
+        await self._redis.aclose(close_connection_pool=True)
+
+
+def open_backend(spec: str, *, prefix: str = "mockserver", time_scale: float = 1.0,
+                 timeout: float = 2.0) -> RedisBackend:
+    """The backend a ``--state`` value names; ValueError says what would be valid."""
+    if not spec.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"--state: found {spec!r}; expected memory or redis://HOST:PORT/DB "
+                         "(rediss:// for TLS, unix:///path/to/socket)")
+    return RedisBackend(spec, prefix=prefix, time_scale=time_scale, timeout=timeout)
