@@ -550,17 +550,36 @@ class _Compiler:
     def json_template(self, document: Any, path: PathKey) -> JsonTemplate | None:
         if not JsonTemplate.needed(document):
             return None
-        try:
-            template = JsonTemplate(document)
-        except TemplateSyntaxError as exc:
-            self.fail(path, f"found a template error; expected {exc}")
+        if not self.json_strings_compile(document, path):
             return None
+        template = JsonTemplate(document)
         self.check_reads(template.templates, path)
         return template
 
+    def json_strings_compile(self, document: Any, path: PathKey) -> bool:
+        """Every template string of a JSON body compiles; each error is reported at its own field."""
+        if isinstance(document, str):
+            if not has_template(document):
+                return True
+            try:
+                Template(document)
+            except TemplateSyntaxError as exc:
+                self.fail(path, f"found {show(document)}; expected {exc}")
+                return False
+            return True
+        ok = True
+        if isinstance(document, dict):
+            for key, value in document.items():
+                ok = self.json_strings_compile(key, path) and ok
+                ok = self.json_strings_compile(value, (*path, key)) and ok
+        elif isinstance(document, list):
+            for index, value in enumerate(document):
+                ok = self.json_strings_compile(value, (*path, index)) and ok
+        return ok
+
     def check_reads(self, templates: list[Template], path: PathKey) -> None:
-        """Path parameters the rule's path lacks (always null: an error unless a fallback is
-        given), and fallbacks that look like filters (a warning)."""
+        """Path parameters the rule's path lacks (always null: an error unless guarded by
+        ``| default(...)`` or ``is defined``), and the engine's warnings."""
         for template in templates:
             for message in template.warnings:
                 self.warn(path, message)
@@ -571,7 +590,7 @@ class _Compiler:
                     declared = ", ".join(sorted(self.params)) or "none"
                     self.fail(path, f"found {read.text}, but the rule's path declares no {{{read.key}}} "
                                     f"(its parameters: {declared}); expected one of its parameters, "
-                                    f"or a fallback such as {{{{ path.{read.key} | unknown }}}}")
+                                    f"or a fallback such as {{{{ path.{read.key} | default('unknown') }}}}")
 
     def read_file(self, name: str, path: PathKey) -> bytes:
         if self.folder is None:

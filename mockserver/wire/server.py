@@ -45,7 +45,7 @@ from ..scenario import (
     load_scenario,
 )
 from ..state import StateStore
-from ..templating import Context
+from ..templating import Context, TemplateRenderError
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault
@@ -683,7 +683,15 @@ class MockServer:
         """Status, reason, headers and body to send: the plan rendered, chaos headers merged, and
         the request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416)."""
         if plan.templated:
-            headers, payload = plan.render(Context(snapshot, resolution.params, request_id))
+            try:
+                headers, payload = plan.render(Context(
+                    snapshot, resolution.params, request_id, now=engine.clock(), seed=resolution.seed,
+                    ordinal=resolution.ordinal, key=resolution.counter or ""))
+            except TemplateRenderError as exc:  # the template failed on this request: say so, plainly
+                resolution.decisions.append(f"template failed: {exc}")
+                body = catalogue.error_body(500, f"template failed at {plan.source}: {exc}")
+                return 500, catalogue.reason_phrase(500), [
+                    ("Content-Type", "application/json"), ("X-Request-Id", request_id)], body
         else:
             headers, payload = list(plan.headers), plan.body
         if resolution.extra_headers:
