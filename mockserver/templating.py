@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError
@@ -24,6 +23,7 @@ from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from . import rng
+from .matching import form_fields
 from .request import NO_JSON, RequestSnapshot
 
 __all__ = ["ENV", "ROOTS", "Context", "JsonTemplate", "Read", "Template", "TemplateRenderError",
@@ -244,11 +244,8 @@ def _namespace(ctx: Context) -> dict[str, Any]:
     req = ctx.request
     query = _Values(req.query)
     body = req.body
-    form: Any = Missing(name="form")
-    content_type = req.headers.get("Content-Type", "")
-    if content_type.partition(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        from multidict import MultiDict  # the request module's own multidict: repeated fields kept
-        form = _Values(MultiDict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
+    fields = form_fields(req)
+    form: Any = Missing(name="form") if fields is None else _Values(fields)
     doc = req.json
     return {
         "path": ctx.params, "query": query, "query_all": _AllValues(query), "headers": req.headers,
@@ -324,6 +321,8 @@ def _check(ast: nodes.Template, source: str, reads: list[Read]) -> None:
                                       f"not random.{name}")
         if root == "path":
             reads.append(Read("path", name, id(access) in guarded, f"{{{{ path.{name} }}}}"))
+    tested = {r.key for r in reads if r.has_fallback}  # {% if path.x is defined %}{{ path.x }}...
+    reads[:] = [Read(r.root, r.key, r.key in tested, r.text) for r in reads]
     for call in ast.find_all(nodes.Call):
         target = call.node
         if isinstance(target, nodes.Name) and target.name == "range":
@@ -354,8 +353,9 @@ class Template:
         except TemplateError as exc:
             line = getattr(exc, "lineno", None)
             where = f" (template line {line})" if line and "\n" in source else ""
+            message = (exc.message or "").rstrip(".")
             raise TemplateSyntaxError(
-                f"a Jinja2 template{where}: {(exc.message or '').rstrip('.')}{_old_fallback_hint(source)}") from None
+                f"a Jinja2 template{where}: {message}{_old_fallback_hint(source)}") from None
         self._expression: Callable[..., Any] | None = None
         m = _SINGLE.match(source)
         body = ast.body

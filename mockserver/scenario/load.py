@@ -28,7 +28,15 @@ from ..deadline import Deadline
 from ..delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from ..errors import Problem, ScenarioError
 from ..faults import FAULTS, Fault, fault_fields
-from ..matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
+from ..matching import (
+    BodyMatcher,
+    JsonMatcher,
+    PathRegex,
+    PathTemplate,
+    RequestMatcher,
+    ValueMatcher,
+    query_matcher,
+)
 from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
 from ..responses import Plan, Responder
 from ..rules import Branch, Rule, RuntimeFault, Scenario, WebSocketStep
@@ -444,11 +452,15 @@ class _Compiler:
                 if key is not None and value is not None:
                     credentials[key] = value
             signature = SignatureMatcher(credentials, spec.signature.valid)
+        body_matcher = None
+        if spec.form or spec.body is not None:
+            body_matcher = BodyMatcher({k: query_matcher(v) for k, v in spec.form.items()},
+                                       ValueMatcher.of(spec.body) if spec.body is not None else None)
         return RequestMatcher(
             methods, pattern,
             {k: query_matcher(v) for k, v in spec.query.items()},
             {k: ValueMatcher.of(v) for k, v in spec.headers.items()},
-            json_matcher, signature)
+            json_matcher, signature, body_matcher)
 
     def condition(self, branch: BranchSpec, path: PathKey) -> RequestMatcher:
         cond: ConditionSpec = branch.if_
@@ -496,8 +508,8 @@ class _Compiler:
             else:
                 body = spec.body.encode()
         elif spec.file is not None:
-            body = self.read_file(spec.file, (*path, "file"))
             content_type = mimetypes.guess_type(spec.file)[0] or "application/octet-stream"
+            body, body_template = self.file_body(spec.file, spec.template, content_type, (*path, "file"))
         elif status >= 400:
             body = catalogue.error_body(status)
             content_type = "application/json"
@@ -555,6 +567,34 @@ class _Compiler:
         template = JsonTemplate(document)
         self.check_reads(template.templates, path)
         return template
+
+    def file_body(self, name: str, template: bool, content_type: str,
+                  path: PathKey) -> tuple[bytes, Template | JsonTemplate | None]:
+        """A body file's bytes, or with template: true its template (no bytes)."""
+        data = self.read_file(name, path)
+        if not template or not data:
+            return data, None
+        return b"", self.file_template(data, name, content_type, path)
+
+    def file_template(self, data: bytes, name: str, content_type: str,
+                      path: PathKey) -> Template | JsonTemplate | None:
+        """A body file rendered per request: a JSON file as a JSON template (values keep their
+        types), any other file as text."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.fail(path, f"found {name!r} not UTF-8 text (byte {exc.start}); expected a text file "
+                            "for template: true")
+            return None
+        if content_type == "application/json":
+            try:
+                document = json.loads(text)
+            except ValueError as exc:
+                self.fail(path, f"found {name!r} not JSON ({exc}); expected a JSON document, "
+                                "since the file's name ends in .json")
+                return None
+            return self.json_template(document, path) if JsonTemplate.needed(document) else None
+        return self.text_template(text, path)
 
     def json_strings_compile(self, document: Any, path: PathKey) -> bool:
         """Every template string of a JSON body compiles; each error is reported at its own field."""

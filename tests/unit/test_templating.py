@@ -205,6 +205,8 @@ def test_arithmetic_on_a_missing_value_is_a_render_error() -> None:
 def test_path_reads_are_reported_for_the_load_check() -> None:
     reads = Template("{{ path.id }} {{ path.x | default('') }} {{ path.y is defined }}").reads
     assert [(r.key, r.has_fallback) for r in reads] == [("id", False), ("x", True), ("y", True)]
+    reads = Template("{% if path.id is defined %}{{ path.id }}{% endif %}").reads
+    assert [(r.key, r.has_fallback) for r in reads] == [("id", True), ("id", True)]
 
 
 def test_query_all_reads_every_value_in_order() -> None:
