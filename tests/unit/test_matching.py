@@ -185,7 +185,8 @@ def test_form_fields_from_urlencoded_and_multipart_bodies() -> None:
     multipart = RequestSnapshot("POST", "/",
                                 headers={"Content-Type": 'multipart/form-data; boundary="XyZ"'},
                                 body=b'--XyZ\r\nContent-Disposition: form-data; name="title"\r\n\r\nlogo\r\n'
-                                     b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+                                     b'--XyZ\r\nContent-Disposition: form-data; name="file"; '
+                                     b'filename="a.png"\r\n'
                                      b'Content-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ--\r\n')
     fields = form_fields(multipart)
     assert fields is not None and list(fields.keys()) == ["title", "file"]
