@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context as _RenderContext
 from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
@@ -107,6 +108,32 @@ class _Values(_Safe):
 
     def __json__(self) -> Any:
         return {name: self.getall(name) for name in self}
+
+
+class _Form(_Values):
+    """Form fields, parsed on first use (most templates never read them)."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: RequestSnapshot) -> None:
+        self._request = request
+        self._pairs: Mapping[str, str] | None = None  # type: ignore[assignment]
+
+    def _fields(self) -> Mapping[str, str]:
+        if self._pairs is None:
+            self._pairs = form_fields(self._request) or {}
+        return self._pairs
+
+    def lookup(self, name: str) -> Any:
+        value = self._fields().get(name)
+        return Missing(name=name) if value is None else value
+
+    def getall(self, name: str) -> list[str]:
+        self._fields()
+        return super().getall(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(self._fields()))
 
 
 class _AllValues(_Safe):
@@ -244,15 +271,20 @@ def _namespace(ctx: Context) -> dict[str, Any]:
     req = ctx.request
     query = _Values(req.query)
     body = req.body
-    fields = form_fields(req)
-    form: Any = Missing(name="form") if fields is None else _Values(fields)
+    form: Any = _Form(req) if req.body else Missing(name="form")
     doc = req.json
     return {
         "path": ctx.params, "query": query, "query_all": _AllValues(query), "headers": req.headers,
         "json": Missing(name="json") if doc is NO_JSON else doc, "form": form,
         "body": body.decode("utf-8", "replace"), "request": _Request(ctx), "now": ctx.now,
-        "random": _Random(ctx), "item": ctx.item, "collection": ctx.collection,
+        "random": _Random(ctx), "item": ctx.item, "collection": ctx.collection, "range": safe_range,
     }
+
+
+def _render_context(ctx: Context) -> _RenderContext:
+    """One Jinja2 context per request, shared by every template of a body: Environment.new_context
+    merges the globals each time, which cost more than the templates themselves."""
+    return _RenderContext(ENV, _namespace(ctx), None, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +370,7 @@ def _check(ast: nodes.Template, source: str, reads: list[Read]) -> None:
 class Template:
     """A string template, compiled once; a string that is one expression keeps its value's type."""
 
-    __slots__ = ("_expression", "_template", "reads", "source", "warnings")
+    __slots__ = ("_root", "_single", "_template", "_text", "reads", "source", "warnings")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -356,31 +388,41 @@ class Template:
             message = (exc.message or "").rstrip(".")
             raise TemplateSyntaxError(
                 f"a Jinja2 template{where}: {message}{_old_fallback_hint(source)}") from None
-        self._expression: Callable[..., Any] | None = None
+        self._single = False
+        self._text: Callable[[_RenderContext], Iterator[str]] = self._template.root_render_func
+        self._root = self._text
         m = _SINGLE.match(source)
         body = ast.body
         if (m is not None and len(body) == 1 and isinstance(body[0], nodes.Output)
                 and len(body[0].nodes) == 1 and not isinstance(body[0].nodes[0], nodes.TemplateData)):
-            self._expression = ENV.compile_expression(m.group(1), undefined_to_none=False)
+            expression = ENV.compile_expression(m.group(1), undefined_to_none=False)
+            self._root = expression._template.root_render_func  # sets the variable "result"
+            self._single = True
 
     @property
     def single(self) -> bool:
         """Whether the whole string is one expression (in JSON it keeps the value's type)."""
-        return self._expression is not None
+        return self._single
 
-    def value(self, ctx: Context) -> Any:
+    def value(self, ctx: Context, run: _RenderContext | None = None) -> Any:
         """The value: native for one expression (None when missing), else the rendered text."""
-        if self._expression is None:
-            return self.render(ctx)
+        if not self._single:
+            return self.render(ctx, run)
+        run = run if run is not None else _render_context(ctx)
+        run.vars.clear()
         try:
-            result = self._expression(**_namespace(ctx))
+            for _ in self._root(run):
+                pass
         except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
             raise TemplateRenderError(f"{self.source!r}: {exc}") from None
+        result = run.vars.get("result")
         return None if isinstance(result, Undefined) else result
 
-    def render(self, ctx: Context) -> str:
+    def render(self, ctx: Context, run: _RenderContext | None = None) -> str:
+        run = run if run is not None else _render_context(ctx)
+        run.vars.clear()
         try:
-            return self._template.render(_namespace(ctx))
+            return "".join(self._text(run))
         except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
             raise TemplateRenderError(f"{self.source!r}: {exc}") from None
 
@@ -391,7 +433,7 @@ class JsonTemplate:
 
     document: Any
     templates: list[Template] = field(default_factory=list)
-    _build: Callable[[Context], Any] = field(init=False)
+    _build: Callable[[Context, _RenderContext], Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self._build = self._compile(self.document)
@@ -406,7 +448,7 @@ class JsonTemplate:
             return any(cls.needed(v) for v in document)
         return False
 
-    def _compile(self, document: Any) -> Callable[[Context], Any]:
+    def _compile(self, document: Any) -> Callable[[Context, _RenderContext], Any]:
         if isinstance(document, str) and has_template(document):
             template = Template(document)
             self.templates.append(template)
@@ -414,14 +456,15 @@ class JsonTemplate:
         if isinstance(document, dict):
             items = [(self._key(k) if has_template(k) else k, self._compile(v)) for k, v in document.items()]
 
-            def mapping(ctx: Context) -> Any:
-                return {(k.render(ctx) if isinstance(k, Template) else k): build(ctx) for k, build in items}
+            def mapping(ctx: Context, names: _RenderContext) -> Any:
+                return {(k.render(ctx, names) if isinstance(k, Template) else k): build(ctx, names)
+                        for k, build in items}
 
             return mapping
         if isinstance(document, list):
             builders = [self._compile(v) for v in document]
-            return lambda ctx: [build(ctx) for build in builders]
-        return lambda ctx: document
+            return lambda ctx, names: [build(ctx, names) for build in builders]
+        return lambda ctx, names: document
 
     def _key(self, text: str) -> Template:
         template = Template(text)
@@ -430,6 +473,6 @@ class JsonTemplate:
 
     def render(self, ctx: Context) -> bytes:
         try:
-            return json.dumps(self._build(ctx), default=_json_default).encode()
+            return json.dumps(self._build(ctx, _render_context(ctx)), default=_json_default).encode()
         except TypeError as exc:
             raise TemplateRenderError(str(exc)) from None
