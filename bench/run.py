@@ -43,11 +43,13 @@ ROOT = HERE.parent
 LUA = HERE / "wrk_report.lua"
 STATIC_SCENARIO = HERE / "scenarios" / "static.yaml"
 CHAOS_SCENARIO = HERE / "scenarios" / "chaos_mix.yaml"
+TEMPLATED_SCENARIO = HERE / "scenarios" / "templated.yaml"
 RESULTS = HERE / "results"  # git-ignored
 DOC = ROOT / "docs" / "performance.md"
 DOC_BEGIN, DOC_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 STATIC_PATH = "/v1.0/proj/clusters"
+TEMPLATED_PATH = "/v1.0/proj/clusters/c42?limit=25&offset=50"  # case 8: a templated JSON answer
 SLOW_PATH = "/slow"
 BODY = b'{"error_code":"CSS.0001","error_msg":"Service unavailable"}'
 HOST = "127.0.0.1"
@@ -61,7 +63,8 @@ TARGETS = {
     "5": "every connection served again after the hold",
     "6": "mockserver peak RSS <= 1.5x bare aiohttp (case 3)",
     "7": "reset() < 1 ms; cold start < 300 ms (medians)",
-    "8": "reported: req/s and added latency through the proxy vs direct to the same upstream",
+    "8": "templated rule >= 0.5x bare aiohttp building the same JSON (c=1 and c=64)",
+    "9": "reported: req/s and added latency through the proxy vs direct to the same upstream",
 }
 
 
@@ -332,6 +335,12 @@ def check_routes(server: Running) -> None:
             problems.append(
                 f"/slow answered {status} after {took * 1e3:.1f} ms (expected 200 after >= 100 ms)"
             )
+    if server.spec.name in ("aiohttp", "mockserver-templated"):  # case 8: both build the same JSON
+        status, _, body, _ = get(server.port, TEMPLATED_PATH)
+        answer = json.loads(body) if status == 200 else None
+        if not isinstance(answer, dict) or {k: v for k, v in answer.items() if k != "agent"} != {
+                "id": "c42", "limit": 25, "next": "/v1.0/proj/clusters?offset=75"}:
+            problems.append(f"{TEMPLATED_PATH} answered {status} {body[:120]!r}")
     if problems:
         raise RuntimeError(f"{server.spec.name}: " + "; ".join(problems))
 
@@ -760,12 +769,16 @@ def make_plan(args: argparse.Namespace, work: Path) -> Plan:
             if output:
                 log(f"case 4: {chaos_file} does not validate:\n{output}")
     if "8" in cases:
+        templated = mock_spec("mockserver-templated", TEMPLATED_SCENARIO)
+        for spec in (bare, templated):
+            plan.load.append(("8", spec, [(TEMPLATED_PATH, 1), (TEMPLATED_PATH, 64)], False))
+    if "9" in cases:
         # the same bare aiohttp upstream, direct and with mockserver forwarding in front of it;
         # the pair shares the server core, so the ratio is what a proxy costs on one core
         pair = ServerSpec("mockserver-proxy", lambda port: [
             sys.executable, str(HERE / "servers" / "proxy_pair.py"), "--port", str(port)])
         for spec in (bare, pair):
-            plan.load.append(("8", spec, [(STATIC_PATH, 1), (STATIC_PATH, 64)], False))
+            plan.load.append(("9", spec, [(STATIC_PATH, 1), (STATIC_PATH, 64)], False))
     if "5" in cases:
         plan.idle = [bare, mock]
     return plan
@@ -1028,6 +1041,9 @@ def report(
     for conns in (1, 64):
         at_least("2", f"1,000 rules >= 0.9x case 1, c={conns}", rps("2", "mockserver-1000-rules", conns),
                  rps("1", "mockserver", conns), 0.9)
+    for conns in (1, 64):
+        at_least("8", f"templated rule >= 0.5x bare aiohttp (same JSON), c={conns}",
+                 rps("8", "mockserver-templated", conns), rps("8", "aiohttp", conns), 0.5)
     base, mock = rps("3", "aiohttp", 1000), rps("3", "mockserver", 1000)
     at_least("3", "100 ms delay, c=1000: >= 0.97x req/s", mock, base, 0.97)
     if base and mock:
@@ -1043,10 +1059,10 @@ def report(
                 f"({mock.rss:.1f} / {base.rss:.1f} MB) | {verdict(ratio <= 1.5)} |"
             )
     for conns in (1, 64):
-        direct, proxied = rps("8", "aiohttp", conns), rps("8", "mockserver-proxy", conns)
+        direct, proxied = rps("9", "aiohttp", conns), rps("9", "mockserver-proxy", conns)
         if direct and proxied:
             lines.append(
-                f"| 8 | through the proxy vs direct, c={conns}: reported | {proxied.rps / direct.rps:.3f}x "
+                f"| 9 | through the proxy vs direct, c={conns}: reported | {proxied.rps / direct.rps:.3f}x "
                 f"req/s ({fmt(proxied.rps)} / {fmt(direct.rps)}); p50 {proxied.p50 - direct.p50:+.2f} ms, "
                 f"p99 {proxied.p99 - direct.p99:+.2f} ms | - |"
             )
@@ -1305,7 +1321,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds per case (default 3; smoke 1)")
     parser.add_argument("--duration", type=float, help="seconds per measured wrk run (default 10; smoke 2)")
     parser.add_argument("--warmup", type=float, help="seconds of discarded wrk warm-up (default 5; smoke 1)")
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8,9", help="comma-separated case numbers")
     parser.add_argument("--uvloop", action="store_true", help="also a bare aiohttp + uvloop baseline")
     parser.add_argument(
         "--peers",

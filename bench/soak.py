@@ -44,7 +44,7 @@ rules:
     respond: {{json: {{version: {version}, ok: true}}}}
   - name: templated
     match: {{method: GET, path: "/items/{{id}}"}}
-    respond: {{json: {{id: "{{{{ path.id }}}}", q: "{{{{ query.q | none }}}}"}}}}
+    respond: {{json: {{id: "{{{{ path.id }}}}", q: "{{{{ query.q | default('none') }}}}"}}}}
   - name: create
     match: {{method: POST, path: /items}}
     respond: {{status: 201, json: {{id: "{{{{ request.id }}}}"}}}}

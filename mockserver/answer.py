@@ -23,7 +23,7 @@ from .journal import Outcome
 from .request import RequestSnapshot
 from .responses import Plan
 from .rules import Rule
-from .templating import Context
+from .templating import Context, TemplateRenderError
 from .values import value_class
 
 __all__ = [
@@ -152,12 +152,13 @@ def unmatched_plan(method: str, path: str, plan: Plan, allowed: Collection[str])
 
 def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
            allowed: Callable[[str], Collection[str]], timeout_plan: Plan, max_delay: float,
-           last_modified: float, now: float) -> Answer:
+           last_modified: float, now: float, clock_now: float = 0.0) -> Answer:
     """The complete answer to *request*: the resolution's plan (or the unmatched answer, or the
     deadline's 504), rendered, with the catalogue's request-time parts.
 
     *allowed* gives the methods rules serve on a path; *now* is when the answer will go out (for
-    Retry-After dates); *last_modified* is the resources' default Last-Modified.
+    Retry-After dates); *last_modified* is the resources' default Last-Modified; *clock_now* is the
+    server clock's reading that templates see as ``now`` (the test clock applies).
     """
     plan, fault = resolution.plan, resolution.fault
     outcome = Outcome.ANSWERED if resolution.rule is not None else Outcome.UNMATCHED
@@ -172,8 +173,14 @@ def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
         else:
             sleep = delay
     notes: list[str] = []
-    status, reason, headers, body = _compose(request, resolution, plan, fault, outcome, request_id,
-                                             allowed, last_modified, now, notes)
+    try:
+        status, reason, headers, body = _compose(request, resolution, plan, fault, outcome, request_id,
+                                                 allowed, last_modified, now, clock_now, notes)
+    except TemplateRenderError as exc:  # the template failed on this request: say so, plainly
+        notes.append(f"template failed: {exc}")
+        status, reason, fault, outcome = 500, catalogue.reason_phrase(500), None, Outcome.ERROR
+        headers = [("Content-Type", "application/json"), ("X-Request-Id", request_id)]
+        body = catalogue.error_body(500, f"template failed at {plan.source}: {exc}")
     if fault is not None:
         outcome = Outcome.FAULT
     if plan.break_protocol and fault is None:
@@ -203,12 +210,14 @@ def _clean(headers: list[tuple[str, str]], notes: list[str]) -> None:
 def _compose(
     request: RequestSnapshot, resolution: Resolution, plan: Plan, fault: Fault | None, outcome: Outcome,
     request_id: str, allowed: Callable[[str], Collection[str]], last_modified: float, now: float,
-    notes: list[str],
+    clock_now: float, notes: list[str],
 ) -> tuple[int, str, list[tuple[str, str]], bytes]:
     """Status, reason, headers and body: the plan rendered, chaos headers merged, and the
     request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416)."""
     if plan.templated:
-        headers, payload = plan.render(Context(request, resolution.params, request_id))
+        headers, payload = plan.render(Context(
+            request, resolution.params, request_id, now=clock_now, seed=resolution.seed,
+            ordinal=resolution.ordinal, key=resolution.counter or ""))
     else:
         headers, payload = list(plan.headers), plan.body
     if resolution.extra_headers:

@@ -11,11 +11,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
+
+from multidict import MultiDict
 
 from .request import NO_JSON, RequestSnapshot, json_lookup
 from .signature import SignatureMatcher
 
 __all__ = [
+    "BodyMatcher",
     "Closeness",
     "JsonMatcher",
     "PathPattern",
@@ -26,6 +30,7 @@ __all__ = [
     "TemplateError",
     "ValueMatcher",
     "ValuesMatcher",
+    "form_fields",
 ]
 
 
@@ -400,10 +405,92 @@ class JsonMatcher:
         return out
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.I)
+_DISPOSITION_NAME = re.compile(rb'(?:^|;)\s*name="([^"]*)"', re.I)
+
+
+def form_fields(request: RequestSnapshot) -> MultiDict[str] | None:
+    """The fields of a form body in request order (repeated names kept), or None when the body is
+    not a form. Multipart parts give their text (a file part its content, decoded leniently)."""
+    content_type = request.headers.get("Content-Type", "")
+    kind = content_type.partition(";")[0].strip().lower()
+    if kind == FORM_TYPES[0]:
+        text = request.body.decode("utf-8", "replace")
+        return MultiDict(parse_qsl(text, keep_blank_values=True))
+    if kind != FORM_TYPES[1]:
+        return None
+    m = _BOUNDARY.search(content_type)
+    if m is None:
+        return None
+    fields: MultiDict[str] = MultiDict()
+    delimiter = b"--" + m.group(1).encode("latin-1")
+    for part in request.body.split(delimiter)[1:]:
+        if part.startswith(b"--"):
+            break  # the close delimiter
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-disposition:"):
+                name = _DISPOSITION_NAME.search(line[20:])
+                if name is not None:
+                    value = content[:-2] if content.endswith(b"\r\n") else content
+                    fields.add(name.group(1).decode("utf-8", "replace"), value.decode("utf-8", "replace"))
+                break
+    return fields
+
+
+class BodyMatcher:
+    """Form fields (urlencoded or multipart) and the raw body text (contains, regex, equals...)."""
+
+    __slots__ = ("form", "form_values", "raw")
+
+    def __init__(self, form: Mapping[str, ValueMatcher | ValuesMatcher] | None = None,
+                 raw: ValueMatcher | None = None) -> None:
+        items = (form or {}).items()
+        self.form = tuple((k, m) for k, m in items if isinstance(m, ValueMatcher))
+        self.form_values = tuple((k, m) for k, m in items if isinstance(m, ValuesMatcher))
+        self.raw = raw
+
+    def misses(self, request: RequestSnapshot) -> list[str]:
+        out = []
+        if self.raw is not None:
+            text = request.body.decode("utf-8", "replace")
+            if not self.raw.check(text):
+                shown = repr(text[:60] + ("..." if len(text) > 60 else "")) if text else "empty"
+                out.append(f"body: expected {self.raw.describe()}, got {shown}")
+        if self.form or self.form_values:
+            fields = form_fields(request)
+            if fields is None:
+                kind = request.headers.get("Content-Type", "").partition(";")[0].strip() or "none"
+                return [*out, f"form: body is not a form (Content-Type {kind}; expected "
+                              f"{' or '.join(FORM_TYPES)})"]
+            for name, matcher in self.form:
+                actual = fields.get(name)
+                if not matcher.check(actual):
+                    out.append(f"form {name}: expected {matcher.describe()}, got "
+                               f"{repr(actual) if actual is not None else _absent(name, fields)}")
+            for name, values in self.form_values:
+                found = fields.getall(name, [])
+                if not values.check_values(found):
+                    out.append(f"form {name}: expected {values.describe()}, got "
+                               f"{found!r}" if found else f"form {name}: expected {values.describe()}, "
+                               f"got {_absent(name, fields)}")
+        return out
+
+
+def _absent(name: str, fields: Mapping[str, str]) -> str:
+    """'absent', naming a field that differs only in case (form field names are case-sensitive)."""
+    near = sorted({k for k in fields if k.lower() == name.lower()})
+    return f"absent (the form has {', '.join(repr(k) for k in near)}: names are case-sensitive)" if near \
+        else f"absent (fields: {', '.join(sorted(set(fields))) or 'none'})"
+
+
 class RequestMatcher:
     """Everything a rule checks about a request, compiled once."""
 
-    __slots__ = ("headers", "json", "methods", "path", "query", "query_values", "signature")
+    __slots__ = ("body", "headers", "json", "methods", "path", "query", "query_values", "signature")
 
     def __init__(
         self,
@@ -413,7 +500,9 @@ class RequestMatcher:
         headers: Mapping[str, ValueMatcher] | None = None,
         json: JsonMatcher | None = None,
         signature: SignatureMatcher | None = None,
+        body: BodyMatcher | None = None,
     ) -> None:
+        self.body = body
         self.methods = methods
         self.path = path
         items = (query or {}).items()
@@ -443,6 +532,8 @@ class RequestMatcher:
         if self.json is not None and self.json.misses(request):
             return None
         if self.signature is not None and self.signature.problem(request) is not None:
+            return None
+        if self.body is not None and self.body.misses(request):
             return None
         return params
 
@@ -479,6 +570,8 @@ class RequestMatcher:
                            f"{'absent' if actual is None else repr(actual)}")
         if self.json is not None:
             out.extend(self.json.misses(request))
+        if self.body is not None:
+            out.extend(self.body.misses(request))
         if self.signature is not None:
             problem = self.signature.problem(request)
             if problem is not None:

@@ -31,6 +31,18 @@ async def slow(request: web.Request) -> web.Response:
     )
 
 
+async def cluster(request: web.Request) -> web.Response:
+    """Case 8's route: the JSON that bench/scenarios/templated.yaml's template builds."""
+    query = request.query
+    limit, offset = int(query.get("limit", 10)), int(query.get("offset", 0))
+    return web.json_response(
+        {"id": request.match_info["id"], "limit": limit,
+         "next": f"/v1.0/proj/clusters?offset={offset + limit}",
+         "agent": request.headers.get("User-Agent", "none")},
+        headers={"X-Request-Id": f"{PREFIX}{next(ids):012x}"},
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -39,5 +51,6 @@ if __name__ == "__main__":
     if args.uvloop:
         importlib.import_module("uvloop").install()  # installed by bench/run.py --uvloop
     app = web.Application()
-    app.add_routes([web.get("/v1.0/proj/clusters", clusters), web.get("/slow", slow)])
+    app.add_routes([web.get("/v1.0/proj/clusters", clusters), web.get("/slow", slow),
+                    web.get("/v1.0/proj/clusters/{id}", cluster)])
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)

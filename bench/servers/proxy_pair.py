@@ -1,4 +1,4 @@
-"""Case 8: bare aiohttp as the upstream, and mockserver in front of it forwarding everything.
+"""Case 9: bare aiohttp as the upstream, and mockserver in front of it forwarding everything.
 
 Both run as children of this process (so the harness pins and stops them as one server, by this
 PID); on SIGTERM or SIGINT both are stopped by PID, upstream last. Loopback only.

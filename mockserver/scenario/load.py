@@ -28,7 +28,15 @@ from ..deadline import Deadline
 from ..delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from ..errors import Problem, ScenarioError
 from ..faults import FAULTS, Fault, fault_fields
-from ..matching import JsonMatcher, PathRegex, PathTemplate, RequestMatcher, ValueMatcher, query_matcher
+from ..matching import (
+    BodyMatcher,
+    JsonMatcher,
+    PathRegex,
+    PathTemplate,
+    RequestMatcher,
+    ValueMatcher,
+    query_matcher,
+)
 from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
 from ..responses import Plan, Responder
 from ..rules import Branch, Proxy, Rule, RuntimeFault, Scenario, WebSocketStep
@@ -469,11 +477,15 @@ class _Compiler:
                 if key is not None and value is not None:
                     credentials[key] = value
             signature = SignatureMatcher(credentials, spec.signature.valid)
+        body_matcher = None
+        if spec.form or spec.body is not None:
+            body_matcher = BodyMatcher({k: query_matcher(v) for k, v in spec.form.items()},
+                                       ValueMatcher.of(spec.body) if spec.body is not None else None)
         return RequestMatcher(
             methods, pattern,
             {k: query_matcher(v) for k, v in spec.query.items()},
             {k: ValueMatcher.of(v) for k, v in spec.headers.items()},
-            json_matcher, signature)
+            json_matcher, signature, body_matcher)
 
     def condition(self, branch: BranchSpec, path: PathKey) -> RequestMatcher:
         cond: ConditionSpec = branch.if_
@@ -521,8 +533,8 @@ class _Compiler:
             else:
                 body = spec.body.encode()
         elif spec.file is not None:
-            body = self.read_file(spec.file, (*path, "file"))
             content_type = mimetypes.guess_type(spec.file)[0] or "application/octet-stream"
+            body, body_template = self.file_body(spec.file, spec.template, content_type, (*path, "file"))
         elif status >= 400:
             body = catalogue.error_body(status)
             content_type = "application/json"
@@ -575,17 +587,64 @@ class _Compiler:
     def json_template(self, document: Any, path: PathKey) -> JsonTemplate | None:
         if not JsonTemplate.needed(document):
             return None
-        try:
-            template = JsonTemplate(document)
-        except TemplateSyntaxError as exc:
-            self.fail(path, f"found a template error; expected {exc}")
+        if not self.json_strings_compile(document, path):
             return None
+        template = JsonTemplate(document)
         self.check_reads(template.templates, path)
         return template
 
+    def file_body(self, name: str, template: bool, content_type: str,
+                  path: PathKey) -> tuple[bytes, Template | JsonTemplate | None]:
+        """A body file's bytes, or with template: true its template (no bytes)."""
+        data = self.read_file(name, path)
+        if not template or not data:
+            return data, None
+        return b"", self.file_template(data, name, content_type, path)
+
+    def file_template(self, data: bytes, name: str, content_type: str,
+                      path: PathKey) -> Template | JsonTemplate | None:
+        """A body file rendered per request: a JSON file as a JSON template (values keep their
+        types), any other file as text."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.fail(path, f"found {name!r} not UTF-8 text (byte {exc.start}); expected a text file "
+                            "for template: true")
+            return None
+        if content_type == "application/json":
+            try:
+                document = json.loads(text)
+            except ValueError as exc:
+                self.fail(path, f"found {name!r} not JSON ({exc}); expected a JSON document, "
+                                "since the file's name ends in .json")
+                return None
+            return self.json_template(document, path) if JsonTemplate.needed(document) else None
+        return self.text_template(text, path)
+
+    def json_strings_compile(self, document: Any, path: PathKey) -> bool:
+        """Every template string of a JSON body compiles; each error is reported at its own field."""
+        if isinstance(document, str):
+            if not has_template(document):
+                return True
+            try:
+                Template(document)
+            except TemplateSyntaxError as exc:
+                self.fail(path, f"found {show(document)}; expected {exc}")
+                return False
+            return True
+        ok = True
+        if isinstance(document, dict):
+            for key, value in document.items():
+                ok = self.json_strings_compile(key, path) and ok
+                ok = self.json_strings_compile(value, (*path, key)) and ok
+        elif isinstance(document, list):
+            for index, value in enumerate(document):
+                ok = self.json_strings_compile(value, (*path, index)) and ok
+        return ok
+
     def check_reads(self, templates: list[Template], path: PathKey) -> None:
-        """Path parameters the rule's path lacks (always null: an error unless a fallback is
-        given), and fallbacks that look like filters (a warning)."""
+        """Path parameters the rule's path lacks (always null: an error unless guarded by
+        ``| default(...)`` or ``is defined``), and the engine's warnings."""
         for template in templates:
             for message in template.warnings:
                 self.warn(path, message)
@@ -596,7 +655,7 @@ class _Compiler:
                     declared = ", ".join(sorted(self.params)) or "none"
                     self.fail(path, f"found {read.text}, but the rule's path declares no {{{read.key}}} "
                                     f"(its parameters: {declared}); expected one of its parameters, "
-                                    f"or a fallback such as {{{{ path.{read.key} | unknown }}}}")
+                                    f"or a fallback such as {{{{ path.{read.key} | default('unknown') }}}}")
 
     def read_file(self, name: str, path: PathKey) -> bytes:
         if self.folder is None:

@@ -253,6 +253,12 @@ class MatchSpec(StrictModel):
     query: dict[str, QueryMatch] = Field(default_factory=dict)
     headers: dict[str, ValueMatch] = Field(default_factory=dict, description="names are case-insensitive")
     json_: JsonMatchSpec | None = Field(None, alias="json")
+    form: dict[str, QueryMatch] = Field(
+        default_factory=dict,
+        description="fields of an urlencoded or multipart form body (tests as for query)")
+    body: ValueMatch | None = Field(
+        None,
+        description="the raw body as text: a bare string equals it, or {contains|regex|startswith: ...}")
     signature: SignatureSpec | None = None
 
     @field_validator("path")
@@ -334,6 +340,8 @@ class PlanSpec(StrictModel):
     body: str | None = None
     json_: Any = Field(None, alias="json")
     file: str | None = Field(None, description="a file in the scenario's folder (or below it)")
+    template: bool = Field(
+        False, description="render the file as a template (a .json file keeps value types)")
     delay: Delay | None = None
     repeat: int = Field(1, ge=1, description="in a sequence: how many requests get this answer")
     retry_after: Duration | RetryAfterDateSpec | None = Field(
@@ -364,6 +372,8 @@ class PlanSpec(StrictModel):
                  if v is not None]
         if len(given) > 1:
             raise _conflict(given, "at most one of body, json, file")
+        if self.template and self.file is None:
+            raise _fail(True, "template: true only with file: (body and json strings are templates already)")
         return self
 
 

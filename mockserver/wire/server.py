@@ -610,7 +610,7 @@ class WireServer:
         wait = max(0.0, min(resolution.delay, self.max_delay) * self.time_scale - (time.time() - arrived))
         done = answer(resolution, snapshot, request_id, allowed=engine.allowed_methods,
                       timeout_plan=engine.timeout_plan, max_delay=self.max_delay,
-                      last_modified=self.started_at, now=time.time() + wait)
+                      last_modified=self.started_at, now=time.time() + wait, clock_now=engine.clock())
         status, reason, payload, fault = done.status, done.reason, done.body, done.fault
         headers = list(done.headers)
         pending: Entry | None = None

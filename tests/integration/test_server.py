@@ -20,7 +20,7 @@ SCENARIO: dict[str, Any] = {
     "rules": [
         {"name": "cluster", "match": {"method": "GET", "path": "/v1.0/{project_id}/clusters/{id}"},
          "respond": {"json": {"id": "{{ path.id }}", "project": "{{ path.project_id }}",
-                              "limit": "{{ query.limit | 10 }}"}}},
+                              "limit": "{{ query.limit | default(10) }}"}}},
         {"name": "slow", "match": {"path": "/slow"}, "respond": {"delay": "1s", "body": "late"}},
         {"name": "busy", "match": {"path": "/busy"},
          "respond": {"status": 503, "headers": {"Retry-After": 1}}},

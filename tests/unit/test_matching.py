@@ -171,3 +171,42 @@ def test_values_matcher_any_and_all() -> None:
         "query tag: expected all of ['a', 'b'] among the values, got ['a']"]
     assert RequestMatcher(query={"tag": ValuesMatcher.of("any", "q")}).explain(
         request()) == ["query tag: expected any value equals 'q', got 'absent'"]
+
+
+def test_form_fields_from_urlencoded_and_multipart_bodies() -> None:
+    from multidict import MultiDict
+
+    from mockserver.matching import form_fields
+
+    urlencoded = RequestSnapshot(
+        "POST", "/", headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        body=b"a=1&b=x+y&a=2&empty=")
+    assert form_fields(urlencoded) == MultiDict([("a", "1"), ("b", "x y"), ("a", "2"), ("empty", "")])
+    multipart = RequestSnapshot("POST", "/",
+                                headers={"Content-Type": 'multipart/form-data; boundary="XyZ"'},
+                                body=b'--XyZ\r\nContent-Disposition: form-data; name="title"\r\n\r\nlogo\r\n'
+                                     b'--XyZ\r\nContent-Disposition: form-data; name="file"; '
+                                     b'filename="a.png"\r\n'
+                                     b'Content-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ--\r\n')
+    fields = form_fields(multipart)
+    assert fields is not None and list(fields.keys()) == ["title", "file"]
+    assert fields["title"] == "logo" and fields["file"].endswith("PNG")
+    json_body = RequestSnapshot("POST", "/", headers={"Content-Type": "application/json"}, body=b"{}")
+    assert form_fields(json_body) is None
+    assert form_fields(RequestSnapshot("POST", "/", headers={"Content-Type": "multipart/form-data"})) is None
+
+
+def test_body_matcher_explains_near_misses() -> None:
+    from mockserver.matching import BodyMatcher, ValueMatcher, ValuesMatcher
+
+    matcher = BodyMatcher(
+        {"tag": ValuesMatcher.of("any", ["x", "y"]), "n": ValueMatcher("regex", "^[0-9]+$")},
+        ValueMatcher("contains", "n="))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert matcher.misses(RequestSnapshot("POST", "/", headers=form, body=b"tag=z&tag=y&n=12")) == []
+    assert matcher.misses(RequestSnapshot("POST", "/", headers=form, body=b"tag=z&N=1")) == [
+        "body: expected contains 'n=', got 'tag=z&N=1'",
+        "form n: expected regex '^[0-9]+$', got absent (the form has 'N': names are case-sensitive)",
+        "form tag: expected any value one_of ['x', 'y'], got ['z']"]
+    assert BodyMatcher(raw=ValueMatcher("equals", "x")).misses(RequestSnapshot("POST", "/")) == [
+        "body: expected equals 'x', got empty"]
