@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .control.reload import Snapshot
     from .output import Output
     from .wire.server import MockServer
+    from .wire.tls_faults import Authority
 
 __all__ = ["main"]
 
@@ -320,6 +321,11 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, _Options
         "serve HTTPS with this certificate (chain) instead; needs --key", _text("a file path"), metavar="PEM")
     opt(tls, "--key", "MOCKSERVER_TLS_KEY", None, "the private key of --cert", _text("a file path"),
         metavar="PEM")
+    from .wire.tls_faults import TLS_FAULTS
+
+    opt(tls, "--tls-fault", "MOCKSERVER_TLS_FAULT", None,
+        "a TLS fault for every handshake (with --tls; docs/tls.md): " + ", ".join(TLS_FAULTS),
+        _choice(*TLS_FAULTS), metavar="NAME")
 
     validate = sub.add_parser("validate", help="check scenario files; one line per problem", out=out, err=err)
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -431,7 +437,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         return 1
     with contextlib.ExitStack() as cleanup:
         try:
-            ssl_context, ca = _tls(args, cleanup)
+            ssl_context, ca, authority = _tls(args, cleanup)
         except _Refusal as exc:
             print(f"mockserver: {exc}", file=err)
             return 1
@@ -448,7 +454,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
                                 keepalive_timeout=args.keepalive_timeout,
                                 body_timeout=args.body_timeout, max_connections=args.max_connections,
                                 journal_size=args.journal_size, header_control=args.header_control,
-                                time_scale=args.time_scale)
+                                time_scale=args.time_scale, tls_fault=args.tls_fault, tls=authority)
         except ScenarioError as exc:
             for problem in exc.problems:
                 print(problem, file=err)
@@ -511,29 +517,34 @@ class _Refusal(Exception):
     """A setting that cannot work; the message says which and why."""
 
 
-def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[ssl.SSLContext | None, str | None]:
-    """The server's TLS context and the CA file clients should trust (None when not generated).
+def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack
+         ) -> tuple[ssl.SSLContext | None, str | None, Authority | None]:
+    """The server's TLS context, the CA file clients should trust and the CA for TLS faults
+    (both None when not generated).
 
     Generated keys live in a temporary folder, removed at exit (so is the CA, unless --cert-out).
     """
-    from .wire.tls import self_signed, server_context
+    from .wire.tls import authority, server_context
 
     if (args.cert is None) != (args.key is None):
         raise _Refusal("--cert and --key go together; give both or neither")
+    if args.tls_fault is not None and not args.tls:
+        raise _Refusal(f"--tls-fault {args.tls_fault} makes its certificates from the CA that --tls "
+                       "generates: add --tls (and not --cert/--key)")
     try:
         if args.cert is not None:
-            return server_context(args.cert, args.key), None
+            return server_context(args.cert, args.key), None, None
         if args.tls:
             folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="mockserver-tls-"))
-            made = self_signed(folder, args.tls_name + ([args.host] if args.host else []),
-                               ca_path=args.cert_out)
-            return server_context(made.cert, made.key), str(made.ca)
+            made, ca = authority(folder, args.tls_name + ([args.host] if args.host else []),
+                                 ca_path=args.cert_out)
+            return server_context(made.cert, made.key), str(made.ca), ca
     except ImportError:
         raise _Refusal("--tls makes its certificate with the cryptography package: "
                        "pip install 'mockserver[tls]' (or give --cert and --key)") from None
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise _Refusal(f"cannot set up TLS: {exc}") from None
-    return None, None
+    return None, None, None
 
 
 class _Log:

@@ -128,6 +128,9 @@ class Entry:
     fault: str | None = None
     # the kinds of chaos that changed this exchange (metrics count these, not every decision)
     injected: tuple[str, ...] = ()
+    # "tls" for a connection-level entry (a TLS fault before any request), else "http"
+    layer: str = "http"
+    sni: str | None = None  # the server name the client asked for in its TLS ClientHello
 
     def header_pairs(self) -> list[tuple[str, str]]:
         """The request's headers as (name, value) pairs in order, a repeated name once per value."""
@@ -151,6 +154,7 @@ class Entry:
             "first_byte": self.first_byte, "ended": self.ended, "decisions": list(self.decisions),
             "near_misses": [_near_miss_dict(m) for m in self.near_misses],
             "response_headers": [list(pair) for pair in self.response_headers],
+            "layer": self.layer, "sni": self.sni,
         }
 
     @classmethod
@@ -168,7 +172,8 @@ class Entry:
             arrived=float(data.get("arrived") or 0.0), first_byte=data.get("first_byte"),
             ended=data.get("ended"), decisions=tuple(data.get("decisions") or ()),
             near_misses=tuple(data.get("near_misses") or ()),
-            response_headers=tuple((str(k), str(v)) for k, v in data.get("response_headers") or ()))
+            response_headers=tuple((str(k), str(v)) for k, v in data.get("response_headers") or ()),
+            layer=str(data.get("layer") or "http"), sni=data.get("sni"))
 
     def response_header(self, name: str) -> str | None:
         """The first answer header called *name* (any case), or None."""

@@ -94,6 +94,7 @@ class Scenario:
     warnings: tuple[Problem, ...] = ()  # legitimate in some setups; validate prints them
     quiet: frozenset[str] = frozenset()
     applies_to_at: tuple[int | None, int | None] = (None, None)
+    tls_hosts: tuple[tuple[str, str], ...] = ()  # SNI host name -> TLS certificate fault
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,7 +327,8 @@ class _Compiler:
             raise ScenarioError(self.problems)
         return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos,
                         tuple(spec.applies_to or ()), tuple(self.warnings), self.quiet,
-                        self.doc.position(("applies_to",)))
+                        self.doc.position(("applies_to",)),
+                        tuple((h.lower(), f) for h, f in spec.tls.hosts.items()) if spec.tls else ())
 
     def fault(self, spec: Any) -> Fault | None:
         if spec is None:
