@@ -16,6 +16,7 @@ import logging
 import socket
 import ssl
 import struct
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,8 +133,10 @@ def negotiation_context(fault: str, cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     context.set_ciphers("NULL:@SECLEVEL=0" if fault == "weak_cipher" else "ALL:@SECLEVEL=0")
-    version = ssl.TLSVersion.TLSv1_2 if fault == "weak_cipher" else ssl.TLSVersion.TLSv1
-    context.minimum_version = context.maximum_version = version
+    with warnings.catch_warnings():  # TLS 1.0 is deprecated: that is the fault
+        warnings.simplefilter("ignore", DeprecationWarning)
+        version = ssl.TLSVersion.TLSv1_2 if fault == "weak_cipher" else ssl.TLSVersion.TLSv1
+        context.minimum_version = context.maximum_version = version
     return context
 
 
