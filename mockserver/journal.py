@@ -188,6 +188,9 @@ class Entry:
     def describe(self, origin: float | None = None) -> str:
         """One line for failure messages: when, what was asked, what was answered and by which rule."""
         when = f" +{self.arrived - origin:.3f}s" if origin is not None else ""
+        if self.layer == "tls":  # a connection-level entry: no request was read
+            happened = "; ".join(self.decisions) or f"tls {self.fault}"
+            return f"#{self.seq}{when} TLS handshake (SNI {self.sni or 'none'}) -> {happened}"
         target = self.path + (f"?{self.query_string}" if self.query_string else "")
         if self.status is not None:
             answer = f"{self.status} {self.reason}".strip()

@@ -111,3 +111,14 @@ def test_openssl_s_client_agrees_on_tls_1_0_with_old_protocol(tls: TlsServer) ->
         while not server.journal.entries() and time.monotonic() < deadline:
             time.sleep(0.01)
         assert server.journal.entries()[0].decisions[0].startswith("tls old_protocol: the client agreed")
+
+
+def test_journal_queries_and_failure_lines_see_tls_entries(tls: TlsServer) -> None:
+    with tls("handshake_reset") as (server, ca):
+        with pytest.raises(ConnectionResetError):
+            handshake(server.port, ca)
+        server.journal.wait_for(1, fault="handshake_reset", outcome="tls_fault", timeout=5)
+        assert server.journal.count(fault="handshake_reset") == 1
+        assert server.journal.count(outcome="answered") == 0
+        [entry] = server.journal.entries()
+        assert entry.describe() == f"#{entry.seq} TLS handshake (SNI localhost) -> tls handshake_reset: reset"
