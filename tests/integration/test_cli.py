@@ -151,6 +151,9 @@ BAD = [
     ("--cert-out", "MOCKSERVER_CERT_OUT", "a\nb", "a file path"),
     ("--cert", "MOCKSERVER_TLS_CERT", "my\tcert.pem", "a file path"),
     ("--key", "MOCKSERVER_TLS_KEY", "x y", "a file path"),
+    ("--tls-fault", "MOCKSERVER_TLS_FAULT", "expird",
+     "expired or not_yet_valid or wrong_host or self_signed or untrusted_ca or missing_intermediate or "
+     "handshake_stall or handshake_reset or old_protocol or weak_cipher"),
 ]
 SWITCHES = [("--header-control", "MOCKSERVER_HEADER_CONTROL"),
             ("--public-health", "MOCKSERVER_PUBLIC_HEALTH"), ("--log-json", "MOCKSERVER_LOG_JSON"),
