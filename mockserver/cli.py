@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .app.server import MockServer
     from .control.reload import Snapshot
     from .output import Output
+    from .wire.tls_faults import Authority
 
 __all__ = ["main"]
 
@@ -250,7 +251,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         return 1
     with contextlib.ExitStack() as cleanup:
         try:
-            ssl_context, ca = _tls(args, cleanup)
+            ssl_context, ca, authority = _tls(args, cleanup)
         except _Refusal as exc:
             print(f"mockserver: {exc}", file=err)
             return 1
@@ -258,7 +259,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         # watcher's start is then a change like any other (taken after, it was never seen)
         baseline = _scan(paths) if args.watch else None
         try:
-            server = MockServer(paths, config=args.config, ssl_context=ssl_context)
+            server = MockServer(paths, config=args.config, ssl_context=ssl_context, tls=authority)
         except ScenarioError as exc:
             for problem in exc.problems:
                 print(problem, file=err)
@@ -322,29 +323,34 @@ class _Refusal(Exception):
     """A setting that cannot work; the message says which and why."""
 
 
-def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[ssl.SSLContext | None, str | None]:
-    """The server's TLS context and the CA file clients should trust (None when not generated).
+def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack
+         ) -> tuple[ssl.SSLContext | None, str | None, Authority | None]:
+    """The server's TLS context, the CA file clients should trust and the CA for TLS faults
+    (both None when not generated).
 
     Generated keys live in a temporary folder, removed at exit (so is the CA, unless --cert-out).
     """
-    from .wire.tls import self_signed, server_context
+    from .wire.tls import authority, server_context
 
     if (args.cert is None) != (args.key is None):
         raise _Refusal("--cert and --key go together; give both or neither")
+    if args.tls_fault is not None and not args.tls:
+        raise _Refusal(f"--tls-fault {args.tls_fault} makes its certificates from the CA that --tls "
+                       "generates: add --tls (and not --cert/--key)")
     try:
         if args.cert is not None:
-            return server_context(args.cert, args.key), None
+            return server_context(args.cert, args.key), None, None
         if args.tls:
             folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="mockserver-tls-"))
-            made = self_signed(folder, args.tls_name + ([args.host] if args.host else []),
-                               ca_path=args.cert_out)
-            return server_context(made.cert, made.key), str(made.ca)
+            made, ca = authority(folder, args.tls_name + ([args.host] if args.host else []),
+                                 ca_path=args.cert_out)
+            return server_context(made.cert, made.key), str(made.ca), ca
     except ImportError:
         raise _Refusal("--tls makes its certificate with the cryptography package: "
                        "pip install 'mockserver[tls]' (or give --cert and --key)") from None
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise _Refusal(f"cannot set up TLS: {exc}") from None
-    return None, None
+    return None, None, None
 
 
 class _Log:

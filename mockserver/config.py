@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
 
 from .errors import MockServerError
+from .tls_catalogue import TLS_FAULTS
 
 __all__ = ["SETTINGS", "ConfigError", "Invalid", "ServerConfig", "ServerKeywords", "Setting", "env_bool",
            "found"]
@@ -197,6 +198,7 @@ class ServerKeywords(TypedDict, total=False):
     state: str
     state_prefix: str
     state_timeout: float
+    tls_fault: str | None
 
 
 CONTROL = "control API (/__mock/...)"
@@ -319,6 +321,9 @@ class ServerConfig:
                           metavar="PEM", server=False)
     key: str | None = _s(None, "--key", "MOCKSERVER_TLS_KEY", "TLS", "the private key of --cert",
                          text("a file path"), metavar="PEM", server=False)
+    tls_fault: str | None = _s(None, "--tls-fault", "MOCKSERVER_TLS_FAULT", "TLS",
+                               "a TLS fault for every handshake (with --tls; docs/tls.md): "
+                               + ", ".join(TLS_FAULTS), choice(*TLS_FAULTS), metavar="NAME")
     # no flag: only MockServer(journal_body_limit=...) sets it
     journal_body_limit: int = field(default=64 * 1024)
 

@@ -117,6 +117,7 @@ class Outcome(enum.StrEnum):
     PENDING = "pending"
     PROXIED = "proxied"
     UPSTREAM_FAILED = "upstream_failed"
+    TLS_FAULT = "tls_fault"
 
     def describe(self) -> str:
         """What the outcome means, one line (the comment beside it)."""
@@ -134,6 +135,8 @@ _OUTCOME_MEANINGS = {
     Outcome.PROXIED: "forwarded to an upstream, whose answer went out (docs/proxy.md)",
     Outcome.UPSTREAM_FAILED: "the upstream failed (refused, reset, TLS, timeout): 502 or 504, the "
                              "fault names which (docs/proxy.md)",
+    Outcome.TLS_FAULT: "a TLS fault ended the handshake; a connection-level entry with no request "
+                       "(layer tls, the SNI name, the fault; docs/tls.md)",
     Outcome.ERROR: "mockserver failed (500); strict mode in the pytest plugin fails the test",
     Outcome.PENDING: "in flight: a delayed answer not sent yet; the finished entry replaces it",
 }
@@ -174,6 +177,9 @@ class Entry:
     fault: str | None = None
     # the kinds of chaos that changed this exchange (metrics count these, not every decision)
     injected: tuple[str, ...] = ()
+    # "tls" for a connection-level entry (a TLS fault before any request), else "http"
+    layer: str = "http"
+    sni: str | None = None  # the server name the client asked for in its TLS ClientHello
 
     def header_pairs(self) -> list[tuple[str, str]]:
         """The request's headers as (name, value) pairs in order, a repeated name once per value."""
@@ -197,6 +203,7 @@ class Entry:
             "first_byte": self.first_byte, "ended": self.ended, "decisions": list(self.decisions),
             "near_misses": [_near_miss_dict(m) for m in self.near_misses],
             "response_headers": [list(pair) for pair in self.response_headers],
+            "layer": self.layer, "sni": self.sni,
         }
 
     @classmethod
@@ -214,7 +221,8 @@ class Entry:
             arrived=float(data.get("arrived") or 0.0), first_byte=data.get("first_byte"),
             ended=data.get("ended"), decisions=tuple(data.get("decisions") or ()),
             near_misses=tuple(data.get("near_misses") or ()),
-            response_headers=tuple((str(k), str(v)) for k, v in data.get("response_headers") or ()))
+            response_headers=tuple((str(k), str(v)) for k, v in data.get("response_headers") or ()),
+            layer=str(data.get("layer") or "http"), sni=data.get("sni"))
 
     def response_header(self, name: str) -> str | None:
         """The first answer header called *name* (any case), or None."""
@@ -229,6 +237,9 @@ class Entry:
     def describe(self, origin: float | None = None) -> str:
         """One line for failure messages: when, what was asked, what was answered and by which rule."""
         when = f" +{self.arrived - origin:.3f}s" if origin is not None else ""
+        if self.layer == "tls":  # a connection-level entry: no request was read
+            happened = "; ".join(self.decisions) or f"tls {self.fault}"
+            return f"#{self.seq}{when} TLS handshake (SNI {self.sni or 'none'}) -> {happened}"
         target = self.path + (f"?{self.query_string}" if self.query_string else "")
         if self.status is not None:
             answer = f"{self.status} {self.reason}".strip()

@@ -114,6 +114,7 @@ class Scenario:
     quiet: frozenset[str] = frozenset()
     applies_to_at: tuple[int | None, int | None] = (None, None)
     proxy_unmatched: Proxy | None = None  # forward requests that match no rule
+    tls_hosts: tuple[tuple[str, str], ...] = ()  # SNI host name -> TLS certificate fault
 
 
 @dataclass(frozen=True, slots=True)

@@ -342,7 +342,8 @@ class _Compiler:
         return Scenario(spec.name, self.doc.source, tuple(rules), spec.seed, spec.description, chaos,
                         tuple(spec.applies_to or ()), tuple(self.warnings), self.quiet,
                         self.doc.position(("applies_to",)),
-                        self.proxy(spec.proxy_unmatched, ("proxy_unmatched",)))
+                        self.proxy(spec.proxy_unmatched, ("proxy_unmatched",)),
+                        tuple((h.lower(), f) for h, f in spec.tls.hosts.items()) if spec.tls else ())
 
     def proxy(self, spec: bool | str | ProxySpec | None, path: PathKey) -> Proxy | None:
         """A forwarding target; a CA bundle is named relative to the scenario's folder."""

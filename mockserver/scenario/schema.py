@@ -654,6 +654,14 @@ class DefaultsSpec(StrictModel):
     deadline: DeadlineSpec | bool = True
 
 
+class TlsSpec(StrictModel):
+    """TLS faults by the server name a client asks for (SNI); the handshake is before any rule."""
+
+    hosts: dict[str, Literal["expired", "not_yet_valid", "wrong_host", "self_signed", "untrusted_ca",
+                             "missing_intermediate"]] = Field(
+        default_factory=dict, description="SNI host name -> certificate fault, on --tls servers")
+
+
 class ScenarioSpec(StrictModel):
     """A scenario file: a name, defaults and rules."""
 
@@ -672,6 +680,7 @@ class ScenarioSpec(StrictModel):
     timeline: list[PhaseSpec] | None = Field(None, description="phases by time since start or reset")
     rate_limit: RateLimitSpec | None = Field(None, description="one bucket shared by all rules")
     concurrency: ConcurrencySpec | None = Field(None, description="one cap shared by all rules")
+    tls: TlsSpec | None = Field(None, description="TLS faults by SNI host name (docs/tls.md)")
     header_control: bool = Field(False, description="let requests ask for a status, delay or fault "
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
     proxy_unmatched: str | ProxySpec | None = Field(

@@ -52,6 +52,15 @@ from .exchange import apply_fault, read_throttled, upstream_rate
 from .http1 import Sent, encode
 from .listeners import FaultListeners
 from .proxy import FaultPlan, Forwarder, Upstream, forward
+from .tls_faults import (
+    HANDSHAKE_FAULTS,
+    Authority,
+    FaultListener,
+    TlsFaultError,
+    TlsFaults,
+    check_name,
+    negotiation_context,
+)
 
 __all__ = ["Mount", "ScenarioSource", "WireServer"]
 
@@ -112,6 +121,7 @@ class WireServer:
         config: ServerConfig | None = None,
         ssl_context: ssl.SSLContext | None = None,
         on_proxied: Callable[[Captured], None] | None = None,
+        tls: Authority | None = None,
         **settings: Unpack[ServerKeywords],
     ) -> None:
         # one table checks every keyword (mockserver/config.py): a bad one is a ConfigError naming it
@@ -161,6 +171,11 @@ class WireServer:
         # connection-level faults on extra ports (listeners.py); the chosen ports once started
         self.fault_listeners = FaultListeners(config.host, config.refuse_port, config.silent_port,
                                               config.blackhole_port)
+        # a TLS fault for every handshake on this listener (tls_faults.py), and the generated CA
+        # that fault certificates (and the scenarios' per-host ones) are made from
+        self.tls_fault = None if config.tls_fault is None else check_name(config.tls_fault)
+        self.tls_authority = tls
+        self._fault_listener: FaultListener | None = None
         self._runtime_faults: list[RuntimeFault] = []
         self._fault_names = itertools.count(1)
         self.engine = self._build(_load(scenarios), config.seed)
@@ -318,6 +333,10 @@ class WireServer:
         mount = self._mount()
         if mount is not None:
             self._control_prefix, self._control_dispatch, self._on_close = mount
+        if self.tls_fault in HANDSHAKE_FAULTS:  # no TLS, so no HTTP: the listener only does the fault
+            self._fault_listener = FaultListener(self.tls_fault, self._record_tls, self._negotiation())
+            self.port = await self._fault_listener.start(self.host, self.port)
+            return
         runner = faithful_runner(
             self._handle, max_body_size=self.max_body_size, access_log=None,
             shutdown_timeout=self.shutdown_timeout, header_timeout=self.header_timeout,
@@ -325,7 +344,11 @@ class WireServer:
             # the parser's own limits sit just above ours, so the handler can answer 414 itself
             max_line_size=self.max_uri + 64, max_field_size=self.max_header, max_headers=self.max_headers)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
+        context = self.ssl_context
+        if context is not None and (self.tls_fault is not None or self.tls_authority is not None):
+            context = TlsFaults(self.tls_authority, self.tls_fault, self._tls_hosts,
+                                self._record_tls).install(context)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=context)
         await site.start()
         self._runner = runner
         address = runner.addresses[0]
@@ -337,8 +360,33 @@ class WireServer:
             await runner.cleanup()
             raise
 
+    def _negotiation(self) -> ssl.SSLContext | None:
+        """The context that refuses modern clients, for the old_protocol and weak_cipher faults."""
+        if self.tls_fault not in ("old_protocol", "weak_cipher"):
+            return None
+        if self.tls_authority is None:
+            raise TlsFaultError(f"TLS fault {self.tls_fault!r} serves the generated certificate: "
+                                "give MockServer(tls=...) (the CLI's --tls)")
+        folder = self.tls_authority.folder
+        return negotiation_context(self.tls_fault, folder / "server.pem", folder / "server-key.pem")
+
+    def _tls_hosts(self) -> dict[str, str]:
+        """SNI host name -> certificate fault, from the loaded scenarios (read per handshake)."""
+        return {host: fault for s in self.scenarios for host, fault in s.tls_hosts}
+
+    def _record_tls(self, client: str, sni: str | None, fault: str, outcome: str) -> None:
+        """Journal a TLS fault: a connection-level entry, with no request (none was read)."""
+        self.journal.record(Entry(
+            seq=0, request_id=self._next_request_id(), method="", path="", query_string="",
+            headers=WireHeaders(()), body=b"", client=client, session="", rule=None, status=None,
+            reason="", outcome=Outcome.TLS_FAULT, arrived=time.time(),
+            fault=fault, decisions=(f"tls {fault}: {outcome}",), layer="tls", sni=sni))
+
     async def close(self) -> None:
         """Stop accepting, let in-flight answers end within shutdown_timeout, then close."""
+        listener, self._fault_listener = self._fault_listener, None
+        if listener is not None:
+            await listener.close()
         runner, self._runner = self._runner, None
         await self.fault_listeners.close()
         if runner is not None:

@@ -164,6 +164,9 @@ BAD = [
      "an http:// or https:// URL without query or fragment, such as http://127.0.0.1:8000"),
     ("--proxy-timeout", "MOCKSERVER_PROXY_TIMEOUT", "0", "a number of seconds above 0"),
     ("--proxy-ca", "MOCKSERVER_PROXY_CA", "/no/such/ca.pem", "an existing PEM file of CA certificates"),
+    ("--tls-fault", "MOCKSERVER_TLS_FAULT", "expird",
+     "expired or not_yet_valid or wrong_host or self_signed or untrusted_ca or missing_intermediate or "
+     "handshake_stall or handshake_reset or old_protocol or weak_cipher"),
 ]
 SWITCHES = [("--header-control", "MOCKSERVER_HEADER_CONTROL"),
             ("--public-health", "MOCKSERVER_PUBLIC_HEALTH"), ("--log-json", "MOCKSERVER_LOG_JSON"),

@@ -26,7 +26,8 @@ def test_outcomes_are_strings_for_json_and_old_assertions() -> None:
     assert timed_out == "timed_out" and f"{Outcome.CLIENT_GONE}" == "client_gone"
     assert json.dumps({"outcome": Outcome.FAULT}) == '{"outcome": "fault"}'
     assert [o.value for o in Outcome] == ["answered", "timed_out", "unmatched", "refused", "fault",
-                                          "client_gone", "error", "pending", "proxied", "upstream_failed"]
+                                          "client_gone", "error", "pending", "proxied", "upstream_failed",
+                                          "tls_fault"]
 
 
 def test_the_documented_outcomes_are_the_enumeration() -> None:
