@@ -104,6 +104,19 @@ Mount = tuple[str, Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], C
 _NO_PREFIX = "\0"  # no request path starts with NUL: nothing is mounted
 
 
+class _Notes(list[str]):
+    """A fault's notes (its write plan), each published to the journal as it is made: the plan is
+    noted before the bytes go out, so a client that has its answer finds the plan journaled."""
+
+    def __init__(self, publish: Callable[[str], None]) -> None:
+        super().__init__()
+        self._publish = publish
+
+    def append(self, note: str) -> None:
+        super().append(note)
+        self._publish(note)
+
+
 class WireServer:
     """An HTTP server that answers from scenarios, with nothing mounted beside them.
 
@@ -671,7 +684,6 @@ class WireServer:
             return await self._proxied(request, snapshot, resolution, request_id, done, arrived, pending,
                                        target)
         first_byte = time.time()
-        response: web.StreamResponse | None
         if fault is None and not done.break_protocol and (encoded := encode(
                 request.version, status, reason, headers, payload, request.method,
                 request.keep_alive)) is not None:
@@ -688,11 +700,27 @@ class WireServer:
                                                             ended=time.time()))
             self._after(entry)
             return sent
+        return await self._written(request, snapshot, resolution, request_id, done, arrived, pending,
+                                   first_byte)
+
+    async def _written(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
+                       request_id: str, done: Answer, arrived: float, pending: Entry | None,
+                       first_byte: float) -> web.StreamResponse:
+        """The answers that are not plain bytes: a fault, a broken protocol, or declared framing."""
+        status, reason, payload, fault = done.status, done.reason, done.body, done.fault
+        headers = list(done.headers)
+        response: web.StreamResponse | None
         if pending is None:
             pending = self.journal.begin(self._entry(request, snapshot, resolution, request_id, done,
                                                      arrived, done.outcome, first_byte))
         outcome = done.outcome
-        noted: list[str] = []  # what the fault notes (its write plan), for the journal
+        current = [pending]  # the journal's newest value for this exchange
+
+        def publish(note: str) -> None:
+            held = current[0]
+            current[0] = self.journal.finish(held, finished(held, decisions=(*held.decisions, note)))
+
+        noted = _Notes(publish)  # what the fault notes (its write plan), journaled at once
         try:
             if fault is not None:
                 response = await apply_fault(
@@ -718,7 +746,7 @@ class WireServer:
                             time.time())
         if noted:
             entry = finished(entry, decisions=(*entry.decisions, *noted))
-        entry = self.journal.finish(pending, entry)
+        entry = self.journal.finish(current[0], entry)
         self._after(entry)
         return response
 
