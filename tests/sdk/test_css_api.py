@@ -320,3 +320,60 @@ def test_the_overlay_example_in_the_docs(pack: MockServer) -> None:
         assert client.restart_cluster(css.RestartClusterRequest(cluster_id=ES_LOGS)).status_code == 200
     finally:
         pack.remove("css-restart-conflict")
+
+
+def test_a_whole_life_through_the_sdk(pack: MockServer) -> None:
+    """List, create, poll (on the test clock), find it by paging, show, extend, rename, snapshot,
+    restart, delete, and see it gone from show and list."""
+    client = build_client(pack)
+    assert client.list_clusters_details(css.ListClustersDetailsRequest()).total_size == 3
+    cluster_id = create(client, pack, "es-life")
+    assert show(client, cluster_id).status == "100"
+    pack.advance(30)
+    assert show(client, cluster_id).status == "200"
+    found, offset = [], 1
+    while offset < 10:
+        page = client.list_clusters_details(css.ListClustersDetailsRequest(offset=offset, limit=1))
+        found += [c.id for c in page.clusters]
+        offset += 1
+        if offset > page.total_size:
+            break
+    assert cluster_id in found and len(found) == 4
+    client.update_extend_cluster(css.UpdateExtendClusterRequest(
+        cluster_id=cluster_id, body=css.ExtendClusterReq(grow=css.ExtendClusterGrowReq(modify_size=2))))
+    detail = show(client, cluster_id)
+    assert (detail.actions, len(detail.instances)) == (["GROWING"], 1)
+    pack.advance(2)
+    detail = show(client, cluster_id)
+    assert (detail.actions, len(detail.instances)) == ([], 3)
+    assert all(i.status == "200" for i in detail.instances)
+    client.update_cluster_name(css.UpdateClusterNameRequest(
+        cluster_id=cluster_id, body=css.UpdateClusterNameReq(display_name="es-renamed")))
+    assert show(client, cluster_id).name == "es-renamed"
+    made = client.create_snapshot(css.CreateSnapshotRequest(
+        cluster_id=cluster_id, body=css.CreateSnapshotReq(name="snap-1", indices="logs-*")))
+    assert made.backup.name == "snap-1"
+    backups = client.list_snapshots(css.ListSnapshotsRequest(cluster_id=cluster_id)).backups
+    assert [(b.id, b.status, b.indices, b.cluster_id) for b in backups] == [
+        (made.backup.id, "BUILDING", "logs-*", cluster_id)]
+    assert client.list_snapshots(css.ListSnapshotsRequest(cluster_id=ES_LOGS)).backups == []
+    pack.advance(2)
+    assert client.list_snapshots(css.ListSnapshotsRequest(cluster_id=cluster_id)).backups[0].status == \
+        "COMPLETED"
+    client.delete_snapshot(css.DeleteSnapshotRequest(cluster_id=cluster_id, snapshot_id=made.backup.id))
+    assert client.list_snapshots(css.ListSnapshotsRequest(cluster_id=cluster_id)).backups == []
+    client.restart_cluster(css.RestartClusterRequest(cluster_id=cluster_id))
+    assert show(client, cluster_id).actions == ["REBOOTING"]
+    client.delete_cluster(css.DeleteClusterRequest(cluster_id=cluster_id))
+    with pytest.raises(sdk_exc.ClientRequestException) as info:
+        show(client, cluster_id)
+    assert info.value.error_code == "CSS.0015"
+    listed = client.list_clusters_details(css.ListClustersDetailsRequest())
+    assert cluster_id not in [c.id for c in listed.clusters] and listed.total_size == 3
+
+
+def test_flavors(pack: MockServer) -> None:
+    versions = build_client(pack).list_flavors(css.ListFlavorsRequest()).versions
+    assert [(v.version, [f.name for f in v.flavors]) for v in versions] == [
+        ("7.10.2", ["ess.spec-2u8g", "ess.spec-4u8g", "ess.spec-4u16g"]), ("2.19.0", ["ess.spec-4u16g"])]
+    assert versions[0].flavors[1].available_az == "cn-north-4a,cn-north-4b"
