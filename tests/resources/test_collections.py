@@ -154,3 +154,15 @@ def test_bad_declarations_say_where_and_what(text: str, message: str) -> None:
     with pytest.raises(ScenarioError) as info:
         load_text("name: t\n" + text, "t.yaml")
     assert str(info.value) == message.replace("t.yaml:1:", "t.yaml:2:").replace("t.yaml:3:", "t.yaml:4:")
+
+
+def test_a_rule_on_a_collection_nobody_loaded_answers_500_naming_it(clock: Clock) -> None:
+    overlay = load_text("name: o\nrules:\n  - match: {path: /x}\n    resource: {collection: ghosts, action: list}\n",
+                        "o.yaml")
+    status, body, decisions = call(Engine([overlay], clock=clock), "GET", "/x")
+    assert status == 500 and body["error_msg"].startswith("no collection 'ghosts' is loaded (o.yaml:4")
+    assert decisions == ("resource ghosts: not loaded",)
+    both = Engine([load_text(SCENARIO, "things.yaml"), load_text(
+        "name: o\nrules:\n  - match: {path: /x}\n    resource: {collection: things, action: list}\n"
+        "    respond: {json: '{{ collection.total }}'}\n", "o.yaml")], clock=clock)
+    assert call(both, "GET", "/x")[:2] == (200, 3)
