@@ -157,8 +157,8 @@ def test_bad_declarations_say_where_and_what(text: str, message: str) -> None:
 
 
 def test_a_rule_on_a_collection_nobody_loaded_answers_500_naming_it(clock: Clock) -> None:
-    overlay = load_text(
-        "name: o\nrules:\n  - match: {path: /x}\n    resource: {collection: ghosts, action: list}\n", "o.yaml")
+    overlay = load_text("name: o\nrules:\n  - match: {path: /x}\n"
+                        "    resource: {collection: ghosts, action: list}\n", "o.yaml")
     status, body, decisions = call(Engine([overlay], clock=clock), "GET", "/x")
     assert status == 500 and body["error_msg"].startswith("no collection 'ghosts' is loaded (o.yaml:4")
     assert decisions == ("resource ghosts: not loaded",)
