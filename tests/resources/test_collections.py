@@ -166,3 +166,23 @@ def test_a_rule_on_a_collection_nobody_loaded_answers_500_naming_it(clock: Clock
         "name: o\nrules:\n  - match: {path: /x}\n    resource: {collection: things, action: list}\n"
         "    respond: {json: '{{ collection.total }}'}\n", "o.yaml")], clock=clock)
     assert call(both, "GET", "/x")[:2] == (200, 3)
+
+
+def test_an_answer_chaos_replaced_changes_nothing(clock: Clock) -> None:
+    text = """\
+name: c
+resources: {things: {}}
+rules:
+  - match: {method: POST, path: /things}
+    resource: {collection: things, action: create}
+    rate_limit: {rate: 0.001, burst: 1}
+    respond: {status: 201, json: "{{ item }}"}
+  - match: {method: GET, path: /things}
+    resource: {collection: things, action: list}
+    respond: {json: "{{ collection.total }}"}
+"""
+    engine = Engine([load_text(text, "c.yaml")], clock=clock)
+    assert call(engine, "POST", "/things", {"a": 1})[0] == 201
+    status, _, decisions = call(engine, "POST", "/things", {"a": 2})
+    assert status == 429 and not any(d.startswith("resource") for d in decisions)
+    assert call(engine, "GET", "/things")[1] == 1
