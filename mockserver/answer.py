@@ -217,7 +217,8 @@ def _compose(
     if plan.templated:
         headers, payload = plan.render(Context(
             request, resolution.params, request_id, now=clock_now, seed=resolution.seed,
-            ordinal=resolution.ordinal, key=resolution.counter or ""))
+            ordinal=resolution.ordinal, key=resolution.counter or "", item=resolution.item,
+            collection=resolution.collection))
     else:
         headers, payload = list(plan.headers), plan.body
     if resolution.extra_headers:

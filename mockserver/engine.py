@@ -22,12 +22,14 @@ from .durations import parse_duration
 from .faults import FAULTS, Fault
 from .faults.drip import Drip
 from .matching import Closeness, RuleIndex
-from .request import RequestSnapshot
+from .request import NO_JSON, RequestSnapshot
+from .resources import Collection, CollectionState, seeded
+from .resources import apply as apply_resource
 from .responses import Plan, Responder
 from .rng import uniforms
 from .rules import Rule, RuntimeFault, Scenario
 from .state import INITIAL_STATE, Session, StateStore
-from .templating import Context
+from .templating import Context, JsonTemplate, Template
 
 __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
 
@@ -71,6 +73,8 @@ class Resolution:
     release: Callable[[], None] | None = None
     seed: int = 0
     overridden: bool = False  # chaos refused or replaced the rule's own answer
+    item: object = None  # the resource item templates see as ``item`` (resources.py)
+    collection: object = None  # the listing templates see as ``collection``
 
 
 def _catalogue_plan(status: int, message: str | None = None) -> Plan:
@@ -98,6 +102,8 @@ class Engine:
         self.runtime_faults = tuple(runtime_faults)
         self.header_control = header_control
         self.chaos = _effective_chaos(self.scenarios)
+        self.collections: dict[str, Collection] = {
+            c.name: c for scenario in self.scenarios for c in scenario.resources}
         # positions of the rules that chaos may touch; the others take a shorter path
         anything = bool(self.runtime_faults) or header_control
         self._chaotic = frozenset(
@@ -166,6 +172,7 @@ class Engine:
                 self._chaos(res, rule, self.chaos.get(rule.scenario, _NO_CHAOS), request)
                 if not res.overridden:
                     self._count_answer(rule, session_key, counter, branch_key, state)
+            self._resource(res, rule, request, request_id)
             return res
         res = self._unmatched(request, session_key)
         if self.runtime_faults or self.header_control:
@@ -210,8 +217,10 @@ class Engine:
                     and responder.plans[0].delay is None:
                 # static: no counter can change this answer, so no trip (its ordinal stays 0)
                 seed = self.seed if self.seed is not None else (rule.seed or 0)
-                return Resolution(rule, responder.plans[0], params, 0, 0.0, None, session_key,
-                                  state=state, counter=counter, fault=rule.fault, seed=seed)
+                res = Resolution(rule, responder.plans[0], params, 0, 0.0, None, session_key,
+                                 state=state, counter=counter, fault=rule.fault, seed=seed)
+                self._resource(res, rule, request, request_id)
+                return res
             found.append((rule, params, responder, candidate))
             if rule.times is None and rule.requires_state is None:
                 break  # this one always wins: the ones after it cannot be reached
@@ -242,6 +251,7 @@ class Engine:
             if not res.overridden:
                 await backend.count(Count(session_key, candidate.counter, candidate.branch, candidate.state,
                                           rule.sets_state))
+        self._resource(res, rule, request, request_id)
         return res
 
     def _limits(self, rule: Rule, request: RequestSnapshot,
@@ -343,6 +353,65 @@ class Engine:
             if rule.matcher.match_head(request):
                 return rule
         return None
+
+    # --- resources ---------------------------------------------------------------------------------
+
+    def collection_state(self, name: str, session: str) -> CollectionState:
+        """A session's collection, seeded on first use. Call with the store's lock held."""
+        found = self.store.session(session).resources
+        state = found.get(name)
+        if state is None:
+            state = found[name] = seeded(self.collections[name])
+        assert isinstance(state, CollectionState)
+        return state
+
+    def _resource(self, res: Resolution, rule: Rule, request: RequestSnapshot, request_id: str) -> None:
+        """Carry out the rule's operation on its collection, unless chaos replaced the answer; a
+        missing item, a conflict or a bad paging value replaces the answer (the API's own, or the
+        catalogue's 404/409/400)."""
+        op = rule.resource
+        if op is None or res.overridden:
+            return
+        spec = self.collections.get(op.collection)
+        if spec is None:  # an overlay loaded without the scenario that declares the collection
+            res.plan, res.fault = _catalogue_plan(500, f"no collection {op.collection!r} is loaded "
+                                                       f"({op.source})"), None
+            res.decisions.append(f"resource {op.collection}: not loaded")
+            return
+        now = self.clock()
+
+        def render(template: object, item: object) -> object:
+            ctx = Context(request, res.params, request_id, now=now, seed=res.seed, ordinal=res.ordinal,
+                          key=res.counter, item=item)
+            if isinstance(template, Template):
+                return template.value(ctx)
+            if isinstance(template, JsonTemplate):
+                return json.loads(template.render(ctx))
+            return json.loads(json.dumps(template))
+
+        body = request.json
+        with self.store.lock:
+            state = self.collection_state(op.collection, res.session)
+            result = apply_resource(op, spec, state, now, render, None if body is NO_JSON else body,
+                                    seed=self.seed, session=res.session)
+            # templates read a snapshot: a later request must not change what this one answers
+            res.item = json.loads(json.dumps(result.item)) if result.item is not None else None
+            res.collection = json.loads(json.dumps(result.collection)) \
+                if result.collection is not None else None
+        if result.change:
+            res.decisions.append(result.change)
+        if result.kind == "ok":
+            return
+        res.decisions.append(f"resource {spec.name}: {result.kind}, {result.message}")
+        chosen = {"missing": op.missing, "conflict": op.conflict}.get(result.kind)
+        if isinstance(chosen, Plan):
+            res.plan = chosen
+        else:
+            status = {"missing": 404, "conflict": 409}.get(result.kind, 400)
+            res.plan = _catalogue_plan(status, result.message)
+        res.fault = None  # the replacing answer's own delay, or none (a 404 comes at once)
+        res.delay = 0.0 if res.plan.delay is None else res.plan.delay.sample(
+            res.seed, res.counter + "/resource", res.ordinal)
 
     # --- chaos -------------------------------------------------------------------------------------
 

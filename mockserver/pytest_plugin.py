@@ -92,6 +92,14 @@ class MockServerFixture:
     def states(self, session: str = "") -> dict[str, str]:
         return self.controls.states(session)
 
+    def resources(self, name: str, session: str = "") -> list[dict[str, Any]]:
+        """A collection's items now (docs/resources.md)."""
+        return self.controls.resources(name, session)
+
+    def set_resources(self, name: str, items: list[Any], session: str = "") -> list[dict[str, Any]]:
+        """Arrange a collection for this test (the fixture's reset brings the seed back)."""
+        return self.controls.set_resources(name, items, session)
+
     def seed(self, seed: int | None) -> None:
         """Seed the delay draws (and chaos) for this test."""
         self._undo.seeded()

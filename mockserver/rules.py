@@ -13,6 +13,7 @@ from .deadline import Deadline
 from .errors import Problem
 from .faults import Fault
 from .matching import RequestMatcher
+from .resources import Collection, Operation
 from .responses import Plan, Responder
 from .templating import Template
 
@@ -88,6 +89,7 @@ class Rule:
     content_types: tuple[str, ...] | None = None
     websocket: tuple[WebSocketStep, ...] | None = None
     proxy: Proxy | None = None  # forward instead of answering (wire/proxy.py)
+    resource: Operation | None = None  # an operation on a collection (resources.py)
     arrivals_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -115,6 +117,7 @@ class Scenario:
     applies_to_at: tuple[int | None, int | None] = (None, None)
     proxy_unmatched: Proxy | None = None  # forward requests that match no rule
     tls_hosts: tuple[tuple[str, str], ...] = ()  # SNI host name -> TLS certificate fault
+    resources: tuple[Collection, ...] = ()  # declared collections (resources.py)
 
 
 @dataclass(frozen=True, slots=True)

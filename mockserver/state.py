@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["INITIAL_STATE", "Session", "StateStore"]
 
@@ -24,6 +25,7 @@ class Session:
     states: dict[str, str] = field(default_factory=dict)
     buckets: dict[str, list[float]] = field(default_factory=dict)  # rate limits: [tokens, last]
     inflight: dict[str, int] = field(default_factory=dict)  # concurrency caps
+    resources: dict[str, Any] = field(default_factory=dict)  # collection -> CollectionState
 
     def next_ordinal(self, key: str) -> int:
         """The 0-based ordinal of this hit on *key*, counting it."""

@@ -51,6 +51,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_found": (404, "no such control endpoint"),
     "unknown_scenario": (404, "no scenario is loaded under that name"),
     "unknown_fault": (404, "no runtime fault has that name"),
+    "unknown_collection": (404, "no loaded scenario declares a collection of that name"),
     "unknown_snapshot": (404, "no snapshot has that id (restored already, or one of the oldest dropped)"),
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "payload_too_large": (413, "the request body is too large"),
@@ -324,6 +325,26 @@ class ControlApi:
             self.server.set_state(body["name"], body["value"], session)
         await self._shared(lambda b: b.set_state(body["name"], body["value"], session))
         return web.json_response({"states": await self._states(session)})
+
+    async def get_resources(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        session = _query(request, {"session"}).get("session", "")
+        try:
+            items = self.server.resources(params["name"], session)
+        except KeyError as exc:
+            raise ApiError("unknown_collection", str(exc.args[0])) from None
+        return web.json_response({"name": params["name"], "session": session, "items": items})
+
+    async def put_resources(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        body = await _json_object(request, self._body_limit, required={"items": list},
+                                  optional={"session": str})
+        session = body.get("session", "")
+        try:
+            items = self.server.set_resources(params["name"], body["items"], session)
+        except KeyError as exc:
+            raise ApiError("unknown_collection", str(exc.args[0])) from None
+        except ValueError as exc:
+            raise ApiError("bad_request", str(exc)) from None
+        return web.json_response({"name": params["name"], "session": session, "items": items})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "header", "body",
@@ -679,6 +700,9 @@ class RouteSpec:
     open_with_public_health: bool = False  # --public-health leaves it open despite a token
 
 
+_RESOURCES = {"type": "object", "required": ["name", "session", "items"],
+              "properties": {"name": {"type": "string"}, "session": {"type": "string"},
+                             "items": {"type": "array", "items": {"type": "object"}}}}
 _SESSION = _param("session", {"type": "string"}, "a session (the X-Mock-Session header's value)")
 _SCENARIO_BODY = {"content": {
     _JSON: {"schema": _ref("Scenario")},
@@ -743,6 +767,17 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("PUT", "/state", ControlApi.put_state, "Set one named state",
               _ok("the session's states", _ref("States")), ("bad_request",),
               body=_content(_ref("StateUpdate"))),
+    RouteSpec("GET", "/resources/{name}", ControlApi.get_resources,
+              "A collection's items as a session sees them now (docs/resources.md)",
+              _ok("the items", _RESOURCES), ("bad_request", "unknown_collection"),
+              parameters=(_name("the collection's name"), _SESSION)),
+    RouteSpec("PUT", "/resources/{name}", ControlApi.put_resources,
+              "Replace a session's collection (a reset brings the seed back)",
+              _ok("the items now", _RESOURCES), ("bad_request", "unknown_collection"),
+              parameters=(_name("the collection's name"),),
+              body=_content({"type": "object", "required": ["items"], "additionalProperties": False,
+                             "properties": {"items": {"type": "array", "items": {"type": "object"}},
+                                            "session": {"type": "string"}}})),
     RouteSpec("GET", "/journal", ControlApi.get_journal, "Recorded exchanges, oldest first, filtered",
               _ok("entries", _ref("Journal")), ("bad_request",), parameters=(
                   _param("rule", {"type": "string"}, "rule id (scenario/rule) or bare rule name"),

@@ -20,6 +20,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from .. import catalogue
@@ -38,12 +39,14 @@ from ..matching import (
     query_matcher,
 )
 from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
+from ..resources import Collection, Operation, Paging, Stage
 from ..responses import Plan, Responder
 from ..rules import Branch, Proxy, Rule, RuntimeFault, Scenario, WebSocketStep
 from ..signature import SignatureMatcher, expand_env
 from ..templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .schema import (
     BranchSpec,
+    CollectionSpec,
     ConcurrencySpec,
     ConditionSpec,
     DeadlineSpec,
@@ -54,6 +57,7 @@ from .schema import (
     PlanSpec,
     ProxySpec,
     RateLimitSpec,
+    ResourceOpSpec,
     RuleSpec,
     RuntimeFaultSpec,
     ScenarioSpec,
@@ -298,6 +302,8 @@ class _Compiler:
         self.warnings: list[Problem] = []
         self.quiet: frozenset[str] = frozenset()
         self.params: frozenset[str] | None = None  # the current rule's path parameters
+        self.collections: dict[str, Collection] = {}
+        self.overlay = False
         self.loaded_at = float(int(time.time()))  # Last-Modified of what this scenario serves
 
     def fail(self, path: PathKey, message: str) -> None:
@@ -312,6 +318,10 @@ class _Compiler:
 
     def scenario(self, spec: ScenarioSpec) -> Scenario:
         self.quiet = frozenset(spec.quiet)
+        # a scenario that declares no collections may use another's (an overlay on a pack)
+        self.overlay = bool(spec.applies_to) or not spec.resources
+        self.collections = {name: self.collection(name, c, ("resources", name))
+                            for name, c in spec.resources.items()}
         rules: list[Rule] = []
         names: dict[str, int] = {}
         for index, rule_spec in enumerate(spec.rules):
@@ -343,7 +353,81 @@ class _Compiler:
                         tuple(spec.applies_to or ()), tuple(self.warnings), self.quiet,
                         self.doc.position(("applies_to",)),
                         self.proxy(spec.proxy_unmatched, ("proxy_unmatched",)),
-                        tuple((h.lower(), f) for h, f in spec.tls.hosts.items()) if spec.tls else ())
+                        tuple((h.lower(), f) for h, f in spec.tls.hosts.items()) if spec.tls else (),
+                        tuple(self.collections.values()))
+
+    def collection(self, name: str, spec: CollectionSpec, path: PathKey) -> Collection:
+        """A declared collection with its seed items (inline or from a file), ids checked."""
+        items: Any = spec.seed or []
+        if spec.seed_file is not None:
+            data = self.read_file(spec.seed_file, (*path, "seed_file"))
+            try:
+                items = yaml.safe_load(data) if data else []
+            except yaml.YAMLError as exc:
+                self.fail((*path, "seed_file"), f"found {spec.seed_file!r} unreadable as JSON or YAML "
+                                                f"({exc}); expected a list of objects")
+                items = []
+        if not isinstance(items, list):
+            self.fail((*path, "seed_file"), f"found {show(items)}; expected a list of objects")
+            items = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            where = (*path, "seed", index) if spec.seed is not None else (*path, "seed_file")
+            if not isinstance(item, dict) or item.get(spec.id_field) in (None, ""):
+                self.fail(where, f"found {show(item)} as item {index}; expected an object with "
+                                 f"its {spec.id_field!r}")
+                continue
+            key = str(item[spec.id_field])
+            if key in seen:
+                self.fail(where, f"found {spec.id_field} {key!r} again (item {index}); expected unique ids")
+            seen.add(key)
+        return Collection(name, spec.id_field, spec.ids, tuple(i for i in items if isinstance(i, dict)),
+                          tuple(spec.unique), spec.insert)
+
+    def resource(self, spec: ResourceOpSpec | None, defaults: Mapping[str, Any],
+                 path: PathKey) -> Operation | None:
+        """A rule's operation, its templates compiled (errors at file:line:col)."""
+        if spec is None:
+            return None
+        if spec.collection not in self.collections and not self.overlay:
+            declared = ", ".join(sorted(self.collections)) or "none are declared (resources: ...)"
+            self.fail((*path, "collection"), f"found {spec.collection!r}; expected a collection declared "
+                                             f"under resources: {declared}")
+
+        def text(value: Any, where: PathKey) -> Template | Any:
+            if isinstance(value, str) and has_template(value):
+                return self.text_template(value, where)
+            return value
+
+        def document(value: Any, where: PathKey) -> JsonTemplate | Any:
+            if value is None:
+                return None
+            found = self.json_template(value, where)
+            return found if found is not None else value
+
+        paging = None
+        if spec.page is not None:
+            page = spec.page
+            style = "page" if ("page" in page.model_fields_set or "size" in page.model_fields_set) \
+                else "offset"
+            start, size = (page.page, page.size) if style == "page" else (page.offset, page.limit)
+            starts = text(start, (*path, "page", style))
+            sizes = text(size, (*path, "page", "size" if style == "page" else "limit"))
+            paging = Paging(style, starts if isinstance(starts, Template) else _literal(starts),
+                            sizes if isinstance(sizes, Template) else _literal(sizes),
+                            page.base, page.default, page.max)
+        stages = tuple(Stage(stage.after, document(stage.set, (*path, "lifecycle", i, "set")), stage.gone)
+                       for i, stage in enumerate(spec.lifecycle))
+        ident = text(spec.id, (*path, "id"))
+        return Operation(
+            spec.collection, spec.action,
+            ident if isinstance(ident, Template) or ident is None else _literal(str(ident)),
+            document(spec.item, (*path, "item")),
+            tuple((name, text(value, (*path, "filter", name))) for name, value in spec.filter.items()),
+            text(spec.sort, (*path, "sort")), paging, stages,
+            self.plan(spec.missing, defaults, None, (*path, "missing")) if spec.missing else None,
+            self.plan(spec.conflict, defaults, None, (*path, "conflict")) if spec.conflict else None,
+            self.where(path))
 
     def proxy(self, spec: bool | str | ProxySpec | None, path: PathKey) -> Proxy | None:
         """A forwarding target; a CA bundle is named relative to the scenario's folder."""
@@ -452,7 +536,8 @@ class _Compiler:
                            if spec.content_types is not None else None),
             websocket=(tuple(WebSocketStep(**{k: v for k, v in step.model_dump().items() if v is not None})
                              for step in spec.websocket) if spec.websocket is not None else None),
-            proxy=self.proxy(spec.proxy, (*path, "proxy")))
+            proxy=self.proxy(spec.proxy, (*path, "proxy")),
+            resource=self.resource(spec.resource, defaults.headers, (*path, "resource")))
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
         methods = None
@@ -679,6 +764,11 @@ class _Compiler:
             self.fail(path, f"found {name!r} unreadable ({exc.strerror}); "
                             "expected a readable file next to the scenario")
             return b""
+
+
+def _literal(value: Any) -> Template | None:
+    """A fixed paging number or id, as a template that renders it (one path for both)."""
+    return None if value is None else Template("{{ " + json.dumps(value) + " }}")
 
 
 def _header_text(value: Any) -> str:

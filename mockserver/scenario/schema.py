@@ -594,6 +594,87 @@ class ProxySpec(StrictModel):
         return value.rstrip("/") if value is not None else None
 
 
+class StageSpec(StrictModel):
+    """One transition of an item's lifecycle: after a time, merge set into it, or remove it."""
+
+    after: Duration = Field(description="time from the operation, on the server's clock")
+    set: Any = Field(None, description="a JSON merge patch (templates read the request and item)")
+    gone: bool = Field(False, description="remove the item instead")
+
+    @model_validator(mode="after")
+    def _one(self) -> StageSpec:
+        if (self.set is None) == (not self.gone):
+            raise _conflict([k for k in ("set", "gone") if k in self.model_fields_set],
+                            "one of set (a patch) or gone: true")
+        return self
+
+
+class PagingSpec(StrictModel):
+    """Offset paging (offset, limit) or page paging (page, size), each usually a query template."""
+
+    offset: str | int | None = None
+    limit: str | int | None = None
+    page: str | int | None = None
+    size: str | int | None = None
+    base: Literal[0, 1] = Field(0, description="the number of the first item (offset) or page")
+    default: int = Field(10, ge=1, description="items per page when the request gives none")
+    max: int = Field(1000, ge=1, description="the largest page a request may ask for")
+
+    @model_validator(mode="after")
+    def _one_style(self) -> PagingSpec:
+        offset: list[str] = [k for k in ("offset", "limit") if k in self.model_fields_set]
+        page: list[str] = [k for k in ("page", "size") if k in self.model_fields_set]
+        if offset and page:
+            raise _conflict(offset + page, "offset and limit, or page and size, not both")
+        return self
+
+
+class ResourceOpSpec(StrictModel):
+    """What a rule does to a collection (docs/resources.md)."""
+
+    collection: str = Field(description="a collection declared under resources:")
+    action: Literal["create", "list", "show", "update", "replace", "delete"]
+    id: str | None = Field(None, description="the item's id, usually {{ path.id }}; for create, "
+                                             "empty means generated")
+    item: Any = Field(None, description="create/replace: the item; update: the merge patch "
+                                        "(default: the request's JSON)")
+    filter: dict[str, Any] = Field(default_factory=dict,
+                                   description="field (dotted) -> wanted value; empty values skip")
+    sort: str | None = Field(None, description="fields, comma separated, - for descending")
+    page: PagingSpec | None = None
+    lifecycle: list[StageSpec] = Field(default_factory=list)
+    missing: PlanSpec | None = Field(None, description="the answer for a missing item (default 404)")
+    conflict: PlanSpec | None = Field(None, description="the answer for a conflict (default 409)")
+
+    @model_validator(mode="after")
+    def _fits(self) -> ResourceOpSpec:
+        needs_id = self.action in ("show", "update", "replace", "delete")
+        if needs_id and self.id is None:
+            raise PydanticCustomError("mock", "found {found}; expected {expected}", {
+                "found": f"{self.action} without id", "expected": "id: such as '{{ path.id }}'"})
+        listing: list[str] = [k for k in ("filter", "sort", "page") if k in self.model_fields_set]
+        if listing and self.action != "list":
+            raise _conflict(listing, "filter, sort and page only with action: list")
+        return self
+
+
+class CollectionSpec(StrictModel):
+    """A collection of items: seed items inline or from a JSON/YAML file beside the scenario."""
+
+    id_field: str = Field("id", description="the field that holds each item's id")
+    ids: Literal["uuid", "int"] = Field("uuid", description="the shape of generated ids")
+    seed: list[dict[str, Any]] | None = None
+    seed_file: str | None = Field(None, description="a JSON or YAML list beside the scenario")
+    unique: list[str] = Field(default_factory=list, description="fields no two items may share")
+    insert: Literal["first", "last"] = Field("last", description="where created items go in lists")
+
+    @model_validator(mode="after")
+    def _one_seed(self) -> CollectionSpec:
+        if self.seed is not None and self.seed_file is not None:
+            raise _conflict(["seed", "seed_file"], "seed or seed_file, not both")
+        return self
+
+
 class RuleSpec(StrictModel):
     """A rule: what it matches and how it answers."""
 
@@ -627,6 +708,8 @@ class RuleSpec(StrictModel):
     proxy: bool | str | ProxySpec | None = Field(
         None, description="forward to this upstream URL instead of answering; true: to the default "
                           "upstream (--proxy-unmatched, or the scenario's proxy_unmatched); docs/proxy.md")
+    resource: ResourceOpSpec | None = Field(
+        None, description="create, list, show, update, replace or delete an item (docs/resources.md)")
 
     @field_validator("proxy", mode="before")
     @classmethod
@@ -685,6 +768,8 @@ class ScenarioSpec(StrictModel):
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
     proxy_unmatched: str | ProxySpec | None = Field(
         None, description="forward every request that matches no rule to this upstream URL")
+    resources: dict[str, CollectionSpec] = Field(
+        default_factory=dict, description="collections of items rules operate on (docs/resources.md)")
 
     @field_validator("proxy_unmatched", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from ..engine import Engine, Resolution
 from ..journal import Entry, Journal, Outcome, WireHeaders, finished
 from ..record.capture import Captured
 from ..request import RequestSnapshot
+from ..resources import collection_items, set_collection
 from ..responses import Plan
 from ..rules import Proxy
 from ..scenario import (
@@ -82,6 +83,11 @@ def _method_as_sent(request: web.BaseRequest, method: str) -> str:
     protocol = request.protocol
     sent = protocol.method_as_sent() if isinstance(protocol, FaithfulHandler) else b""
     return sent.decode("latin-1") if sent.upper() == method.encode() else method
+
+
+def _no_collection(name: str, collections: Mapping[str, Any]) -> str:
+    declared = ", ".join(repr(n) for n in sorted(collections)) or "none"
+    return f"no collection named {name!r}; declared by the loaded scenarios: {declared}"
 
 
 def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Scenario]:
@@ -263,6 +269,29 @@ class WireServer:
     def set_state(self, name: str, value: str, session: str = "") -> None:
         self.store.set_state(name, value, session)
         self._on_shared(lambda b: b.set_state(name, value, session))
+
+    def resources(self, name: str, session: str = "") -> list[dict[str, Any]]:
+        """A collection's items as a session sees them now (lifecycles applied); KeyError if no
+        loaded scenario declares it. Kept in this process's state (docs/resources.md)."""
+        engine = self.engine
+        if name not in engine.collections:
+            raise KeyError(_no_collection(name, engine.collections))
+        with self.store.lock:
+            return collection_items(engine.collection_state(name, session), engine.clock())
+
+    def set_resources(self, name: str, items: list[Any], session: str = "") -> list[dict[str, Any]]:
+        """Replace a session's collection with *items* (until a reset brings the seed back);
+        ValueError says what is wrong with them, and nothing changes."""
+        engine = self.engine
+        spec = engine.collections.get(name)
+        if spec is None:
+            raise KeyError(_no_collection(name, engine.collections))
+        state = set_collection(spec, items)
+        if isinstance(state, str):
+            raise ValueError(state)
+        with self.store.lock:
+            self.store.session(session).resources[name] = state
+        return self.resources(name, session)
 
     def advance(self, seconds: float) -> None:
         """Move the clock on (timelines, rate limits) without waiting."""
