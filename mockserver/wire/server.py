@@ -46,6 +46,7 @@ from ..scenario import (
     load_scenario,
 )
 from ..state import StateStore
+from .aiohttp_compat import answer_as_http11
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault, read_throttled, upstream_rate
@@ -586,7 +587,7 @@ class WireServer:
         if refusal is None:
             return None
         if refusal.status == 505:
-            request._cache["version"] = HttpVersion11  # the status line echoes it otherwise
+            answer_as_http11(request)  # the status line echoes it otherwise
         return _refusal_response(refusal)
 
     @staticmethod
