@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,10 +101,17 @@ class MockServerFixture:
         """Arrange a collection for this test (the fixture's reset brings the seed back)."""
         return self.controls.set_resources(name, items, session)
 
-    def seed(self, seed: int | None) -> None:
-        """Seed the delay draws (and chaos) for this test."""
+    def set_seed(self, seed: int | None) -> None:
+        """Seed the delay draws (and chaos) for this test: the one spelling, as on MockServer,
+        RemoteMockServer and the control API's ``POST /seed {"seed": N}``."""
         self._undo.seeded()
         self.controls.set_seed(seed)
+
+    def seed(self, seed: int | None) -> None:
+        """Deprecated spelling of set_seed (kept so existing tests keep working)."""
+        warnings.warn("mockserver.seed(n) is deprecated; use mockserver.set_seed(n)", DeprecationWarning,
+                      stacklevel=2)
+        self.set_seed(seed)
 
     def advance(self, seconds: float) -> None:
         """Move the server's clock on (timelines, rate limits) without waiting."""
@@ -207,7 +215,7 @@ class MockServerFixture:
         if options.scenarios:
             self.load(*options.scenarios)
         if options.seed is not None:
-            self.seed(options.seed)
+            self.set_seed(options.seed)
         if options.fast is not None:
             self.time_scale = options.fast
 

@@ -304,6 +304,8 @@ class _Compiler:
         self.params: frozenset[str] | None = None  # the current rule's path parameters
         self.collections: dict[str, Collection] = {}
         self.overlay = False
+        # each path template parsed once per load, shared by the rule's reads check and its matcher
+        self.templates: dict[str, PathTemplate] = {}
         self.loaded_at = float(int(time.time()))  # Last-Modified of what this scenario serves
 
     def fail(self, path: PathKey, message: str) -> None:
@@ -485,9 +487,16 @@ class _Compiler:
             start = phase.until
         return Timeline(tuple(phases))
 
+    def template(self, text: str) -> PathTemplate:
+        """The compiled template of *text* (validated already), the same object within one load."""
+        known = self.templates.get(text)
+        if known is None:
+            known = self.templates[text] = PathTemplate.compile(text)
+        return known
+
     def rule(self, scenario: ScenarioSpec, spec: RuleSpec, name: str, path: PathKey) -> Rule | None:
         if isinstance(spec.match.path, str):
-            self.params = frozenset(PathTemplate.compile(spec.match.path).names)
+            self.params = frozenset(self.template(spec.match.path).names)
         elif spec.match.path is not None:
             self.params = frozenset(re.compile(spec.match.path.regex).groupindex)
         else:
@@ -548,7 +557,7 @@ class _Compiler:
             methods = frozenset(upper)
         pattern: PathTemplate | PathRegex | None = None
         if isinstance(spec.path, str):
-            pattern = PathTemplate.compile(spec.path)
+            pattern = self.template(spec.path)
         elif spec.path is not None:
             pattern = PathRegex(spec.path.regex)
         json_matcher = None

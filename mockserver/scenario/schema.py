@@ -7,10 +7,11 @@ them or the raw dicts.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_type_hints
 
 from pydantic import (
     BaseModel,
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -385,45 +387,55 @@ else:
     FaultType = Literal[tuple(FAULTS)]
 
 
-class FaultSpec(StrictModel):
+class _FaultSpecBase(StrictModel):
     """Something done to the connection instead of (or while) answering normally."""
 
     type: FaultType
-    after: Duration | None = Field(None, description="reset/close/drop: wait this long first")
-    bytes: int | None = Field(None, ge=0, description="truncate: body bytes sent; garbage: how many")
-    fraction: float | None = Field(None, ge=0, lt=1, description="truncate: share of the body sent")
-    chunks: int | None = Field(None, ge=1, description="drip: the body in this many pieces...")
-    over: Duration | None = Field(None, description="drip: ...spread over this long")
-    rate: float | None = Field(None, gt=0, description="drip: or this many bytes per second")
-    delay: Duration | None = Field(None, description="slow_headers: wait before the status line")
-    interval: Duration | None = Field(None, description="slow_headers: wait between header pieces")
-    chunk_size: int | None = Field(None, ge=1, description="slow_headers: bytes per header piece")
-    requests: int | None = Field(None, ge=1, description="keepalive_drop: close after this many")
-    jitter: Duration | None = Field(None, description="latency: each chunk's delay varies by up to this")
-    variation: int | None = Field(None, ge=0, description="slicer: each write's size varies by up to this")
-    upstream: float | None = Field(None, gt=0, description="bandwidth: the request body read at this B/s")
 
     @model_validator(mode="after")
-    def _fields_fit_type(self) -> FaultSpec:
+    def _fields_fit_type(self) -> _FaultSpecBase:
         allowed = FAULT_FIELDS[self.type]
         for name in _FAULT_SPEC_FIELDS:
             if getattr(self, name) is not None and name not in allowed:
                 valid = ", ".join(allowed) or "no other fields"
                 raise _fail(name, f"only fields that apply to {self.type}: {valid}")
-        if self.type == "drip" and (self.rate is None) == (self.chunks is None and self.over is None):
-            raise _conflict([k for k in ("chunks", "over", "rate") if getattr(self, k) is not None],
-                            "either chunks with over, or rate")
-        if self.type == "keepalive_drop" and self.requests is None:
-            raise _fail(None, "requests: after how many requests the connection is closed")
-        # the byte-stream faults: the one field each cannot do without
-        if self.type == "bandwidth" and self.rate is None and self.upstream is None:
-            raise _fail(None, "rate (the answer's bytes per second), upstream (the request body's), or both")
-        needed = {"limit_data": ("bytes", "bytes: how many bytes of the answer, head included, before FIN"),
-                  "latency": ("delay", "delay: the wait before each chunk"),
-                  "slow_close": ("delay", "delay: how long the FIN waits after the answer")}.get(self.type)
-        if needed is not None and getattr(self, needed[0]) is None:
-            raise _fail(None, needed[1])
+        given = {name: value for name in allowed if (value := getattr(self, name)) is not None}
+        problem = FAULTS[self.type].spec_problem(given)  # what the fault's class says is missing
+        if problem is not None:
+            found, expected = problem
+            raise _fail(None, expected) if found is None else _conflict(found, expected)
         return self
+
+
+def _fault_spec_fields() -> dict[str, Any]:
+    """The spec's optional fields, from the fault classes' dataclass fields (faults.spec): type,
+    bounds and one description per fault; a name several faults share must mean the same."""
+    seen: dict[str, tuple[Any, dict[str, Any], list[str]]] = {}
+    for fault_name, cls in FAULTS.items():
+        hints = get_type_hints(cls)
+        for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+            meta = dict(item.metadata)
+            doc = meta.pop("doc", "")
+            if meta.pop("duration", False):
+                kind: Any = Duration
+            else:
+                kinds = [k for k in get_args(hints[item.name]) if k is not type(None)] or [hints[item.name]]
+                kind = kinds[0]
+            bounds = {k: v for k, v in meta.items() if k in ("ge", "gt", "lt") and v is not None}
+            if item.name in seen and (seen[item.name][0], seen[item.name][1]) != (kind, bounds):
+                raise TypeError(f"fault {fault_name}: field {item.name!r} differs from the other faults' "
+                                f"{item.name!r} (type or bounds); give it another name")
+            docs = seen.setdefault(item.name, (kind, bounds, []))[2]
+            docs.append(f"{fault_name}: {doc}" if doc else fault_name)
+    return {name: (kind | None, Field(None, description="; ".join(docs), **bounds))
+            for name, (kind, bounds, docs) in seen.items()}
+
+
+if TYPE_CHECKING:
+    FaultSpec = _FaultSpecBase
+else:
+    FaultSpec = create_model("FaultSpec", __base__=_FaultSpecBase, __module__=__name__,
+                             __doc__=_FaultSpecBase.__doc__, **_fault_spec_fields())
 
 
 _FAULT_SPEC_FIELDS = tuple(name for name in FaultSpec.model_fields if name != "type")

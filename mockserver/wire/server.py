@@ -18,6 +18,7 @@ import ssl
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
@@ -47,6 +48,7 @@ from ..scenario import (
     load_scenario,
 )
 from ..state import StateStore
+from .aiohttp_compat import answer_as_http11
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault, read_throttled, upstream_rate
@@ -256,11 +258,15 @@ class WireServer:
 
     @seed.setter
     def seed(self, value: int | None) -> None:
-        self.engine = self._build(self.engine.scenarios, value)
+        """Deprecated spelling of set_seed (kept so existing code keeps working)."""
+        warnings.warn("server.seed = n is deprecated; use server.set_seed(n)", DeprecationWarning,
+                      stacklevel=2)
+        self.set_seed(value)
 
     def set_seed(self, seed: int | None) -> None:
-        """The Controls spelling of ``seed = x`` (the same as RemoteMockServer.set_seed)."""
-        self.seed = seed
+        """Reseed delays and chaos: the one spelling, shared with RemoteMockServer, the fixture and
+        the control API's ``POST /seed``."""
+        self.engine = self._build(self.engine.scenarios, seed)
 
     def states(self, session: str = "") -> dict[str, str]:
         shared = self._on_shared(lambda b: b.states(session))
@@ -628,7 +634,7 @@ class WireServer:
         if refusal is None:
             return None
         if refusal.status == 505:
-            request._cache["version"] = HttpVersion11  # the status line echoes it otherwise
+            answer_as_http11(request)  # the status line echoes it otherwise
         return _refusal_response(refusal)
 
     @staticmethod
