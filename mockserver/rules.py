@@ -14,6 +14,7 @@ from .errors import Problem
 from .faults import Fault
 from .matching import RequestMatcher
 from .responses import Plan, Responder
+from .state import StateChange
 from .templating import Template
 
 __all__ = ["Branch", "Proxy", "Rule", "RuntimeFault", "Scenario", "WebSocketStep"]
@@ -74,6 +75,7 @@ class Rule:
     state: str | Template = "default"
     requires_state: tuple[str, ...] | None = None
     sets_state: str | None = None
+    state_change: StateChange | None = None  # sets_state's own later change ("rebooting for 10 s")
     deadline: Deadline | None = None
     seed: int | None = None
     source: str = ""
@@ -88,6 +90,8 @@ class Rule:
     content_types: tuple[str, ...] | None = None
     websocket: tuple[WebSocketStep, ...] | None = None
     proxy: Proxy | None = None  # forward instead of answering (wire/proxy.py)
+    key_source: str = ""  # file:line of key:, for the 500 when it fails on a request
+    state_source: str = ""  # file:line of a templated state:
     arrivals_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
