@@ -81,7 +81,8 @@ def test_a_state_changes_after_n_reads() -> None:
 def test_time_or_reads_whichever_comes_first() -> None:
     scenario = {"name": "job", "rules": [
         {"name": "start", "match": {"method": "POST", "path": "/job"}, "state": "job",
-         "sets_state": {"to": "running", "for": "30s", "reads": 5, "then": "done"}, "respond": {"status": 202}},
+         "sets_state": {"to": "running", "for": "30s", "reads": 5, "then": "done"},
+         "respond": {"status": 202}},
         {"name": "running", "match": {"path": "/job"}, "state": "job", "requires_state": "running",
          "respond": {"status": 102, "break_protocol": True}},
         {"name": "other", "match": {"path": "/job"}, "respond": {"status": 200}}]}
@@ -108,7 +109,8 @@ def test_the_near_miss_shows_the_state_as_it_is_now() -> None:
     scenario = {"name": "s", "rules": [
         {"name": "restart", "match": {"method": "POST", "path": "/restart"}, "state": "server",
          "sets_state": {"to": "rebooting", "for": "10s", "then": "running"}},
-        {"name": "rebooting", "match": {"path": "/status"}, "state": "server", "requires_state": "rebooting"}]}
+        {"name": "rebooting", "match": {"path": "/status"}, "state": "server",
+         "requires_state": "rebooting"}]}
     clock = HandClock()
     engine = Engine([load_scenario(scenario)], clock=clock)
     status(engine, "POST", "/restart")
@@ -126,7 +128,8 @@ def test_the_near_miss_shows_the_state_as_it_is_now() -> None:
      "s.yaml:5:38: rules[0].sets_state.for: found 'soon'; expected a duration such as 1.5, 250ms, 2s or 1m"),
     ("{to: pending, reads: 0, then: done}",
      "s.yaml:5:38: rules[0].sets_state.reads: found 0; expected a number >= 1"),
-    ("{to: pending, reads: 2}", "s.yaml:5:17: rules[0].sets_state.then: found nothing; expected a value (this field is required)"),
+    ("{to: pending, reads: 2}",
+     "s.yaml:5:17: rules[0].sets_state.then: found nothing; expected a value (this field is required)"),
 ])
 def test_a_bad_state_change_is_refused_where_it_is_written(change: str, message: str) -> None:
     text = f"name: s\nrules:\n  - match: {{path: /x}}\n    state: server\n    sets_state: {change}\n"

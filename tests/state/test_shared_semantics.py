@@ -156,7 +156,8 @@ async def test_a_sequence_with_faults_is_counted_once_per_request(state: dict[st
             except aiohttp.ClientError:
                 return "reset"
 
-        assert Counter(await asyncio.gather(*(post() for _ in range(30)))) == {"reset": 2, "429": 1, "200": 27}
+        seen = await asyncio.gather(*(post() for _ in range(30)))
+        assert Counter(seen) == {"reset": 2, "429": 1, "200": 27}
         await server.backend.reset()
         assert [await post() for _ in range(4)] == ["reset", "reset", "429", "200"]
 
@@ -166,7 +167,8 @@ def _lifecycle(chaotic: bool) -> dict[str, Any]:
     limit = {"rate_limit": {"rate": 1000, "burst": 1000}} if chaotic else {}
     return {"name": "life", "rules": [
         {"name": "restart", "match": {"method": "POST", "path": "/restart"}, "state": "server",
-         "sets_state": {"to": "rebooting", "for": "10s", "then": "running"}, "respond": {"status": 202}, **limit},
+         "sets_state": {"to": "rebooting", "for": "10s", "then": "running"},
+         "respond": {"status": 202}, **limit},
         {"name": "export", "match": {"method": "POST", "path": "/export"}, "state": "export",
          "sets_state": {"to": "pending", "reads": 3, "then": "done"}, "respond": {"status": 202}, **limit},
         {"name": "rebooting", "match": {"path": "/status"}, "state": "server", "requires_state": "rebooting",
@@ -178,7 +180,8 @@ def _lifecycle(chaotic: bool) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("chaotic", [False, True], ids=["one-trip", "counted-after-chaos"])
-async def test_a_state_changes_after_its_time_on_the_backend_clock(state: dict[str, Any], chaotic: bool) -> None:
+async def test_a_state_changes_after_its_time_on_the_backend_clock(state: dict[str, Any],
+                                                                   chaotic: bool) -> None:
     async with MockServer(_lifecycle(chaotic), **state) as server, \
             aiohttp.ClientSession(connector=connector()) as c:
         await server.backend.reset(clock=True)
