@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .clock import Clock
-from .state import StateStore
+from .state import StateChange, StateStore
 
 __all__ = ["STATE_UNAVAILABLE", "Bucket", "Candidate", "Claim", "Claimed", "Count", "MemoryBackend", "Slot",
            "StateBackend", "StateUnavailable"]
@@ -62,6 +62,8 @@ class Candidate:
     count_now: bool  # nothing can refuse the answer: count it in the same trip
     bucket: Bucket | None = None
     slot: Slot | None = None
+    change: StateChange | None = None  # sets_state's own later change, armed when it is set
+    reads: bool = False  # requires its state: its answer is one read of a state that changes after N
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ class Count:
     branch: str | None
     state: str
     sets_state: str | None
+    change: StateChange | None = None
+    reads: bool = False
 
 
 class StateBackend(Protocol):
@@ -146,8 +150,12 @@ class MemoryBackend:
         with self.store.lock:
             session = self.store.session(claim.session)
             hits = session.hits
+            clock: float | None = None
             for index, c in enumerate(claim.candidates):
                 answered = hits.get(c.counter, 0)
+                if session.timers and c.requires is not None:
+                    clock = self.scaled_now() if clock is None else clock
+                    session.settle(c.state, clock)
                 if (c.times is not None and answered >= c.times) or (
                         c.requires is not None and session.state(c.state) not in c.requires):
                     continue
@@ -158,8 +166,10 @@ class MemoryBackend:
                     hits[c.counter] = answered + 1
                     if c.branch is not None:
                         hits[c.branch] = pick + 1
+                    if c.reads and session.timers:
+                        session.read(c.state)
                     if c.sets_state is not None:
-                        session.states[c.state] = c.sets_state
+                        session.set(c.state, c.sets_state, c.change, self.scaled_now())
                 now = 0.0 if c.count_now else self.scaled_now()
                 admitted, wait, remaining = True, 0.0, 0
                 if c.bucket is not None:
@@ -192,8 +202,10 @@ class MemoryBackend:
             session.next_ordinal(count.counter)
             if count.branch is not None:
                 session.next_ordinal(count.branch)
+            if count.reads and session.timers:
+                session.read(count.state)
             if count.sets_state is not None:
-                session.states[count.state] = count.sets_state
+                session.set(count.state, count.sets_state, count.change, self.scaled_now())
 
     def release_now(self, session: str, slot: str, lease: str) -> None:
         del lease  # in memory a count is enough; the lease id only guards Redis's sorted sets
@@ -227,7 +239,7 @@ class MemoryBackend:
             self.clock.reset()
 
     async def states(self, session: str = "") -> dict[str, str]:
-        return self.store.states(session)
+        return self.store.states(session, self.scaled_now())
 
     async def set_state(self, name: str, value: str, session: str = "") -> None:
         self.store.set_state(name, value, session)

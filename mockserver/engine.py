@@ -29,7 +29,7 @@ from .responses import Plan, Responder
 from .rng import uniforms
 from .rules import Rule, RuntimeFault, Scenario
 from .state import INITIAL_STATE, Session, StateStore
-from .templating import Context, JsonTemplate, Template
+from .templating import Context, JsonTemplate, Template, TemplateRenderError
 
 __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
 
@@ -75,6 +75,7 @@ class Resolution:
     overridden: bool = False  # chaos refused or replaced the rule's own answer
     item: object = None  # the resource item templates see as ``item`` (resources.py)
     collection: object = None  # the listing templates see as ``collection``
+    failed: bool = False  # a key or state template failed: the 500 is the mock's error (Outcome.ERROR)
 
 
 def _catalogue_plan(status: int, message: str | None = None) -> Plan:
@@ -139,15 +140,19 @@ class Engine:
                     break
             counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
             if rule.key is not None or not isinstance(state, str):
-                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
-                                                                  branch_key)
+                try:
+                    counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
+                                                                      branch_key)
+                except _KeyFailed as failed:
+                    return self._key_failed(rule, params, session_key, failed)
             chaotic = position in self._chaotic
             with store.lock:
                 session = store.session(session_key)
                 hits = session.hits
                 answered = hits.get(counter, 0)
                 if (rule.times is not None and answered >= rule.times) or (
-                        rule.requires_state is not None and session.state(state) not in rule.requires_state):
+                        rule.requires_state is not None
+                        and self._current(session, state) not in rule.requires_state):
                     continue
                 # arrivals number the seeded draws; answers drive sequences, times and states
                 ordinal = hits.get(arrivals, 0)
@@ -157,17 +162,13 @@ class Engine:
                     hits[counter] = answered + 1
                     if branch_key is not None:
                         hits[branch_key] = pick + 1
-                    if rule.sets_state is not None:
-                        session.states[state] = rule.sets_state
+                    self._move_state(session, rule, state)
             plan = responder.pick(pick)
             seed = self.seed if self.seed is not None else (rule.seed or 0)
-            delay = deadline = None
-            if plan.delay is not None:
-                delay = plan.delay.sample(seed, rule.id, ordinal)
-                if rule.deadline is not None:
-                    deadline = rule.deadline.read(request)
-            res = Resolution(rule, plan, params, ordinal, delay or 0.0, deadline, session_key, state=state,
-                             counter=counter, fault=rule.fault, seed=seed)
+            delay, deadline = _timing(plan, rule, seed, ordinal, request)
+            res = _with_own_fault(Resolution(rule, plan, params, ordinal, delay or 0.0, deadline, session_key,
+                                             state=state, counter=counter, fault=rule.fault, seed=seed),
+                                  not chaotic)
             if chaotic:
                 self._chaos(res, rule, self.chaos.get(rule.scenario, _NO_CHAOS), request)
                 if not res.overridden:
@@ -206,19 +207,24 @@ class Engine:
                     break
             counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
             if rule.key is not None or not isinstance(state, str):
-                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
-                                                                  branch_key)
+                try:
+                    counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
+                                                                      branch_key)
+                except _KeyFailed as failed:
+                    return self._key_failed(rule, params, session_key, failed)
             chaotic = position in self._chaotic
             bucket, slot = self._limits(rule, request, session_key) if chaotic else (None, None)
             candidate = Candidate(counter, arrivals, branch_key, state, rule.times, rule.requires_state,
-                                  rule.sets_state, not chaotic, bucket, slot)
+                                  rule.sets_state, not chaotic, bucket, slot, rule.state_change,
+                                  rule.requires_state is not None)
             if not found and not chaotic and rule.times is None and rule.requires_state is None \
                     and rule.sets_state is None and len(responder.plans) == 1 and responder.then == "last" \
                     and responder.plans[0].delay is None:
                 # static: no counter can change this answer, so no trip (its ordinal stays 0)
                 seed = self.seed if self.seed is not None else (rule.seed or 0)
-                res = Resolution(rule, responder.plans[0], params, 0, 0.0, None, session_key,
-                                 state=state, counter=counter, fault=rule.fault, seed=seed)
+                only = responder.plans[0]
+                res = _with_own_fault(Resolution(rule, only, params, 0, 0.0, None, session_key, state=state,
+                                                 counter=counter, fault=rule.fault, seed=seed), True)
                 self._resource(res, rule, request, request_id)
                 return res
             found.append((rule, params, responder, candidate))
@@ -238,19 +244,16 @@ class Engine:
         rule, params, responder, candidate = found[claimed.index]
         plan = responder.pick(claimed.pick)
         seed = self.seed if self.seed is not None else (rule.seed or 0)
-        delay = deadline = None
-        if plan.delay is not None:
-            delay = plan.delay.sample(seed, rule.id, claimed.ordinal)
-            if rule.deadline is not None:
-                deadline = rule.deadline.read(request)
-        res = Resolution(rule, plan, params, claimed.ordinal, delay or 0.0, deadline, session_key,
-                         state=candidate.state, counter=candidate.counter, fault=rule.fault, seed=seed)
+        delay, deadline = _timing(plan, rule, seed, claimed.ordinal, request)
+        res = _with_own_fault(Resolution(rule, plan, params, claimed.ordinal, delay or 0.0, deadline,
+                                         session_key, state=candidate.state, counter=candidate.counter,
+                                         fault=rule.fault, seed=seed), candidate.count_now)
         if not candidate.count_now:
             self._chaos_claimed(res, rule, self.chaos.get(rule.scenario, _NO_CHAOS), request, candidate,
                                 claimed, backend)
             if not res.overridden:
                 await backend.count(Count(session_key, candidate.counter, candidate.branch, candidate.state,
-                                          rule.sets_state))
+                                          rule.sets_state, rule.state_change, candidate.reads))
         self._resource(res, rule, request, request_id)
         return res
 
@@ -274,6 +277,7 @@ class Engine:
     def _chaos_claimed(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot,
                        candidate: Candidate, claimed: Claimed, backend: StateBackend) -> None:
         """_chaos, with the bucket and the slot already taken by the claim."""
+        own = res.fault
         limit = rule.rate_limit or chaos.rate_limit
         if limit is not None and candidate.bucket is not None:
             if limit.headers:
@@ -309,24 +313,44 @@ class Engine:
             mix = rule.mix or chaos.mix
             if mix is not None:
                 self._draw(res, mix, f"{rule.id}/mix", "mix")
-        if rule.fault is not None and res.fault is rule.fault:
-            res.decisions.append(f"fault: {rule.fault.describe()}")
-            res.injected.append("fault")
+        if own is not None and res.fault is own:
+            _note_fault(res, own)
 
-    @staticmethod
-    def _keys(rule: Rule, request: RequestSnapshot, params: dict[str, str], request_id: str,
+    def _keys(self, rule: Rule, request: RequestSnapshot, params: dict[str, str], request_id: str,
               branch_key: str | None) -> tuple[str, str, str | None, str]:
-        """Counter, arrivals and branch keys and the state name, for a keyed or templated rule."""
-        ctx = Context(request, params, request_id)
+        """Counter, arrivals and branch keys and the state name, for a keyed or templated rule.
+
+        The templates see what a body template sees (the clock, the seed), except the ordinal:
+        which arrival this is depends on the key being rendered. _KeyFailed says which failed."""
+        ctx = Context(request, params, request_id, now=self.clock(),
+                      seed=self.seed if self.seed is not None else (rule.seed or 0), key=rule.id)
         counter, arrivals = rule.id, rule.arrivals_key
         if rule.key is not None:
-            key = rule.key.render(ctx)
+            try:
+                key = rule.key.render(ctx)
+            except TemplateRenderError as exc:
+                raise _KeyFailed("key", rule.key_source or rule.source, str(exc)) from None
             counter = f"{rule.id}[{key}]"
             arrivals = counter + "#arrivals"
             if branch_key is not None:
                 branch_key = f"{branch_key}[{key}]"
-        state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
+        if isinstance(rule.state, str):
+            return counter, arrivals, branch_key, rule.state
+        try:
+            state = rule.state.render(ctx)
+        except TemplateRenderError as exc:
+            raise _KeyFailed("state", rule.state_source or rule.source, str(exc)) from None
         return counter, arrivals, branch_key, state
+
+    @staticmethod
+    def _key_failed(rule: Rule, params: dict[str, str], session: str, failed: _KeyFailed) -> Resolution:
+        """The 500 for a key or state template that failed on this request: nothing counted,
+        the template's file:line in the body and the journal (as a body template's failure)."""
+        message = f"template failed at {failed.where} ({failed.field}): {failed.error}"
+        res = Resolution(rule, _catalogue_plan(500, message), params, session=session, overridden=True,
+                         failed=True)
+        res.decisions.append(f"template failed: {failed.field} at {failed.where}: {failed.error}")
+        return res
 
     def _count_answer(self, rule: Rule, session_key: str, counter: str, branch_key: str | None,
                       state: str) -> None:
@@ -337,8 +361,21 @@ class Engine:
             session.next_ordinal(counter)
             if branch_key is not None:
                 session.next_ordinal(branch_key)
-            if rule.sets_state is not None:
-                session.states[state] = rule.sets_state
+            self._move_state(session, rule, state)
+
+    def _current(self, session: Session, state: str) -> str:
+        """The named state now: a pending change that is due is carried out first (lock held)."""
+        if session.timers:
+            session.settle(state, self.clock())
+        return session.state(state)
+
+    def _move_state(self, session: Session, rule: Rule, state: str) -> None:
+        """What the rule's counted answer does to its state: one read, then sets_state (lock held)."""
+        if rule.requires_state is not None and session.timers:
+            session.read(state)
+        if rule.sets_state is not None:
+            session.set(state, rule.sets_state, rule.state_change,
+                        self.clock() if rule.state_change is not None else 0.0)
 
     def peek(self, request: RequestSnapshot) -> Rule | None:
         """The rule a request would most likely reach, judged before its body is read.
@@ -418,6 +455,7 @@ class Engine:
     def _chaos(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot) -> None:
         """Apply, in order: rate limit, concurrency cap, runtime faults and header control,
         timeline, mix. A refusal or an override ends the chain; delays add up."""
+        own = res.fault  # the rule's fault, or the sequence item's
         if self._rate_limited(res, rule, chaos, request) or self._over_cap(res, rule, chaos, request):
             return
         if not (self._overrides(res, rule.id, request, self.header_control or chaos.header_control)
@@ -425,9 +463,8 @@ class Engine:
             mix = rule.mix or chaos.mix
             if mix is not None:
                 self._draw(res, mix, f"{rule.id}/mix", "mix")
-        if rule.fault is not None and res.fault is rule.fault:  # nothing replaced the rule's own fault
-            res.decisions.append(f"fault: {rule.fault.describe()}")
-            res.injected.append("fault")
+        if own is not None and res.fault is own:  # nothing replaced the rule's own fault
+            _note_fault(res, own)
 
     def _rate_limited(self, res: Resolution, rule: Rule, chaos: ScenarioChaos,
                       request: RequestSnapshot) -> bool:
@@ -512,7 +549,7 @@ class Engine:
         if outcome.plan is not None or outcome.fault is not None:
             res.overridden = True
         if outcome.plan is not None:
-            res.plan, res.fault = outcome.plan, None
+            res.plan, res.fault = outcome.plan, outcome.plan.fault
             if outcome.plan.delay is not None:
                 res.delay = outcome.plan.delay.sample(res.seed, res.counter + "/outcome", res.ordinal)
         if outcome.fault is not None:
@@ -614,6 +651,8 @@ class Engine:
         """
         with self.store.lock:
             session = self.store.session(request.headers.get(self.session_header, ""))
+            if session.timers:
+                session.settle_all(self.clock())
             return self._near(request, session.hits, session.states, limit)
 
     def _near(self, request: RequestSnapshot, hits: Mapping[str, int], states: Mapping[str, str],
@@ -624,9 +663,12 @@ class Engine:
         for position, rule in enumerate(self.rules):
             misses = rule.matcher.explain(request)
             params = rule.matcher.path.match(request.path) if rule.matcher.path is not None else {}
-            ctx = Context(request, params or {}, "")
-            counter = rule.id if rule.key is None else f"{rule.id}[{rule.key.render(ctx)}]"
-            state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
+            counter, state = rule.id, rule.state if isinstance(rule.state, str) else ""
+            try:
+                if rule.key is not None or not isinstance(rule.state, str):
+                    counter, _, _, state = self._keys(rule, request, params or {}, "", None)
+            except _KeyFailed as failed:
+                misses.append(f"{failed.field}: template failed at {failed.where}: {failed.error}")
             if rule.times is not None and hits.get(counter, 0) >= rule.times:
                 misses.append(f"times: used up ({rule.times} of {rule.times})")
             current = states.get(state, INITIAL_STATE)
@@ -673,6 +715,43 @@ class Engine:
 
 
 HEADER_FAULTS = tuple(name for name, cls in FAULTS.items() if cls.by_header)
+
+
+class _KeyFailed(Exception):
+    """A key or state template failed on a request: which field, where it is written, why."""
+
+    def __init__(self, field: str, where: str, error: str) -> None:
+        super().__init__(f"{field} at {where}: {error}")
+        self.field, self.where, self.error = field, where, error
+
+
+def _timing(plan: Plan, rule: Rule, seed: int, ordinal: int,
+            request: RequestSnapshot) -> tuple[float | None, float | None]:
+    """The delay drawn for this ordinal, and the request's own deadline when the rule reads one."""
+    if plan.delay is None:
+        return None, None
+    return (plan.delay.sample(seed, rule.id, ordinal),
+            rule.deadline.read(request) if rule.deadline is not None else None)
+
+
+def _with_own_fault(res: Resolution, note: bool) -> Resolution:
+    """A sequence item's fault replaces the rule's for its turn; *note*: journal it now (a chaotic
+    rule's own fault is journaled after chaos, if chaos left it in place)."""
+    fault = res.plan.fault
+    if fault is not None:
+        res.fault = fault
+        if note:
+            _note_fault(res, fault)
+    return res
+
+
+def _note_fault(res: Resolution, fault: Fault) -> None:
+    """Journal the fault the rule's own answer does: a sequence item says which one it was."""
+    if res.plan.fault is fault:
+        res.decisions.append(f"fault: {fault.describe()} (sequence answer at {res.plan.source})")
+    else:
+        res.decisions.append(f"fault: {fault.describe()}")
+    res.injected.append("fault")
 
 
 def _ascii_digits(text: str) -> bool:

@@ -15,6 +15,7 @@ from .faults import Fault
 from .matching import RequestMatcher
 from .resources import Collection, Operation
 from .responses import Plan, Responder
+from .state import StateChange
 from .templating import Template
 
 __all__ = ["Branch", "Proxy", "Rule", "RuntimeFault", "Scenario", "WebSocketStep"]
@@ -75,6 +76,7 @@ class Rule:
     state: str | Template = "default"
     requires_state: tuple[str, ...] | None = None
     sets_state: str | None = None
+    state_change: StateChange | None = None  # sets_state's own later change ("rebooting for 10 s")
     deadline: Deadline | None = None
     seed: int | None = None
     source: str = ""
@@ -90,6 +92,8 @@ class Rule:
     websocket: tuple[WebSocketStep, ...] | None = None
     proxy: Proxy | None = None  # forward instead of answering (wire/proxy.py)
     resource: Operation | None = None  # an operation on a collection (resources.py)
+    key_source: str = ""  # file:line of key:, for the 500 when it fails on a request
+    state_source: str = ""  # file:line of a templated state:
     arrivals_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

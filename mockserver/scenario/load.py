@@ -43,6 +43,7 @@ from ..resources import Collection, Operation, Paging, Stage
 from ..responses import Plan, Responder
 from ..rules import Branch, Proxy, Rule, RuntimeFault, Scenario, WebSocketStep
 from ..signature import SignatureMatcher, expand_env
+from ..state import StateChange
 from ..templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .schema import (
     BranchSpec,
@@ -61,6 +62,7 @@ from .schema import (
     RuleSpec,
     RuntimeFaultSpec,
     ScenarioSpec,
+    StateChangeSpec,
     show,
 )
 from .source import Document, PathKey, parse_document
@@ -530,12 +532,17 @@ class _Compiler:
             key=key, state=state,
             requires_state=((spec.requires_state,) if isinstance(spec.requires_state, str)
                             else tuple(spec.requires_state) if spec.requires_state is not None else None),
-            sets_state=spec.sets_state,
+            sets_state=(spec.sets_state.to if isinstance(spec.sets_state, StateChangeSpec)
+                        else spec.sets_state),
+            state_change=(StateChange(spec.sets_state.for_, spec.sets_state.reads, spec.sets_state.then)
+                          if isinstance(spec.sets_state, StateChangeSpec) else None),
+            key_source=self.where((*path, "key")) if spec.key is not None else "",
+            state_source=self.where((*path, "state")) if not isinstance(state, str) else "",
             deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path),
             fault=self.fault(spec.fault), mix=self.mix(spec.mix, defaults, (*path, "mix")),
             rate_limit=_rate_limit(spec.rate_limit), concurrency=_concurrency(spec.concurrency),
             expect=(self.plan(spec.expect, defaults.headers, None, (*path, "expect"))
-                    if spec.expect is not None else None),
+                    if spec.expect is not None and self._no_fault(spec.expect, (*path, "expect")) else None),
             max_body=spec.max_body if isinstance(spec.max_body, int) or spec.max_body is None
             else spec.max_body.size,
             max_body_retry_after=None if isinstance(spec.max_body, int) or spec.max_body is None
@@ -547,6 +554,13 @@ class _Compiler:
                              for step in spec.websocket) if spec.websocket is not None else None),
             proxy=self.proxy(spec.proxy, (*path, "proxy")),
             resource=self.resource(spec.resource, defaults.headers, (*path, "resource")))
+
+    def _no_fault(self, spec: PlanSpec, path: PathKey) -> bool:
+        """An interim answer (expect) has no connection of its own to break: refuse a fault there."""
+        if spec.fault is not None:
+            self.fail((*path, "fault"), "found a fault on the answer to Expect: 100-continue; expected none "
+                                        "(a fault belongs in respond, a sequence item or then)")
+        return True
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
         methods = None
@@ -668,7 +682,7 @@ class _Compiler:
             header_templates=tuple(templated), body_template=body_template,
             delay=_delay(delay_spec), repeat=spec.repeat, source=self.where(path),
             retry_after_date=retry_after_date, break_protocol=spec.break_protocol, etag=etag,
-            last_modified=self.loaded_at, validators=validators)
+            last_modified=self.loaded_at, validators=validators, fault=self.fault(spec.fault))
 
     def text_template(self, text: str, path: PathKey) -> Template | None:
         try:

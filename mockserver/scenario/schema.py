@@ -39,6 +39,7 @@ __all__ = [
     "PlanSpec",
     "RuleSpec",
     "ScenarioSpec",
+    "StateChangeSpec",
     "ValueMatchSpec",
 ]
 
@@ -350,6 +351,9 @@ class PlanSpec(StrictModel):
         None, description="Retry-After in whole seconds (rounded up), or {date: 30s} for an HTTP-date")
     break_protocol: bool = Field(
         False, description="allow what HTTP forbids (a body on 204/304, a bare 1xx as the final answer)")
+    fault: Fault | None = Field(
+        None, description="in a sequence: do this to the connection for this answer (reset, close, "
+                          "truncate, ...); docs/scenarios.md#sequences-with-faults")
 
     @field_validator("reason")
     @classmethod
@@ -687,6 +691,23 @@ class CollectionSpec(StrictModel):
         return self
 
 
+class StateChangeSpec(StrictModel):
+    """A state that changes by itself: ``to`` now, then ``then`` after ``for`` (server clock) or
+    after ``reads`` answers of rules that require the state, whichever comes first."""
+
+    to: str
+    for_: Duration | None = Field(None, alias="for", description="how long the state stays, on the "
+                                                                 "server's clock")
+    reads: int | None = Field(None, ge=1, description="how many answers of rules that require it")
+    then: str = Field(description="the state it becomes")
+
+    @model_validator(mode="after")
+    def _when(self) -> StateChangeSpec:
+        if self.for_ is None and self.reads is None:
+            raise _fail(None, "for (a duration such as 10s), reads (a count of polls), or both")
+        return self
+
+
 class RuleSpec(StrictModel):
     """A rule: what it matches and how it answers."""
 
@@ -703,7 +724,8 @@ class RuleSpec(StrictModel):
     state: str = Field("default", description="name of the state machine the rule reads and moves; "
                                               "may be a template such as cluster-{{ path.id }}")
     requires_state: str | list[str] | None = Field(None, description="a state, or any of a list")
-    sets_state: str | None = None
+    sets_state: str | StateChangeSpec | None = Field(
+        None, description="move the state here; {to, for and/or reads, then}: and later on by itself")
     deadline: DeadlineSpec | bool = True
     fault: Fault | None = Field(None, description="always do this to the connection")
     mix: list[MixEntrySpec] | None = Field(None, description="weighted outcomes, drawn per request")

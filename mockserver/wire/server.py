@@ -270,7 +270,7 @@ class WireServer:
 
     def states(self, session: str = "") -> dict[str, str]:
         shared = self._on_shared(lambda b: b.states(session))
-        return shared if shared is not None else self.store.states(session)
+        return shared if shared is not None else self.store.states(session, self._scaled_clock())
 
     def set_state(self, name: str, value: str, session: str = "") -> None:
         self.store.set_state(name, value, session)
