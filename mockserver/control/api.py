@@ -46,7 +46,7 @@ MAX_SNAPSHOTS = 64  # kept scenario snapshots; the oldest goes first
 REPLAYED = "X-Mock-Replayed"
 SNAPSHOT_ID = "X-Mock-Snapshot-Id"
 # what Redis already holds for every replica: calls on these are not replayed
-_BODY = "mockserver.control_body"  # the request's key for the body a handler read
+_BODY = web.RequestKey("mockserver.control_body", bytes)  # the body a handler read, for the replay
 _SHARED_ALREADY = frozenset({"/journal", "/state", "/clock/advance"})
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
 log = logging.getLogger("mockserver.admin")

@@ -88,7 +88,10 @@ class SharedJournal(Journal):
 
     def finish(self, snapshot: Entry, entry: Entry) -> Entry:
         entry = super().finish(snapshot, entry)
-        self._ship_entry(entry)
+        with self._lock:  # a snapshot that was cleared meanwhile is not journaled: nor shared
+            held = any(e is entry for e in reversed(self._entries))
+        if held:
+            self._ship_entry(entry)
         return entry
 
     def clear(self) -> None:
