@@ -41,6 +41,13 @@ PREFIX = "/__mock"
 #: the largest control-API body: a scenario's limit (the serving port's --max-body is far larger)
 MAX_CONTROL_BODY = MAX_SCENARIO_BYTES
 MAX_SNAPSHOTS = 64  # kept scenario snapshots; the oldest goes first
+# one control plane (wire/redis_control.py, which names the same header): a call replayed from
+# another replica, applied here and not sent on; a replayed snapshot keeps the caller's id
+REPLAYED = "X-Mock-Replayed"
+SNAPSHOT_ID = "X-Mock-Snapshot-Id"
+# what Redis already holds for every replica: calls on these are not replayed
+_BODY = web.RequestKey("mockserver.control_body", bytes)  # the body a handler read, for the replay
+_SHARED_ALREADY = frozenset({"/journal", "/state", "/clock/advance"})
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
 log = logging.getLogger("mockserver.admin")
 
@@ -147,7 +154,8 @@ class ControlApi:
                 if found is None:
                     continue
                 if route.method == request.method:
-                    return await route.handler(request, found.groupdict())
+                    response = await route.handler(request, found.groupdict())
+                    return await self._replicate(request, path, response)
                 allowed.append(route.method)
             if allowed:
                 raise ApiError("method_not_allowed",
@@ -166,6 +174,22 @@ class ControlApi:
         except Exception as exc:
             log.exception("control API failed on %s %s", request.method, request.path)
             return ApiError("internal_error", f"{type(exc).__name__}: {exc}").response()
+
+    async def _replicate(self, request: web.BaseRequest, path: str,
+                         response: web.StreamResponse) -> web.StreamResponse:
+        """With --state redis://, replay a call that changed this replica on every other one and
+        wait for them (wire/redis_control.py; docs/scale-out.md). Calls on what Redis already holds
+        for all (the journal, named states, the clock) and reads are not replayed."""
+        replicator = getattr(self.server, "replicator", None)
+        if (replicator is None or request.method in ("GET", "HEAD") or REPLAYED in request.headers
+                or response.status >= 300 or path in _SHARED_ALREADY or path.startswith("/ui")):
+            return response
+        headers = {"Content-Type": request.headers.get("Content-Type", "application/json")}
+        if path == "/snapshots" and isinstance(response, web.Response) and isinstance(response.body, bytes):
+            headers[SNAPSHOT_ID] = json.loads(response.body)["snapshot"]  # the same id on every replica
+        response.headers["X-Mock-Replicas"] = await replicator.publish(
+            request.method, request.path_qs, request.get(_BODY, b""), headers)
+        return response
 
     @property
     def _body_limit(self) -> int:
@@ -250,7 +274,8 @@ class ControlApi:
     async def take_snapshot(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         """Remember the scenarios served now (compiled, body files and all) under a new id."""
         scenarios = self.server.scenarios
-        snapshot = f"s{next(self._snapshot_ids)}"
+        snapshot = request.headers.get(SNAPSHOT_ID, "") if REPLAYED in request.headers else ""
+        snapshot = snapshot or f"s{next(self._snapshot_ids)}"
         self._snapshots[snapshot] = scenarios
         while len(self._snapshots) > MAX_SNAPSHOTS:  # a client that died never restores its own
             self._snapshots.popitem(last=False)
@@ -294,8 +319,16 @@ class ControlApi:
         query = _query(request, {"session"})
         session = query.get("session")
         self.server.reset(session)
-        await self._shared(lambda b: b.reset(session, clock=session is None))
+        if REPLAYED not in request.headers:  # the replica that took the call reset Redis already
+            await self._shared(lambda b: b.reset(session, clock=session is None))
+        await self._journal_sent()
         return web.json_response({"reset": True, "session": session})
+
+    async def _journal_sent(self) -> None:
+        """With a shared journal, return once its clear marker is in Redis (docs/scale-out.md)."""
+        shared = getattr(self.server, "shared_journal", None)
+        if shared is not None:
+            await shared.settle()
 
     async def _shared(self, call: Callable[[StateBackend], Awaitable[_T]]) -> _T | None:
         """Run *call* on the shared state backend (--state redis://...), if there is one."""
@@ -380,6 +413,7 @@ class ControlApi:
 
     async def delete_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         self.server.clear_journal()
+        await self._journal_sent()
         return web.json_response({"cleared": True})
 
     async def set_seed(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
@@ -453,7 +487,8 @@ async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
             raise ApiError("payload_too_large",
                            f"found more than {limit} bytes; expected a control-API body of at most {limit}")
         parts.append(chunk)
-    return b"".join(parts)
+    body = request[_BODY] = b"".join(parts)  # kept for the replay on the other replicas
+    return body
 
 
 def _compile(path: str) -> re.Pattern[str]:

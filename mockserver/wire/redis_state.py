@@ -200,6 +200,36 @@ return string.format('%.17g', now)
 """
 
 
+_SET_STATE = """
+redis.call('HSET', ARGV[1] .. ':s:' .. ARGV[2] .. ':st', ARGV[3], ARGV[4])
+redis.call('HDEL', ARGV[1] .. ':s:' .. ARGV[2] .. ':tm', ARGV[3])
+redis.call('SADD', ARGV[1] .. ':sessions', ARGV[2])
+return 1
+"""
+
+# freeze (ARGV[2] '1', at ARGV[3] or '' for where it stands) or unfreeze (ARGV[2] '0'), for every replica
+_FREEZE = _CLOCK + """
+local P, ck = ARGV[1], ARGV[1] .. ':clock'
+local t = redis.call('TIME')
+local real = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local origin = tonumber(redis.call('HGET', ck, 'origin'))
+if origin == nil then origin = real; redis.call('HSET', ck, 'origin', string.format('%.17g', real)) end
+local frozen = tonumber(redis.call('HGET', ck, 'frozen'))
+if ARGV[2] == '1' then
+  if ARGV[3] ~= '' then
+    redis.call('HSET', ck, 'frozen', ARGV[3], 'offset', '0')
+  elseif frozen == nil then
+    redis.call('HSET', ck, 'frozen', string.format('%.17g', real - origin))
+  end
+elseif frozen ~= nil then
+  redis.call('HSET', ck, 'origin', string.format('%.17g', real - frozen))
+  redis.call('HDEL', ck, 'frozen')
+end
+local now = clock(P, tonumber(ARGV[4]))
+return string.format('%.17g', now)
+"""
+
+
 def _arg(value: object) -> object:
     """cjson turns JSON null into a userdata that Lua takes as true: send false instead."""
     return False if value is None else value
@@ -236,6 +266,8 @@ class RedisBackend:
         self._reset = self._redis.register_script(_RESET)
         self._now = self._redis.register_script(_NOW)
         self._states = self._redis.register_script(_STATES)
+        self._set_state = self._redis.register_script(_SET_STATE)
+        self._freeze = self._redis.register_script(_FREEZE)
         self.timeout = timeout
         self.last_error: str | None = None
         self._skew: float | None = None  # Redis's TIME minus ours, measured once per connection
@@ -322,9 +354,16 @@ class RedisBackend:
         return dict(zip(flat[::2], flat[1::2], strict=True))
 
     async def set_state(self, name: str, value: str, session: str = "") -> None:
-        await self._do("hset", self._base(session) + ":st", name, value)
-        await self._do("hdel", self._base(session) + ":tm", name)
-        await self._do("sadd", f"{self.prefix}:sessions", session)
+        # one script: the state (dropping a pending change of it) and its session, together or not at all
+        await self._call(self._set_state, self.prefix, session, name, value)
+
+    async def freeze(self, at: float | None = None) -> float:
+        """Stop real time counting on the shared clock, for every replica (at *at* s if given)."""
+        return float(await self._call(self._freeze, self.prefix, "1", "" if at is None else repr(float(at)),
+                                      self.time_scale))
+
+    async def unfreeze(self) -> float:
+        return float(await self._call(self._freeze, self.prefix, "0", "", self.time_scale))
 
     async def hits(self, session: str = "") -> dict[str, int]:
         found: dict[str, str] = await self._do("hgetall", self._base(session) + ":h")

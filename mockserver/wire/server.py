@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
@@ -64,6 +64,10 @@ from .tls_faults import (
     check_name,
     negotiation_context,
 )
+
+if TYPE_CHECKING:  # redis is the optional extra: imported only when --state names it
+    from .redis_control import Replicator
+    from .redis_journal import SharedJournal
 
 __all__ = ["Mount", "ScenarioSource", "WireServer"]
 
@@ -175,6 +179,7 @@ class WireServer:
             self.shared_state = self.backend = open_backend(
                 config.state, prefix=config.state_prefix, time_scale=config.time_scale,
                 timeout=config.state_timeout)
+            self._share_journal(config)
         self.in_flight = 0
         # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only
         self.exchange_hooks: list[Callable[[Entry], None]] = []
@@ -304,6 +309,31 @@ class WireServer:
         self.clock.advance(seconds)
         self._on_shared(lambda b: b.advance(seconds))
 
+    #: with --state redis://, the journal every replica writes and reads (wire/redis_journal.py)
+    shared_journal: SharedJournal | None = None
+    replicator: Replicator | None = None
+
+    def _share_journal(self, config: ServerConfig) -> None:
+        # redis is the optional extra mockserver[redis]
+        from .redis_control import Replicator
+        from .redis_journal import SharedJournal
+
+        self.journal = self.shared_journal = SharedJournal(
+            config.journal_size, config.state, config.state_prefix, timeout=config.state_timeout)
+        # one control plane (wire/redis_control.py): control calls replayed on every replica
+        self.replicator = Replicator(config.state, config.state_prefix, timeout=config.state_timeout,
+                                     token=config.admin_token or None)
+
+    def freeze(self, at: float | None = None) -> None:
+        """Stop real time counting (only advance() moves the clock), on every replica when shared."""
+        self.clock.freeze(at)
+        self._on_shared(lambda b: b.freeze(at))
+
+    def unfreeze(self) -> None:
+        """Count real time again, from where the clock stands (on every replica when shared)."""
+        self.clock.unfreeze()
+        self._on_shared(lambda b: b.unfreeze())
+
     def _on_shared(self, call: Callable[[StateBackend], Coroutine[Any, Any, _T]]) -> _T | None:
         """From another thread than the server's (a test beside an in-thread server), run *call* on
         the shared backend and wait for it. On the server's own loop (the control API), or
@@ -378,6 +408,8 @@ class WireServer:
         # aiohttp's low-level server: one handler takes every request, with no Application and
         # no router on the way (a mount, the control API, is dispatched by prefix in _handle), which
         # is most of what a mock adds per request over a bare aiohttp app (docs/performance.md)
+        if self.shared_journal is not None:
+            await self.shared_journal.open()
         mount = self._mount()
         if mount is not None:
             self._control_prefix, self._control_dispatch, self._on_close = mount
@@ -401,6 +433,10 @@ class WireServer:
         self._runner = runner
         address = runner.addresses[0]
         self.port = int(address[1])
+        if self.replicator is not None and mount is not None:  # control calls from the other replicas
+            host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+            host = f"[{host}]" if ":" in host else host
+            await self.replicator.open(f"{'https' if context is not None else 'http'}://{host}:{self.port}")
         try:
             await self.fault_listeners.open()
         except BaseException:
@@ -442,6 +478,10 @@ class WireServer:
                 self._on_close()  # e.g. open dashboard pages' streams end at once
             await runner.cleanup()
         await self.forwarder.close()
+        if self.replicator is not None:
+            await self.replicator.close()
+        if self.shared_journal is not None:
+            await self.shared_journal.close()
         if self.shared_state is not None:
             await self.shared_state.close()
 
