@@ -69,7 +69,7 @@ def test_record_then_replay_with_the_upstream_gone(tmp_path: Path, sig: signal.S
     assert entries[0]["query"] == "api_key=<redacted:api_key:1>&page=2"
     files = written(out.parent)
     assert out in files
-    assert leaks(SECRETS, files, [journal.content, str(so_far).encode()]) == []
+    assert leaks(SECRETS, files, [journal.content, str(so_far).encode(), said.encode()]) == []
     # upstream stopped; replay the file alone
     with mockserver_process("serve", str(out), "--port", "0", "--quiet") as (proc, url, _):
         assert client(url) == recorded
