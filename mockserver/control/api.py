@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from aiohttp import web
 
@@ -30,6 +30,9 @@ from ..journal import Entry, Outcome, json_safe
 from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_document
 from ..scenario.source import Document, parse_document
 from .metrics import CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from ..record.live import LiveRecording
 
 __all__ = ["ERRORS", "PREFIX", "ROUTES", "ApiError", "ControlApi", "ControlSettings", "ControlTarget",
            "RouteSpec",
@@ -66,6 +69,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_fault": (422, "the fault spec is not valid; nothing was changed"),
     "internal_error": (500, "the control API failed; this is a bug in mockserver"),
     "state_unavailable": (503, "the state backend (--state) could not be reached; nothing was changed there"),
+    "not_recording": (409, "this server is not recording (start it with `mockserver record`)"),
+    "save_failed": (507, "the recording could not be written to its file; what was captured is kept"),
 }
 
 
@@ -416,6 +421,28 @@ class ControlApi:
         await self._journal_sent()
         return web.json_response({"cleared": True})
 
+    # --- recording (mockserver record, docs/recording.md) ------------------------------------------
+
+    def _recording(self) -> LiveRecording:
+        recording = getattr(self.server, "recording", None)
+        if recording is None:
+            raise ApiError("not_recording", "this server is not recording: start it with "
+                           "`mockserver record --target URL --out FILE.yaml`")
+        return cast("LiveRecording", recording)
+
+    async def get_recording(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        return web.json_response(self._recording().summary(), dumps=_dumps)
+
+    async def save_recording(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        recording = self._recording()
+        try:
+            written = recording.save()
+        except OSError as exc:
+            raise ApiError("save_failed", f"{recording.out}: cannot write it ({exc.strerror or exc}); "
+                           "the captured exchanges are kept, and the next save tries again") from None
+        return web.json_response({"saved": str(recording.out), "files": [str(p) for p in written],
+                                  "exchanges": recording.saved})
+
     async def set_seed(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, self._body_limit, required={"seed": (int, type(None))})
         self.server.set_seed(body["seed"])
@@ -705,6 +732,16 @@ _SCHEMAS: dict[str, Any] = {
                                  "description": "how many entries match, before limit"}},
     },
     "Fault": {"type": "object", "description": "A runtime fault spec (see docs/control-api.md)."},
+    "Recording": {
+        "type": "object", "required": ["out", "exchanges", "saved", "rules", "warnings", "scenario"],
+        "properties": {"out": {"type": "string", "description": "the scenario file it is written to"},
+                       "exchanges": {"type": "integer", "minimum": 0, "description": "captured so far"},
+                       "saved": {"type": "integer", "minimum": 0,
+                                 "description": "exchanges in the file as last written"},
+                       "rules": {"type": "integer", "minimum": 0},
+                       "warnings": {"type": "array", "items": {"type": "string"}},
+                       "scenario": {"type": "object", "description": "the scenario as it would be written"}},
+    },
 }
 
 
@@ -833,6 +870,16 @@ ROUTES: tuple[RouteSpec, ...] = (
               )),
     RouteSpec("DELETE", "/journal", ControlApi.delete_journal, "Forget the journal", _ok("cleared", {
         "type": "object", "required": ["cleared"], "properties": {"cleared": {"const": True}}})),
+    RouteSpec("GET", "/recording", ControlApi.get_recording,
+              "While recording: where it is written, how many exchanges, the scenario so far",
+              _ok("the recording", _ref("Recording")), ("not_recording",)),
+    RouteSpec("POST", "/recording/save", ControlApi.save_recording,
+              "While recording: write the scenario (and side files) now; recording goes on",
+              _ok("written", {"type": "object", "required": ["saved", "files", "exchanges"],
+                              "properties": {"saved": {"type": "string"},
+                                             "files": {"type": "array", "items": {"type": "string"}},
+                                             "exchanges": {"type": "integer", "minimum": 0}}}),
+              ("not_recording", "save_failed")),
     RouteSpec("POST", "/seed", ControlApi.set_seed,
               "Reseed delays and chaos draws (null: the scenarios' own seeds)",
               _ok("the seed now", {"type": "object", "required": ["seed"],

@@ -659,7 +659,7 @@ class WireServer:
             client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
             rule=None, status=None, reason="", outcome=Outcome.CLIENT_GONE, arrived=arrived,
             ended=time.time())
-        self.journal.record(entry)
+        entry = self.journal.record(entry)
         self._after(entry)
         return web.Response(status=400)  # never written: the transport is closed
 
@@ -712,7 +712,7 @@ class WireServer:
             client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
             rule=None, status=response.status, reason=response.reason, outcome=Outcome.REFUSED,
             arrived=arrived, ended=time.time(), response_headers=tuple(response.headers.items()))
-        self.journal.record(entry)
+        entry = self.journal.record(entry)
         self._after(entry)
 
     async def _expect(self, request: web.BaseRequest) -> web.StreamResponse | None:

@@ -268,7 +268,7 @@ def test_other_commands_do_not_read_the_serve_variables() -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["serve", "--prot", "1"], "mockserver: unrecognized arguments: --prot; see 'mockserver --help'\n"),
     (["serv"], "mockserver: command: invalid choice: 'serv' (choose from 'serve', 'validate', 'schema', "
-               "'report', 'import'); "
+               "'report', 'import', 'record'); "
                "see 'mockserver --help'\n"),
     (["serve", "--port"], "mockserver: --port: expected one argument; see 'mockserver serve --help'\n"),
     ([], "mockserver: the following arguments are required: command; see 'mockserver --help'\n"),
