@@ -14,6 +14,7 @@ from .errors import Problem
 from .faults import Fault
 from .matching import RequestMatcher
 from .responses import Plan, Responder
+from .streams import Stream
 from .templating import Template
 
 __all__ = ["Branch", "Proxy", "Rule", "RuntimeFault", "Scenario", "WebSocketStep"]
@@ -38,6 +39,9 @@ class WebSocketStep:
     echo: int | None = None
     close: int | None = None
     delay: float | None = None
+    abort: bool | None = None  # faults: no close frame (FIN), a TCP RST, a reserved-opcode frame
+    reset: bool | None = None
+    malformed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class Rule:
     content_types: tuple[str, ...] | None = None
     websocket: tuple[WebSocketStep, ...] | None = None
     proxy: Proxy | None = None  # forward instead of answering (wire/proxy.py)
+    stream: Stream | None = None  # a streaming answer (streams.py)
     arrivals_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
