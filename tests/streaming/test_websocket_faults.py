@@ -78,8 +78,8 @@ def test_abort_sends_no_close_frame(server: MockServer) -> None:
 
 
 def test_reset_is_a_tcp_rst(server: MockServer) -> None:
-    frames, end = raw_upgrade(server, "/reset")
-    assert (frames, end) == (b"\x81\x02hi", "RST")
+    _, end = raw_upgrade(server, "/reset")  # what was unread when the RST came may be dropped
+    assert end == "RST"
     messages = asyncio.run(_messages(server.url + "/reset"))
     assert messages[-1].type in {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR}
     assert server.journal.select(path="/reset")[-1].fault == "websocket_reset"
