@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mockserver import ScenarioError
+from mockserver.faults.streams import STREAM_FAULTS, stream_fault_table_markdown
 from mockserver.scenario.load import load_text
 from mockserver.streams import Stream
 
@@ -39,3 +42,9 @@ def test_a_valid_stream_compiles() -> None:
 def test_bad_streams_are_refused_with_where_and_what(stream: str, expected: str) -> None:
     found = problems(stream)
     assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_chaos_docs_list_every_stream_fault() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "chaos.md").read_text()
+    rows = stream_fault_table_markdown().splitlines()[2:]
+    assert len(rows) == len(STREAM_FAULTS) and all(row in text for row in rows)

@@ -143,8 +143,8 @@ def test_reset_mid_stream_in_each_client(server: MockServer) -> None:
         list(r.iter_lines())
     with pytest.raises(aiohttp.ClientPayloadError):
         asyncio.run(_aiohttp_lines(server.url + "/faults/reset"))
-    pieces, end = raw_get(server, "/faults/reset")
-    assert end == "RST" and b"id: 2" in b"".join(p for _, p in pieces)
+    _, end = raw_get(server, "/faults/reset")
+    assert end == "RST"  # the events before it may be dropped unread by the RST
     entry = server.journal.select(path="/faults/reset")[-1]
     assert entry.fault == "stream_reset" and entry.decisions[-1] == "stream: sent 2 of 2 events, ended reset"
 
