@@ -16,6 +16,7 @@ from .matching import RequestMatcher
 from .resources import Collection, Operation
 from .responses import Plan, Responder
 from .state import StateChange
+from .streams import Stream
 from .templating import Template
 
 __all__ = ["Branch", "Proxy", "Rule", "RuntimeFault", "Scenario", "WebSocketStep"]
@@ -40,6 +41,9 @@ class WebSocketStep:
     echo: int | None = None
     close: int | None = None
     delay: float | None = None
+    abort: bool | None = None  # faults: no close frame (FIN), a TCP RST, a reserved-opcode frame
+    reset: bool | None = None
+    malformed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Rule:
     resource: Operation | None = None  # an operation on a collection (resources.py)
     key_source: str = ""  # file:line of key:, for the 500 when it fails on a request
     state_source: str = ""  # file:line of a templated state:
+    stream: Stream | None = None  # a streaming answer (streams.py)
     arrivals_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from ..deadline import Deadline
 from ..delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from ..errors import Problem, ScenarioError
 from ..faults import FAULTS, Fault, fault_fields
+from ..faults.streams import STREAM_FAULTS, StreamFault
 from ..matching import (
     BodyMatcher,
     JsonMatcher,
@@ -44,6 +45,7 @@ from ..responses import Plan, Responder
 from ..rules import Branch, Proxy, Rule, RuntimeFault, Scenario, WebSocketStep
 from ..signature import SignatureMatcher, expand_env
 from ..state import StateChange
+from ..streams import Stream, StreamEvent
 from ..templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .schema import (
     BranchSpec,
@@ -63,6 +65,7 @@ from .schema import (
     RuntimeFaultSpec,
     ScenarioSpec,
     StateChangeSpec,
+    StreamSpec,
     show,
 )
 from .source import Document, PathKey, parse_document
@@ -553,7 +556,8 @@ class _Compiler:
             websocket=(tuple(WebSocketStep(**{k: v for k, v in step.model_dump().items() if v is not None})
                              for step in spec.websocket) if spec.websocket is not None else None),
             proxy=self.proxy(spec.proxy, (*path, "proxy")),
-            resource=self.resource(spec.resource, defaults.headers, (*path, "resource")))
+            resource=self.resource(spec.resource, defaults.headers, (*path, "resource")),
+            stream=self.stream(spec.stream, (*path, "stream")) if spec.stream is not None else None)
 
     def _no_fault(self, spec: PlanSpec, path: PathKey) -> bool:
         """An interim answer (expect) has no connection of its own to break: refuse a fault there."""
@@ -561,6 +565,24 @@ class _Compiler:
             self.fail((*path, "fault"), "found a fault on the answer to Expect: 100-continue; expected none "
                                         "(a fault belongs in respond, a sequence item or then)")
         return True
+
+    def stream(self, spec: StreamSpec, path: PathKey) -> Stream:
+        """A rule's stream: its events' templates compiled (and checked) once, its fault typed."""
+        events = []
+        for index, event in enumerate(spec.events):
+            epath: PathKey = (*path, "events", index)
+            data = self.text_template(event.data, (*epath, "data")) if event.data is not None else None
+            retry = None if event.retry is None else round(event.retry * 1000)
+            events.append(StreamEvent(
+                data=data, json_value=event.json_,
+                json_template=self.json_template(event.json_, (*epath, "json")) if event.json_ is not None
+                else None, event=event.event, id=event.id, retry=retry, comment=event.comment))
+        fault: StreamFault | None = None
+        if spec.fault is not None:
+            values = {k: v for k in (f.name for f in dataclasses.fields(STREAM_FAULTS[spec.fault.type]))  # type: ignore[arg-type]
+                      if (v := getattr(spec.fault, k)) is not None}
+            fault = STREAM_FAULTS[spec.fault.type](**values)
+        return Stream(spec.format, tuple(events), spec.interval, spec.jitter, fault, spec.content_type)
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
         methods = None

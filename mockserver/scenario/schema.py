@@ -572,14 +572,76 @@ class WebSocketStepSpec(StrictModel):
     echo: int | None = Field(None, ge=1, description="echo this many messages back")
     close: int | None = Field(None, ge=1000, le=4999, description="close with this code")
     delay: Duration | None = None
+    abort: bool | None = Field(None, description="fault: close the connection, no close frame")
+    reset: bool | None = Field(None, description="fault: a TCP RST, no close frame")
+    malformed: bool | None = Field(None, description="fault: send a frame with a reserved opcode")
 
     @model_validator(mode="after")
     def _one_action(self) -> WebSocketStepSpec:
-        given = [k for k in ("send", "send_json", "receive", "echo", "close", "delay")
+        given = [k for k in ("send", "send_json", "receive", "echo", "close", "delay", "abort", "reset",
+                             "malformed")
                  if getattr(self, k) is not None]
         if len(given) != 1:
-            raise _conflict(given, "exactly one of send, send_json, receive, echo, close, delay")
+            raise _conflict(given, "exactly one of send, send_json, receive, echo, close, delay, abort, "
+                                   "reset, malformed")
         return self
+
+
+class StreamEventSpec(StrictModel):
+    """One event of a streaming answer: SSE fields (data may be a template), or ``json:`` (a JSON
+    value, its strings may be templates) sent as the data, or as the line of JSON lines."""
+
+    data: str | None = Field(
+        None, description="the event's data (a template); several lines: several data fields")
+    json_: Any = Field(
+        None, alias="json", description="a JSON value sent as the data (strings may be templates)")
+    event: str | None = Field(None, description="SSE event type")
+    id: str | None = Field(None, description="SSE id; a client's Last-Event-ID resumes after it")
+    retry: Duration | None = Field(None, description="SSE retry: the client's reconnection time")
+    comment: str | None = Field(None, description="an SSE comment line (': ...'), ignored by clients")
+
+    @model_validator(mode="after")
+    def _not_both(self) -> StreamEventSpec:
+        if self.data is not None and self.json_ is not None:
+            raise _conflict(["data", "json"], "data or json, not both")
+        if self.data is None and self.json_ is None and self.comment is None and self.event is None \
+                and self.id is None and self.retry is None:
+            raise _fail({}, "at least one of data, json, event, id, retry, comment")
+        return self
+
+
+class StreamFaultSpec(StrictModel):
+    """A fault inside the stream (docs/streaming.md): which one, and where."""
+
+    type: Literal["stop", "reset", "malformed", "pause", "duplicate", "out_of_order"]
+    after: int | None = Field(None, ge=0, description="stop, reset: after this many events (default: "
+                                                       "a seeded draw); pause: before event after+1")
+    abrupt: bool | None = Field(None, description="stop: close without the last chunk")
+    at: int | None = Field(
+        None, ge=1, description="malformed, duplicate, out_of_order: the event number (1-based)")
+    duration: Duration | None = Field(None, description="pause: how long")
+
+    @model_validator(mode="after")
+    def _fields_fit(self) -> StreamFaultSpec:
+        allowed = {"stop": {"after", "abrupt"}, "reset": {"after"}, "pause": {"after", "duration"},
+                   "malformed": {"at"}, "duplicate": {"at"}, "out_of_order": {"at"}}[self.type]
+        extra = [k for k in ("after", "abrupt", "at", "duration")
+                 if getattr(self, k) is not None and k not in allowed]
+        if extra:
+            raise _conflict([self.type, *extra], f"{self.type} with {', '.join(sorted(allowed))} only")
+        return self
+
+
+class StreamSpec(StrictModel):
+    """A streaming answer: events sent one by one, flushed each, paced (docs/streaming.md)."""
+
+    format: Literal["sse", "ndjson", "jsonl"] = Field(
+        "sse", description="sse: text/event-stream; ndjson: application/x-ndjson; jsonl: application/jsonl")
+    events: list[StreamEventSpec] = Field(min_length=1)
+    interval: Duration = Field(0.0, description="wait between events")
+    jitter: Duration = Field(0.0, description="plus a seeded draw between 0 and this, per event")
+    content_type: str | None = Field(None, description="instead of the format's media type")
+    fault: StreamFaultSpec | None = None
 
 
 class ProxySpec(StrictModel):
@@ -739,6 +801,8 @@ class RuleSpec(StrictModel):
         None, description="request media types accepted; a body of another type gets 415")
     websocket: list[WebSocketStepSpec] | None = Field(
         None, description="accept a WebSocket upgrade (101) and run this exchange")
+    stream: StreamSpec | None = Field(
+        None, description="answer with a stream of events (SSE or JSON lines); docs/streaming.md")
     proxy: bool | str | ProxySpec | None = Field(
         None, description="forward to this upstream URL instead of answering; true: to the default "
                           "upstream (--proxy-unmatched, or the scenario's proxy_unmatched); docs/proxy.md")
@@ -757,9 +821,9 @@ class RuleSpec(StrictModel):
     @model_validator(mode="after")
     def _proxy_alone(self) -> RuleSpec:
         if self.proxy is not None:
-            given = [k for k in ("respond", "then", "websocket") if k in self.model_fields_set]
+            given = [k for k in ("respond", "then", "websocket", "stream") if k in self.model_fields_set]
             if given:
-                raise _conflict(["proxy", *given], "proxy, or respond/then/websocket, not both")
+                raise _conflict(["proxy", *given], "proxy, or respond/then/websocket/stream, not both")
         return self
 
 

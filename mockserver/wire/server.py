@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import random
 import secrets
 import ssl
 import sys
@@ -32,6 +33,7 @@ from ..backend import STATE_UNAVAILABLE, MemoryBackend, StateBackend, StateUnava
 from ..clock import Clock
 from ..config import ServerConfig, ServerKeywords
 from ..engine import Engine, Resolution
+from ..faults import seeded_bytes
 from ..journal import Entry, Journal, Outcome, WireHeaders, finished
 from ..record.capture import Captured
 from ..request import RequestSnapshot
@@ -48,6 +50,8 @@ from ..scenario import (
     load_scenario,
 )
 from ..state import StateStore
+from ..streams import Stream, plan_stream
+from ..templating import Context, TemplateRenderError
 from .aiohttp_compat import answer_as_http11
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
@@ -55,6 +59,7 @@ from .exchange import apply_fault, read_throttled, upstream_rate
 from .http1 import Sent, encode
 from .listeners import FaultListeners
 from .proxy import FaultPlan, Forwarder, Upstream, forward
+from .streaming import send_stream, stream_headers, websocket_fault
 from .tls_faults import (
     HANDSHAKE_FAULTS,
     Authority,
@@ -759,6 +764,11 @@ class WireServer:
             return await self._proxied(request, snapshot, resolution, request_id, done, arrived, pending,
                                        target)
         first_byte = time.time()
+        stream = resolution.rule.stream if resolution.rule is not None else None
+        if stream is not None and fault is None and not resolution.overridden \
+                and done.outcome is Outcome.ANSWERED and 200 <= status < 300:
+            return await self._streamed(request, snapshot, resolution, request_id, done, arrived, pending,
+                                        stream, engine)
         if fault is None and not done.break_protocol and (encoded := encode(
                 request.version, status, reason, headers, payload, request.method,
                 request.keep_alive)) is not None:
@@ -870,6 +880,49 @@ class WireServer:
         self._after(entry)
         return response
 
+    async def _streamed(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
+                        request_id: str, done: Answer, arrived: float, pending: Entry | None, stream: Stream,
+                        engine: Engine) -> web.StreamResponse:
+        """A streaming answer (streams.py plans it, wire/streaming.py writes it), journaled with
+        its fault and how many events went out."""
+        key = resolution.counter or "(unmatched)"
+        ctx = Context(snapshot, resolution.params, request_id, engine.clock(), resolution.seed,
+                      resolution.ordinal, key)
+        try:
+            plan = plan_stream(stream, ctx, snapshot.headers.get("Last-Event-ID"),
+                               random.Random(seeded_bytes(resolution.seed, key, resolution.ordinal, 16)))
+        except TemplateRenderError as exc:
+            where = resolution.rule.source if resolution.rule is not None else ""
+            failed = error_response(500, f"template failed at {where}: {exc}")
+            entry = finished(self._entry(request, snapshot, resolution, request_id, done, arrived,
+                                         Outcome.ERROR, time.time(), time.time()),
+                             status=500, reason=failed.reason,
+                             decisions=(*done.decisions, f"template failed: {exc}"))
+            entry = self.journal.record(entry) if pending is None else self.journal.finish(pending, entry)
+            self._after(entry)
+            return failed
+        headers = stream_headers(stream, done.headers)
+        outcome = Outcome.ANSWERED if stream.fault is None else Outcome.FAULT
+        entry = finished(self._entry(request, snapshot, resolution, request_id, done, arrived, outcome,
+                                     time.time()),
+                         response_headers=tuple(headers), decisions=(*done.decisions, *plan.notes),
+                         fault=None if stream.fault is None else stream.fault.type)
+        started = self.journal.begin(entry) if pending is None else self.journal.finish(pending, entry)
+        current = [started]
+        unit = "events" if stream.format == "sse" else "lines"
+
+        def ending(sent: int, ended: str) -> None:
+            current[0] = self.journal.finish(current[0], finished(
+                started, ended=time.time(),
+                outcome=Outcome.CLIENT_GONE if ended == "client_gone" else outcome,
+                decisions=(*started.decisions,
+                           f"stream: sent {sent} of {len(plan.steps)} {unit}, ended {ended}")))
+
+        response, _, _ = await send_stream(request, plan, done.status, done.reason, headers,
+                                           time_scale=self.time_scale, max_hang=self.max_delay, ending=ending)
+        self._after(current[0])
+        return response
+
     async def _websocket(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
                          request_id: str, arrived: float) -> web.StreamResponse:
         """101 Switching Protocols and the rule's scripted exchange (aiohttp does the handshake)."""
@@ -888,8 +941,17 @@ class WireServer:
             current, response_headers=tuple(ws.headers.items()), first_byte=time.time()))
         received: list[str] = []
         outcome = Outcome.ANSWERED
+        fault_name: str | None = None
         try:
             for step in rule.websocket:
+                if step.abort or step.reset or step.malformed:  # faults (wire/streaming.py)
+                    fault_name, outcome = websocket_fault(request, step), Outcome.FAULT
+                    received.append(f"websocket fault: {fault_name}")
+                    current = self.journal.finish(current, finished(
+                        current, outcome=outcome, fault=fault_name, decisions=(*opened.decisions, *received)))
+                    if step.malformed:
+                        continue
+                    break
                 going = await self._websocket_step(ws, step, received)
                 if received and len(current.decisions) != len(opened.decisions) + len(received):
                     current = self.journal.finish(current, finished(
