@@ -24,7 +24,6 @@ RUN apt-get update -qq \
 USER 10001:10001
 EXPOSE 6379
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=5s --timeout=3s --retries=3 CMD ["redis-cli", "ping"]
 ENTRYPOINT ["redis-server", "--bind", "0.0.0.0", "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", "/tmp"]
 
 FROM ${PYTHON_IMAGE}
