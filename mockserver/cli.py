@@ -256,7 +256,48 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
         setattr(args, setting.dest, getattr(config, name))
     args.tls_name = list(config.tls_name)
     args.config = config
+    if config.workers > 1:
+        return _supervise(args, list(sys.argv[1:] if argv is None else argv)[1:], env, out, err)
     return _serve(args, env, out, err)
+
+
+def _supervise(args: argparse.Namespace, argv: list[str], env: Mapping[str, str], out: TextIO,
+               err: TextIO) -> int:
+    """--workers N: check what every worker would refuse once, then run them (mockserver/workers.py)."""
+    from .output import Output
+    from .scenario import BUILTIN_DIR, load_paths
+    from .workers import Supervisor, WorkerError
+
+    config = args.config
+    refusal = None
+    if args.tls and args.cert is None:
+        refusal = "--tls makes a CA per process; give the workers one certificate with --cert and --key"
+    for flag, value in (("--refuse-port", config.refuse_port), ("--silent-port", config.silent_port),
+                        ("--blackhole-port", config.blackhole_port)):
+        if value is not None:
+            refusal = f"{flag} is one port per process; serve fault ports with --workers 1"
+    if refusal is not None:
+        print(f"mockserver: --workers {config.workers}: {refusal}", file=err)
+        return 1
+    paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
+        or [str(BUILTIN_DIR)]
+    try:
+        load_paths(paths)  # refused here once, not by every worker
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
+        return 1
+    output = Output(out, err)
+    log = _Log(output, json_lines=args.log_json)
+    try:
+        return Supervisor(config.workers, argv, env, config.host, config.port, config.state,
+                          config.shutdown_timeout, log.event, out, err).run()
+    except WorkerError as exc:
+        print(f"mockserver: {exc}", file=err)
+        return 1
+    finally:
+        output.close()
 
 
 def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
@@ -410,11 +451,17 @@ def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack
 class _Log:
     """Startup, reload and shutdown messages: text lines, or JSON lines with --log-json."""
 
+    #: events a worker of --workers N leaves to its supervisor, which says them once for all
+    ONCE = frozenset({"tls", "warning", "fault_port", "listening", "control", "watching", "stopping"})
+
     def __init__(self, output: Output, *, json_lines: bool) -> None:
         self.output, self.json_lines = output, json_lines
+        self.once = True  # False in a worker: the ONCE events are not its to say
 
     def event(self, event: str, message: str, *, error: bool = False, problems: Sequence[str] = (),
               **fields: object) -> None:
+        if not self.once and event in self.ONCE:
+            return
         if self.json_lines:
             from .control.metrics import JsonLog
 
@@ -440,6 +487,12 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from .workers import worker_ready
+
+    ready = worker_ready(os.environ)
+    if ready is not None:  # one of --workers N: the supervisor says what the whole says, once
+        server.reuse_port = True
+        log.once = False
     await server.start()
     if ca is not None:  # before "listening": whoever waits for that line can trust the CA already
         log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
@@ -466,6 +519,8 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
         watcher = Watcher(server, paths, interval=args.watch_interval, report=report, snapshot=baseline)
         watcher_task = asyncio.create_task(watcher.run())
         log.event("watching", f"mockserver: watching {', '.join(paths)} for changes")
+    if ready is not None:
+        ready()
     try:
         await stop.wait()
     finally:

@@ -289,6 +289,10 @@ class ServerConfig:
     loop: str = _s("asyncio", "--loop", "MOCKSERVER_LOOP", "runtime",
                    "the event loop: asyncio's, or uvloop's (pip install 'mockserver[uvloop]')",
                    choice("asyncio", "uvloop"), metavar="{asyncio,uvloop}", server=False)
+    workers: int = _s(1, "--workers", "MOCKSERVER_WORKERS", "runtime",
+                      "serve with N processes on one port sharing one state (docs/scale-out.md): "
+                      "--state, else a private redis-server started for the run",
+                      integer(1, 64, "an integer from 1 to 64"), metavar="N", server=False)
     admin_token: str | None = _s(None, "--admin-token", "MOCKSERVER_ADMIN_TOKEN", CONTROL,
                                  "require 'Authorization: Bearer TOKEN' on every control request "
                                  "(prefer the environment variable: flags show in process lists)", token,

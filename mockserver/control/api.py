@@ -14,6 +14,7 @@ import hmac
 import itertools
 import json
 import logging
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -232,6 +233,7 @@ class ControlApi:
             "status": "ok", "scenarios": len(scenarios), "rules": sum(len(s.rules) for s in scenarios),
             "reload_error": self.server.reload_error,
             "state": await self.server.backend.healthy(),
+            "pid": os.getpid(),  # which process answered: one of `serve --workers N`'s, or a replica's
         })
 
     async def list_scenarios(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:

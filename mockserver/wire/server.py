@@ -143,6 +143,8 @@ class WireServer:
     """
 
     __test__ = False
+    #: bind with SO_REUSEPORT, beside the other workers of `serve --workers N` (mockserver/workers.py)
+    reuse_port: bool = False
 
     def __init__(
         self,
@@ -433,7 +435,8 @@ class WireServer:
         if context is not None and (self.tls_fault is not None or self.tls_authority is not None):
             context = TlsFaults(self.tls_authority, self.tls_fault, self._tls_hosts,
                                 self._record_tls).install(context)
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=context)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=context,
+                           reuse_port=self.reuse_port or None)
         await site.start()
         self._runner = runner
         address = runner.addresses[0]
