@@ -442,9 +442,12 @@ class WireServer:
         address = runner.addresses[0]
         self.port = int(address[1])
         if self.replicator is not None and mount is not None:  # control calls from the other replicas
-            host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-            host = f"[{host}]" if ":" in host else host
-            await self.replicator.open(f"{'https' if context is not None else 'http'}://{host}:{self.port}")
+            # on a private loopback port of this process: the serving port may be shared with other
+            # workers (SO_REUSEPORT), and a replay sent there could land on the replica that sent it
+            replay = web.TCPSite(runner, "127.0.0.1", 0)
+            await replay.start()
+            replay_port = int(runner.addresses[-1][1])
+            await self.replicator.open(f"http://127.0.0.1:{replay_port}")
         try:
             await self.fault_listeners.open()
         except BaseException:

@@ -114,6 +114,18 @@ async def test_two_workers_on_one_port_are_one_mock(two_workers: Served) -> None
     assert statuses == {503: 3, 200: 197}
 
 
+async def test_a_scenario_loaded_on_one_worker_is_served_by_every_worker(two_workers: Served) -> None:
+    # the control plane replays a call on the other workers through a private port each: a replay
+    # sent to the shared port could land on the worker that took the call, and the other missed it
+    added = {"name": "added", "rules": [{"match": {"path": "/added"}, "respond": {"status": 201}}]}
+    async with aiohttp.ClientSession() as client:
+        async with client.post(two_workers.url + "/__mock/scenarios", json=added) as resp:
+            assert resp.status == 201 and resp.headers["X-Mock-Replicas"] == "1/1"
+    statuses, pids = await spread(two_workers.url, "/added", 200)
+    assert statuses == {201: 200}
+    assert pids == two_workers.pids
+
+
 def test_sigterm_stops_every_worker_and_the_private_redis(two_workers: Served) -> None:
     redis = [p for p in _children(two_workers.proc.pid) if p not in two_workers.pids]
     assert len(redis) == 1, "the private redis-server runs beside the two workers"
