@@ -118,9 +118,9 @@ async def test_a_scenario_loaded_on_one_worker_is_served_by_every_worker(two_wor
     # the control plane replays a call on the other workers through a private port each: a replay
     # sent to the shared port could land on the worker that took the call, and the other missed it
     added = {"name": "added", "rules": [{"match": {"path": "/added"}, "respond": {"status": 201}}]}
-    async with aiohttp.ClientSession() as client:
-        async with client.post(two_workers.url + "/__mock/scenarios", json=added) as resp:
-            assert resp.status == 201 and resp.headers["X-Mock-Replicas"] == "1/1"
+    async with aiohttp.ClientSession() as client, \
+            client.post(two_workers.url + "/__mock/scenarios", json=added) as resp:
+        assert resp.status == 201 and resp.headers["X-Mock-Replicas"] == "1/1"
     statuses, pids = await spread(two_workers.url, "/added", 200)
     assert statuses == {201: 200}
     assert pids == two_workers.pids
