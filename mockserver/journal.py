@@ -528,6 +528,8 @@ class Journal(JournalView):
         self._lock = threading.Lock()
         self._seq = 0
         self._listeners: list[Callable[[], None]] = []
+        #: how many times it was cleared: a reader that holds entries (a dashboard page) starts over
+        self.clears = 0
         # while recording (record/live.py): every entry passes through this before it is kept,
         # so secrets never reach a reader of the journal
         self.scrub: Callable[[Entry], Entry] | None = None
@@ -578,6 +580,8 @@ class Journal(JournalView):
         with self._lock:
             self._entries.clear()
             self._seq = 0
+            self.clears += 1
+        self._wake()
 
     def entries(self) -> list[Entry]:
         with self._lock:

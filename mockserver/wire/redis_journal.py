@@ -133,6 +133,7 @@ class SharedJournal(Journal):
                         self._entries.extend(kept)
                     mirror.clear()
                     self._mirror_seq = 0
+                    self.clears += 1
                     continue
                 try:
                     entry = Entry.from_dict(json.loads(fields["e"]))
