@@ -12,6 +12,7 @@ moved one fails here, naming it, instead of as a wrong status code on the wire.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 from typing import Any
 
@@ -110,6 +111,9 @@ def check(version: str = aiohttp.__version__) -> None:
         if name not in known.setdefault(cls, _names(cls)):
             raise AiohttpMismatch(f"aiohttp {version} has no {cls.__name__}.{name}, which mockserver "
                                   f"uses for {why}; install aiohttp>={low},<{high}")
+    if not inspect.isclass(getattr(web_protocol, "_ErrInfo", None)):
+        raise AiohttpMismatch(f"aiohttp {version} has no web_protocol._ErrInfo, which mockserver uses "
+                              f"for telling a refused head; install aiohttp>={low},<{high}")
     if not callable(rfc822_formatted_time):
         raise AiohttpMismatch(f"aiohttp {version} has no helpers.rfc822_formatted_time")
 
@@ -129,6 +133,12 @@ def open_connections(handler: web_protocol.RequestHandler) -> int:
 def requests_begun(handler: web_protocol.RequestHandler) -> int:
     """Request heads the parser completed (or refused) on this connection: a change means a head ended."""
     return handler._request_count
+
+
+def head_refused(handler: web_protocol.RequestHandler) -> bool:
+    """The parser refused a head that is not answered yet: what arrives after it is never read
+    (the refusal closes the connection), and must not be parsed as another head meanwhile."""
+    return any(isinstance(message, web_protocol._ErrInfo) for message, _ in handler._messages)
 
 
 def between_requests(handler: web_protocol.RequestHandler) -> bool:

@@ -150,6 +150,10 @@ class FaithfulHandler(compat.RequestHandler):
         if self.close_on_data and data and self.transport is not None:
             self.transport.close()  # unread: the request dies with the connection, as in the race
             return
+        if compat.head_refused(self):
+            # the rest of a refused head (a 70 kB request line in two reads): parsed, it would be
+            # refused again, and the answer would explain the tail instead of the line (414 -> 400)
+            return
         count = compat.requests_begun(self)
         head = self._head + data if self._head else data
         self._silent = False
