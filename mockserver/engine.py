@@ -35,6 +35,8 @@ __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
 
 SESSION_HEADER = "X-Mock-Session"
 _NO_CHAOS = ScenarioChaos()
+#: what a rule that takes a request takes it with: params, responder, branch, counter, arrivals, state
+_Matched = tuple[dict[str, str], Responder, str | None, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,30 +123,42 @@ class Engine:
 
     # --- selection ---------------------------------------------------------------------------------
 
+    def _match(self, rule: Rule, request: RequestSnapshot, request_id: str, session_key: str
+               ) -> _Matched | Resolution | None:
+        """Whether *rule* takes the request, and with what: its params, the responder of the first
+        branch that matches, and the keys it counts under; a Resolution when a key failed."""
+        # only a rule that names OPTIONS takes it; the server answers the others with 204 + Allow
+        params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
+            else rule.matcher.match(request)
+        if params is None:
+            return None
+        responder = rule.responder
+        branch_key: str | None = None
+        for branch in rule.branches:
+            if branch.condition.match(request) is not None:
+                responder, branch_key = branch.responder, branch.key
+                break
+        counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
+        if rule.key is not None or not isinstance(state, str):
+            try:
+                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
+                                                                  branch_key)
+            except _KeyFailed as failed:
+                return self._key_failed(rule, params, session_key, failed)
+        return params, responder, branch_key, counter, arrivals, state
+
     def resolve(self, request: RequestSnapshot, request_id: str = "") -> Resolution:
         session_key = request.headers.get(self.session_header, "")
         rules = self.rules
         store = self.store
         for position in self.index.candidates(request.path, request.method):
             rule = rules[position]
-            # only a rule that names OPTIONS takes it; the server answers the others with 204 + Allow
-            params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
-                else rule.matcher.match(request)
-            if params is None:
+            found = self._match(rule, request, request_id, session_key)
+            if found is None:
                 continue
-            responder = rule.responder
-            branch_key: str | None = None
-            for branch in rule.branches:
-                if branch.condition.match(request) is not None:
-                    responder, branch_key = branch.responder, branch.key
-                    break
-            counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
-            if rule.key is not None or not isinstance(state, str):
-                try:
-                    counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
-                                                                      branch_key)
-                except _KeyFailed as failed:
-                    return self._key_failed(rule, params, session_key, failed)
+            if isinstance(found, Resolution):
+                return found
+            params, responder, branch_key, counter, arrivals, state = found
             chaotic = position in self._chaotic
             with store.lock:
                 session = store.session(session_key)
@@ -195,23 +209,12 @@ class Engine:
         found: list[tuple[Rule, dict[str, str], Responder, Candidate]] = []
         for position in self.index.candidates(request.path, request.method):
             rule = self.rules[position]
-            params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
-                else rule.matcher.match(request)
-            if params is None:
+            matched = self._match(rule, request, request_id, session_key)
+            if matched is None:
                 continue
-            responder = rule.responder
-            branch_key: str | None = None
-            for branch in rule.branches:
-                if branch.condition.match(request) is not None:
-                    responder, branch_key = branch.responder, branch.key
-                    break
-            counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
-            if rule.key is not None or not isinstance(state, str):
-                try:
-                    counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
-                                                                      branch_key)
-                except _KeyFailed as failed:
-                    return self._key_failed(rule, params, session_key, failed)
+            if isinstance(matched, Resolution):
+                return matched
+            params, responder, branch_key, counter, arrivals, state = matched
             chaotic = position in self._chaotic
             bucket, slot = self._limits(rule, request, session_key) if chaotic else (None, None)
             candidate = Candidate(counter, arrivals, branch_key, state, rule.times, rule.requires_state,
