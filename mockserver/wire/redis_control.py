@@ -25,6 +25,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from . import background
+
 __all__ = ["HEARTBEAT", "REPLAYED", "Replicator"]
 
 #: the header a replayed control call carries (its id in the stream): applied here, not sent on
@@ -59,6 +61,7 @@ class Replicator:
         self._base = ""
         self._last_id = "0"
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False  # the loops end by themselves too: a cancellation can be lost
         self._live: Any = None
 
     async def open(self, base_url: str) -> None:
@@ -74,7 +77,9 @@ class Replicator:
             self._last_id = str(newest[0][0]) if newest else "0"
             await self._beat()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._heartbeat()), loop.create_task(self._follower())]
+        self._stopping = False
+        self._tasks = [loop.create_task(self._heartbeat(), name="control heartbeat"),
+                       loop.create_task(self._follower(), name="control follower")]
 
     async def _beat(self) -> list[str]:
         live: list[str] = await self._live(keys=[f"{self.prefix}:replicas"],
@@ -82,7 +87,7 @@ class Replicator:
         return live
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(HEARTBEAT)
             with contextlib.suppress(RedisError, OSError):
                 await self._beat()
@@ -130,7 +135,7 @@ class Replicator:
 
     async def _follower(self) -> None:
         assert self._reader is not None
-        while True:
+        while not self._stopping:
             try:
                 found: Any = await self._reader.xread({self.stream: self._last_id}, count=100, block=1000)
             except (RedisError, OSError):
@@ -170,11 +175,8 @@ class Replicator:
                 await pipe.execute()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stopping = True
+        await background.stop(self._tasks)
         self._tasks = []
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):

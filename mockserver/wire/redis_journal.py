@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..journal import Entry, Journal, Outcome, json_safe
+from . import background
 
 __all__ = ["SharedJournal"]
 
@@ -60,6 +61,8 @@ class SharedJournal(Journal):
         self._wanted = asyncio.Event()
         self._sent = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False  # the loops end by themselves too: a cancellation can be lost
+        self._clears_unseen = 0  # this replica's clear markers sent but not yet read back
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -101,6 +104,8 @@ class SharedJournal(Journal):
             self._mirror.clear()
             self._mirror_seq = 0
         self._queue.clear()
+        with self._lock:  # what the stream holds before this marker is gone: not read back meanwhile
+            self._clears_unseen += 1
         self._ship({"clear": self.replica})
 
     # --- reading ---------------------------------------------------------------------------------
@@ -124,7 +129,11 @@ class SharedJournal(Journal):
             mirror = self._mirror
             for stream_id, fields in items:
                 self._last_id = stream_id
+                if self._clears_unseen and "clear" not in fields:
+                    continue  # older than this replica's own clear, whose marker is still to come
                 if "clear" in fields:  # this replica's entries sent before the marker are gone too
+                    if fields["clear"] == self.replica and self._clears_unseen:
+                        self._clears_unseen -= 1
                     cut, shipped = _stream_id(stream_id), self._shipped
                     kept = [e for e in self._entries
                             if (sent := shipped.get(self._key(e))) is None or _stream_id(sent) > cut]
@@ -167,11 +176,13 @@ class SharedJournal(Journal):
             self._wanted.set()
         else:
             self._sent.set()
-        self._tasks = [loop.create_task(self._shipper()), loop.create_task(self._follower())]
+        self._stopping = False
+        self._tasks = [loop.create_task(self._shipper(), name="journal shipper"),
+                       loop.create_task(self._follower(), name="journal follower")]
 
     async def _shipper(self) -> None:
         assert self._redis is not None
-        while True:
+        while not self._stopping:
             await self._wanted.wait()
             self._wanted.clear()
             while self._queue:
@@ -208,7 +219,7 @@ class SharedJournal(Journal):
 
     async def _follower(self) -> None:
         assert self._reader is not None
-        while True:
+        while not self._stopping:
             try:
                 found: Any = await self._reader.xread({self.stream: self._last_id}, count=BATCH, block=1000)
             except (RedisError, OSError) as exc:
@@ -231,11 +242,8 @@ class SharedJournal(Journal):
         """Send what is queued (within the timeout), then stop."""
         if self._tasks:
             await self.settle()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stopping = True
+        await background.stop(self._tasks)
         self._tasks = []
         for client in (self._redis, self._reader):
             if client is not None:

@@ -580,6 +580,9 @@ class WireServer:
             return
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
+        if thread.is_alive():  # said, not hidden: the next test would find this server still running
+            log.warning("mockserver %s did not stop within %gs (its close is still running)",
+                        self.url, timeout)
 
     # --- the handler -----------------------------------------------------------------------------
 
