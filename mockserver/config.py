@@ -8,6 +8,7 @@ cannot drift apart; docs/container.md's table is checked against it (tests/contr
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -109,8 +110,18 @@ def state_url(value: str) -> str:
     """memory, or a Redis URL (redis://, rediss://, unix://)."""
     if value == "memory" or (value.startswith(("redis://", "rediss://", "unix://")) and len(value) > 10
                              and not any(c.isspace() for c in value)):
+        if value != "memory" and not _has_redis_py():
+            raise Invalid("memory, or a Redis URL with redis-py installed (pip install 'mockserver[redis]')")
         return value
     raise Invalid("memory or redis://HOST:PORT/DB (rediss:// for TLS, unix:///path/to/socket)")
+
+
+def _has_redis_py() -> bool:
+    """The Redis backend's client, the optional extra mockserver[redis], is importable."""
+    try:
+        return importlib.util.find_spec("redis.asyncio") is not None
+    except (ImportError, ValueError):  # a parent missing, or hidden (sys.modules["redis"] = None)
+        return False
 
 
 def choice(*names: str) -> Parse:
