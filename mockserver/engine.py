@@ -454,8 +454,10 @@ class Engine:
             return json.loads(json.dumps(template))
 
         body = request.json
+        # ids are reproducible under --seed or the scenario's seed: (docs/resources.md); else random
+        seed = self.seed if self.seed is not None or res.rule is None else res.rule.seed
         result = apply_resource(op, spec, state, now, render, None if body is NO_JSON else body,
-                                seed=self.seed, session=res.session)
+                                seed=seed, session=res.session)
         # templates read a snapshot: a later request must not change what this one answers
         res.item = json.loads(json.dumps(result.item)) if result.item is not None else None
         res.collection = json.loads(json.dumps(result.collection)) if result.collection is not None else None
