@@ -303,7 +303,8 @@ class RedisBackend:
         self._res_write = self._redis.register_script(_RES_WRITE)
         # one operation at a time per collection in this process (striped): a conflict is then
         # only ever with another replica, and a burst here does not retry against itself
-        self._res_locks = [asyncio.Lock() for _ in range(64)]
+        self._res_locks: list[asyncio.Lock] = []
+        self._res_loop: asyncio.AbstractEventLoop | None = None
         self.timeout = timeout
         self.last_error: str | None = None
         self._skew: float | None = None  # Redis's TIME minus ours, measured once per connection
@@ -377,6 +378,9 @@ class RedisBackend:
         """An atomic check-and-set: read the collection, its version and the clock (one trip), run
         *operate* here (templates render in Python), write only if it changed and no replica wrote
         since; else read again, up to RESOURCE_TRIES times, with a short random pause between."""
+        loop = asyncio.get_running_loop()
+        if self._res_loop is not loop:  # a lock belongs to one loop: a server started again gets new ones
+            self._res_locks, self._res_loop = [asyncio.Lock() for _ in range(64)], loop
         async with self._res_locks[hash((session, name)) % len(self._res_locks)]:
             for attempt in range(RESOURCE_TRIES):
                 raw, version, now = await self._call(self._res_read, self.prefix, session, name,
