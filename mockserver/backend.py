@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .clock import Clock
+from .resources import CollectionState
 from .state import StateChange, StateStore
 
-__all__ = ["STATE_UNAVAILABLE", "Bucket", "Candidate", "Claim", "Claimed", "Count", "MemoryBackend", "Slot",
-           "StateBackend", "StateUnavailable"]
+__all__ = ["STATE_UNAVAILABLE", "Bucket", "Candidate", "Claim", "Claimed", "Count", "MemoryBackend",
+           "Operate", "Slot", "StateBackend", "StateUnavailable"]
 
 
 #: the 503's error_msg when the state backend cannot be reached (docs/scale-out.md)
@@ -28,6 +30,15 @@ STATE_UNAVAILABLE = "The mock's state backend is unavailable; nothing was counte
 
 class StateUnavailable(Exception):
     """The backend could not be reached in time: the request is answered 503, nothing counted."""
+
+
+_T = TypeVar("_T")
+
+#: one operation on a session's collection: given the collection as stored (None: never used
+#: or reset, so the seed) and the backend's clock, the collection to store and the outcome. A
+#: shared backend may call it again on a fresh copy when another replica wrote first, so it
+#: changes nothing but the collection it is given (and what it returns).
+Operate = Callable[[CollectionState | None, float], tuple[CollectionState, _T]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +125,9 @@ class StateBackend(Protocol):
     async def claim(self, claim: Claim) -> Claimed: ...
     async def count(self, count: Count) -> None: ...
     async def release(self, session: str, slot: str, lease: str) -> None: ...
+    async def resource(self, session: str, name: str, operate: Operate[_T]) -> _T:
+        """Run *operate* on the session's collection *name* atomically (resources.py)."""
+        ...
     async def now(self) -> float: ...
     async def advance(self, seconds: float) -> float: ...
     async def freeze(self, at: float | None = None) -> float: ...
@@ -219,8 +233,19 @@ class MemoryBackend:
             else:
                 found.inflight.pop(slot, None)
 
+    def resource_now(self, session: str, name: str, operate: Operate[_T]) -> _T:
+        """*operate* under the store's lock, on the collection as it is kept in memory."""
+        with self.store.lock:
+            found = self.store.session(session).resources
+            state, out = operate(found.get(name), self.scaled_now())
+            found[name] = state
+            return out
+
     async def claim(self, claim: Claim) -> Claimed:
         return self.claim_now(claim)
+
+    async def resource(self, session: str, name: str, operate: Operate[_T]) -> _T:
+        return self.resource_now(session, name, operate)
 
     async def count(self, count: Count) -> None:
         self.count_now(count)

@@ -9,11 +9,13 @@ the server carries out what the resolution says, and every decision is written d
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import catalogue
 from .backend import Bucket, Candidate, Claim, Claimed, Count, Slot, StateBackend
@@ -23,7 +25,7 @@ from .faults import FAULTS, Fault
 from .faults.drip import Drip
 from .matching import Closeness, RuleIndex
 from .request import NO_JSON, RequestSnapshot
-from .resources import Collection, CollectionState, seeded
+from .resources import Collection, CollectionState, Operation, ResourceResult, collection_items, seeded
 from .resources import apply as apply_resource
 from .responses import Plan, Responder
 from .rng import uniforms
@@ -35,6 +37,7 @@ __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
 
 SESSION_HEADER = "X-Mock-Session"
 _NO_CHAOS = ScenarioChaos()
+_Items = list[dict[str, Any]]  # a collection's items, as the control API shows them
 #: what a rule that takes a request takes it with: params, responder, branch, counter, arrivals, state
 _Matched = tuple[dict[str, str], Responder, str | None, str, str, str]
 
@@ -228,7 +231,7 @@ class Engine:
                 only = responder.plans[0]
                 res = _with_own_fault(Resolution(rule, only, params, 0, 0.0, None, session_key, state=state,
                                                  counter=counter, fault=rule.fault, seed=seed), True)
-                self._resource(res, rule, request, request_id)
+                await self._resource_shared(res, rule, request, request_id, backend)
                 return res
             found.append((rule, params, responder, candidate))
             if rule.times is None and rule.requires_state is None:
@@ -257,7 +260,7 @@ class Engine:
             if not res.overridden:
                 await backend.count(Count(session_key, candidate.counter, candidate.branch, candidate.state,
                                           rule.sets_state, rule.state_change, candidate.reads))
-        self._resource(res, rule, request, request_id)
+        await self._resource_shared(res, rule, request, request_id, backend)
         return res
 
     def _limits(self, rule: Rule, request: RequestSnapshot,
@@ -409,16 +412,37 @@ class Engine:
         """Carry out the rule's operation on its collection, unless chaos replaced the answer; a
         missing item, a conflict or a bad paging value replaces the answer (the API's own, or the
         catalogue's 404/409/400)."""
+        if rule.resource is None or res.overridden:
+            return
+        target = self._resource_target(res, rule.resource)
+        if target is None:
+            return
+        now = self.clock()
+        with self.store.lock:
+            state = self.collection_state(target.name, res.session)
+            result = self._operate(res, rule.resource, target, request, request_id, state, now)
+        self._resource_answer(res, rule.resource, target, result)
+
+    async def _resource_shared(self, res: Resolution, rule: Rule, request: RequestSnapshot, request_id: str,
+                               backend: StateBackend) -> None:
+        """_resource through a shared backend: one check-and-set of the session's collection, on
+        the backend's clock (StateUnavailable when it cannot be reached, or keeps changing)."""
         op = rule.resource
         if op is None or res.overridden:
             return
-        spec = self.collections.get(op.collection)
-        if spec is None:  # an overlay loaded without the scenario that declares the collection
-            res.plan, res.fault = _catalogue_plan(500, f"no collection {op.collection!r} is loaded "
-                                                       f"({op.source})"), None
-            res.decisions.append(f"resource {op.collection}: not loaded")
+        target = self._resource_target(res, op)
+        if target is None:
             return
-        now = self.clock()
+
+        def operate(found: CollectionState | None, now: float) -> tuple[CollectionState, ResourceResult]:
+            state = found if found is not None else seeded(target)
+            return state, self._operate(res, op, target, request, request_id, state, now)
+
+        self._resource_answer(res, op, target, await backend.resource(res.session, op.collection, operate))
+
+    def _operate(self, res: Resolution, op: Operation, spec: Collection, request: RequestSnapshot,
+                 request_id: str, state: CollectionState, now: float) -> ResourceResult:
+        """The operation on *state* at *now*; what templates see of it is kept in *res* as a snapshot."""
 
         def render(template: object, item: object) -> object:
             ctx = Context(request, res.params, request_id, now=now, seed=res.seed, ordinal=res.ordinal,
@@ -430,14 +454,28 @@ class Engine:
             return json.loads(json.dumps(template))
 
         body = request.json
-        with self.store.lock:
-            state = self.collection_state(op.collection, res.session)
-            result = apply_resource(op, spec, state, now, render, None if body is NO_JSON else body,
-                                    seed=self.seed, session=res.session)
-            # templates read a snapshot: a later request must not change what this one answers
-            res.item = json.loads(json.dumps(result.item)) if result.item is not None else None
-            res.collection = json.loads(json.dumps(result.collection)) \
-                if result.collection is not None else None
+        # ids are reproducible under --seed or the scenario's seed: (docs/resources.md); else random
+        seed = self.seed if self.seed is not None or res.rule is None else res.rule.seed
+        result = apply_resource(op, spec, state, now, render, None if body is NO_JSON else body,
+                                seed=seed, session=res.session)
+        # templates read a snapshot: a later request must not change what this one answers
+        res.item = json.loads(json.dumps(result.item)) if result.item is not None else None
+        res.collection = json.loads(json.dumps(result.collection)) if result.collection is not None else None
+        return result
+
+    def _resource_target(self, res: Resolution, op: Operation) -> Collection | None:
+        """The collection *op* names; None (with the 500 in *res*) when no loaded scenario declares it."""
+        spec = self.collections.get(op.collection)
+        if spec is None:  # an overlay loaded without the scenario that declares the collection
+            res.plan, res.fault = _catalogue_plan(500, f"no collection {op.collection!r} is loaded "
+                                                       f"({op.source})"), None
+            res.decisions.append(f"resource {op.collection}: not loaded")
+        return spec
+
+    @staticmethod
+    def _resource_answer(res: Resolution, op: Operation, spec: Collection, result: ResourceResult) -> None:
+        """What the outcome does to the answer: a change is noted; missing, conflict or invalid
+        replaces the plan (the rule's own missing/conflict answer, or the catalogue's)."""
         if result.change:
             res.decisions.append(result.change)
         if result.kind == "ok":
@@ -452,6 +490,27 @@ class Engine:
         res.fault = None  # the replacing answer's own delay, or none (a 404 comes at once)
         res.delay = 0.0 if res.plan.delay is None else res.plan.delay.sample(
             res.seed, res.counter + "/resource", res.ordinal)
+
+    async def read_collection(self, backend: StateBackend, name: str, session: str) -> list[dict[str, Any]]:
+        """A session's collection *name* as it is now (lifecycles applied), through *backend*."""
+        spec = self.collections[name]
+
+        def operate(found: CollectionState | None, now: float) -> tuple[CollectionState, _Items]:
+            state = found if found is not None else seeded(spec)
+            return state, collection_items(state, now)
+
+        return await backend.resource(session, name, operate)
+
+    async def write_collection(self, backend: StateBackend, name: str, state: CollectionState,
+                               session: str) -> list[dict[str, Any]]:
+        """Replace a session's collection *name* with *state* through *backend*; its items now."""
+
+        def operate(found: CollectionState | None, now: float) -> tuple[CollectionState, _Items]:
+            del found  # replaced whole
+            fresh = copy.deepcopy(state)
+            return fresh, collection_items(fresh, now)
+
+        return await backend.resource(session, name, operate)
 
     # --- chaos -------------------------------------------------------------------------------------
 

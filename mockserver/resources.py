@@ -21,8 +21,9 @@ from typing import Any
 
 from .templating import JsonTemplate, Template
 
-__all__ = ["ACTIONS", "Collection", "Operation", "Paging", "ResourceResult", "Stage", "apply",
-           "collection_items", "merge", "set_collection"]
+__all__ = ["ACTIONS", "Collection", "CollectionState", "Operation", "Paging", "ResourceResult", "Stage",
+           "apply", "collection_items", "dump_collection", "load_collection", "merge", "seeded",
+           "set_collection"]
 
 ACTIONS = ("create", "list", "show", "update", "replace", "delete")
 
@@ -340,3 +341,18 @@ def set_collection(spec: Collection, items: list[Any]) -> CollectionState | str:
             return f"items[{index}]: found {spec.id_field} {key!r} again; expected unique ids"
         state.items[str(key)] = [copy.deepcopy(item), []]
     return state
+
+
+def dump_collection(state: CollectionState) -> str:
+    """The collection as one JSON text, for a shared backend: items in list order with their
+    pending transitions, and ``made`` (so seeded ids stay reproducible across replicas)."""
+    return json.dumps({"made": state.made, "items": [[key, stored[0], stored[1]]
+                                                     for key, stored in state.items.items()]},
+                      separators=(",", ":"))
+
+
+def load_collection(text: str) -> CollectionState:
+    """dump_collection read back."""
+    raw = json.loads(text)
+    return CollectionState({str(key): [item, pending] for key, item, pending in raw["items"]},
+                           int(raw["made"]))

@@ -49,7 +49,7 @@ MAX_SNAPSHOTS = 64  # kept scenario snapshots; the oldest goes first
 # another replica, applied here and not sent on; a replayed snapshot keeps the caller's id
 REPLAYED = "X-Mock-Replayed"
 SNAPSHOT_ID = "X-Mock-Snapshot-Id"
-# what Redis already holds for every replica: calls on these are not replayed
+# what Redis already holds for every replica: calls on these (and on /resources/...) are not replayed
 _BODY = web.RequestKey("mockserver.control_body", bytes)  # the body a handler read, for the replay
 _SHARED_ALREADY = frozenset({"/journal", "/state", "/clock/advance"})
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
@@ -114,6 +114,10 @@ class ControlTarget(Controls, Protocol):
     reload_error: str | None  # the file watcher's last problem (control/reload.py), or None
     shared_state: StateBackend | None  # --state redis://...: what every replica shares, or None
     backend: StateBackend  # where the state lives (memory, or shared_state); health asks it
+
+    async def resources_async(self, name: str, session: str = "") -> list[dict[str, Any]]: ...
+    async def set_resources_async(self, name: str, items: list[Any],
+                                  session: str = "") -> list[dict[str, Any]]: ...
 
     @property
     def scenarios(self) -> tuple[Scenario, ...]: ...
@@ -188,7 +192,8 @@ class ControlApi:
         for all (the journal, named states, the clock) and reads are not replayed."""
         replicator = getattr(self.server, "replicator", None)
         if (replicator is None or request.method in ("GET", "HEAD") or REPLAYED in request.headers
-                or response.status >= 300 or path in _SHARED_ALREADY or path.startswith("/ui")):
+                or response.status >= 300 or path in _SHARED_ALREADY
+                or path.startswith(("/ui", "/resources/"))):
             return response
         headers = {"Content-Type": request.headers.get("Content-Type", "application/json")}
         if path == "/snapshots" and isinstance(response, web.Response) and isinstance(response.body, bytes):
@@ -369,9 +374,11 @@ class ControlApi:
     async def get_resources(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         session = _query(request, {"session"}).get("session", "")
         try:
-            items = self.server.resources(params["name"], session)
+            items = await self.server.resources_async(params["name"], session)
         except KeyError as exc:
             raise ApiError("unknown_collection", str(exc.args[0])) from None
+        except StateUnavailable as exc:
+            raise ApiError("state_unavailable", str(exc)) from None
         return web.json_response({"name": params["name"], "session": session, "items": items})
 
     async def put_resources(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
@@ -379,11 +386,13 @@ class ControlApi:
                                   optional={"session": str})
         session = body.get("session", "")
         try:
-            items = self.server.set_resources(params["name"], body["items"], session)
+            items = await self.server.set_resources_async(params["name"], body["items"], session)
         except KeyError as exc:
             raise ApiError("unknown_collection", str(exc.args[0])) from None
         except ValueError as exc:
             raise ApiError("bad_request", str(exc)) from None
+        except StateUnavailable as exc:
+            raise ApiError("state_unavailable", str(exc)) from None
         return web.json_response({"name": params["name"], "session": session, "items": items})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:

@@ -3,26 +3,38 @@
 Keys live under a prefix per mock (``--state-prefix``, default ``mockserver``):
 ``P:s:<session>:h`` (counters), ``:st`` (named states), ``:b`` (token buckets), ``:slots`` (the
 names of its slot sets), ``P:c:<session>:<slot>`` (leases, a sorted set scored by expiry),
-``P:sessions``, ``P:clock`` (origin, offset, frozen) and ``P:leases``. The clock is Redis's
+``P:sessions``, ``P:clock`` (origin, offset, frozen) and ``P:leases``. Stateful resources:
+``P:s:<session>:r`` maps a collection to its JSON (resources.dump_collection) and ``:rv`` to its
+version (a number from ``P:rv``, never reused), for the check-and-set of ``resource()``. The clock is Redis's
 ``TIME`` read inside each script, plus the test clock's offset kept in ``P:clock``, divided by the
 time scale the server passes: every replica reads the same clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import time
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..backend import Claim, Claimed, Count, StateUnavailable
+from ..backend import Claim, Claimed, Count, Operate, StateUnavailable
+from ..resources import dump_collection, load_collection
 from ..state import StateChange
 
-__all__ = ["RedisBackend", "open_backend"]
+__all__ = ["RESOURCE_TRIES", "RedisBackend", "open_backend"]
+
+_T = TypeVar("_T")
+
+#: check-and-set attempts of one resource operation before it is answered 503 (docs/scale-out.md)
+RESOURCE_TRIES = 50
+#: the longest pause between two attempts (seconds); the pause is random, doubling up to this
+RESOURCE_PAUSE = 0.05
 
 _CLOCK = """
 local function clock(P, scale)
@@ -174,7 +186,8 @@ local P = ARGV[1]
 local function drop(sess)
   local base = P .. ':s:' .. sess
   for _, zk in ipairs(redis.call('SMEMBERS', base .. ':slots')) do redis.call('DEL', zk) end
-  redis.call('DEL', base .. ':h', base .. ':st', base .. ':b', base .. ':slots', base .. ':tm')
+  redis.call('DEL', base .. ':h', base .. ':st', base .. ':b', base .. ':slots', base .. ':tm',
+             base .. ':r', base .. ':rv')
   redis.call('SREM', P .. ':sessions', sess)
 end
 if ARGV[2] == '1' then drop(ARGV[3]) else
@@ -199,6 +212,24 @@ end
 return string.format('%.17g', now)
 """
 
+
+# a collection as stored, its version and the clock, in one trip (resource(): the read of the check)
+_RES_READ = _CLOCK + """
+local base = ARGV[1] .. ':s:' .. ARGV[2]
+local now = clock(ARGV[1], tonumber(ARGV[4]))
+return {redis.call('HGET', base .. ':r', ARGV[3]) or '', redis.call('HGET', base .. ':rv', ARGV[3]) or '0',
+        string.format('%.17g', now)}
+"""
+
+# the set of the check-and-set: the new value only if no one wrote since the read (0: someone did)
+_RES_WRITE = _LATE + """
+local base = ARGV[1] .. ':s:' .. ARGV[2]
+if (redis.call('HGET', base .. ':rv', ARGV[3]) or '0') ~= ARGV[4] then return 0 end
+redis.call('HSET', base .. ':r', ARGV[3], ARGV[5])
+redis.call('HSET', base .. ':rv', ARGV[3], redis.call('INCR', ARGV[1] .. ':rv'))
+redis.call('SADD', ARGV[1] .. ':sessions', ARGV[2])
+return 1
+"""
 
 _SET_STATE = """
 redis.call('HSET', ARGV[1] .. ':s:' .. ARGV[2] .. ':st', ARGV[3], ARGV[4])
@@ -268,6 +299,12 @@ class RedisBackend:
         self._states = self._redis.register_script(_STATES)
         self._set_state = self._redis.register_script(_SET_STATE)
         self._freeze = self._redis.register_script(_FREEZE)
+        self._res_read = self._redis.register_script(_RES_READ)
+        self._res_write = self._redis.register_script(_RES_WRITE)
+        # one operation at a time per collection in this process (striped): a conflict is then
+        # only ever with another replica, and a burst here does not retry against itself
+        self._res_locks: list[asyncio.Lock] = []
+        self._res_loop: asyncio.AbstractEventLoop | None = None
         self.timeout = timeout
         self.last_error: str | None = None
         self._skew: float | None = None  # Redis's TIME minus ours, measured once per connection
@@ -336,6 +373,27 @@ class RedisBackend:
 
     async def release(self, session: str, slot: str, lease: str) -> None:
         await self._do("zrem", f"{self.prefix}:c:{session}:{slot}", lease)
+
+    async def resource(self, session: str, name: str, operate: Operate[_T]) -> _T:
+        """An atomic check-and-set: read the collection, its version and the clock (one trip), run
+        *operate* here (templates render in Python), write only if it changed and no replica wrote
+        since; else read again, up to RESOURCE_TRIES times, with a short random pause between."""
+        loop = asyncio.get_running_loop()
+        if self._res_loop is not loop:  # a lock belongs to one loop: a server started again gets new ones
+            self._res_locks, self._res_loop = [asyncio.Lock() for _ in range(64)], loop
+        async with self._res_locks[hash((session, name)) % len(self._res_locks)]:
+            for attempt in range(RESOURCE_TRIES):
+                raw, version, now = await self._call(self._res_read, self.prefix, session, name,
+                                                     self.time_scale)
+                state, out = operate(load_collection(raw) if raw else None, float(now))
+                text = dump_collection(state)
+                if text == raw or await self._write(self._res_write, self.prefix, session, name, version,
+                                                    text) == 1:
+                    return out
+                await asyncio.sleep(random.uniform(0, min(RESOURCE_PAUSE, 0.001 * 2 ** attempt)))
+        raise StateUnavailable(f"state backend {self.url}: collection {name!r} of session {session!r} was "
+                               f"changed by another replica during each of {RESOURCE_TRIES} tries; "
+                               "this operation changed nothing")
 
     async def now(self) -> float:
         return float(await self._call(self._now, self.prefix, "", self.time_scale))

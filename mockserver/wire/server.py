@@ -290,10 +290,12 @@ class WireServer:
 
     def resources(self, name: str, session: str = "") -> list[dict[str, Any]]:
         """A collection's items as a session sees them now (lifecycles applied); KeyError if no
-        loaded scenario declares it. Kept in this process's state (docs/resources.md)."""
+        loaded scenario declares it. With --state redis://, read from Redis (docs/resources.md)."""
         engine = self.engine
         if name not in engine.collections:
             raise KeyError(_no_collection(name, engine.collections))
+        if self.shared_state is not None:
+            return self._resources_shared(self.resources_async(name, session))
         with self.store.lock:
             return collection_items(engine.collection_state(name, session), engine.clock())
 
@@ -307,9 +309,40 @@ class WireServer:
         state = set_collection(spec, items)
         if isinstance(state, str):
             raise ValueError(state)
+        if self.shared_state is not None:
+            return self._resources_shared(self.set_resources_async(name, items, session))
         with self.store.lock:
             self.store.session(session).resources[name] = state
         return self.resources(name, session)
+
+    async def resources_async(self, name: str, session: str = "") -> list[dict[str, Any]]:
+        """resources() through the state backend (on the server's loop: the control API)."""
+        engine = self.engine
+        if name not in engine.collections:
+            raise KeyError(_no_collection(name, engine.collections))
+        return await engine.read_collection(self.backend, name, session)
+
+    async def set_resources_async(self, name: str, items: list[Any],
+                                  session: str = "") -> list[dict[str, Any]]:
+        """set_resources() through the state backend (on the server's loop: the control API)."""
+        engine = self.engine
+        spec = engine.collections.get(name)
+        if spec is None:
+            raise KeyError(_no_collection(name, engine.collections))
+        state = set_collection(spec, items)
+        if isinstance(state, str):
+            raise ValueError(state)
+        return await engine.write_collection(self.backend, name, state, session)
+
+    def _resources_shared(self, call: Coroutine[Any, Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Run a shared collection call from the test's thread; on the server's own loop it cannot
+        be waited for here, so say what to await instead."""
+        found = self._on_shared(lambda _: call)
+        if found is None:
+            call.close()
+            raise RuntimeError("with --state redis://..., on the server's own loop, await "
+                               "server.resources_async() / set_resources_async() instead")
+        return found
 
     def advance(self, seconds: float) -> None:
         """Move the clock on (timelines, rate limits) without waiting."""
