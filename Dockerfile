@@ -10,9 +10,21 @@ COPY mockserver ./mockserver
 COPY scenarios ./scenarios
 # a venv that the final stage copies whole; pip and the build tools stay behind
 RUN python3 -m venv /opt/mockserver \
- && /opt/mockserver/bin/pip install --no-cache-dir --disable-pip-version-check '.[tls]' \
+ && /opt/mockserver/bin/pip install --no-cache-dir --disable-pip-version-check '.[tls,redis]' \
  && /opt/mockserver/bin/pip uninstall --yes --quiet pip setuptools \
  && mkdir /scenarios
+
+# the Redis that replicas share (compose.yaml, deploy/k8s): `--target redis`, from the same base
+# and the distribution's redis-server, since no other image may be reachable; also what
+# `serve --workers N` starts privately when no --state is given
+FROM ${PYTHON_IMAGE} AS redis
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
+EXPOSE 6379
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["redis-server", "--bind", "0.0.0.0", "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", "/tmp"]
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/mockserver /opt/mockserver

@@ -50,6 +50,8 @@ DOC_BEGIN, DOC_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 STATIC_PATH = "/v1.0/proj/clusters"
 TEMPLATED_PATH = "/v1.0/proj/clusters/c42?limit=25&offset=50"  # case 8: a templated JSON answer
+RESOURCES_SCENARIO = HERE / "scenarios" / "resources.yaml"
+RESOURCES_PATH = "/v1.0/proj/items?offset=500&limit=25"  # case 10: a page of a 1,000-item collection
 SLOW_PATH = "/slow"
 BODY = b'{"error_code":"CSS.0001","error_msg":"Service unavailable"}'
 HOST = "127.0.0.1"
@@ -65,6 +67,7 @@ TARGETS = {
     "7": "reset() < 1 ms; cold start < 300 ms (medians)",
     "8": "templated rule >= 0.5x bare aiohttp building the same JSON (c=1 and c=64)",
     "9": "reported: req/s and added latency through the proxy vs direct to the same upstream",
+    "10": "reported: a resource list (25 of 1,000 items) vs bare aiohttp paging the same list",
 }
 
 
@@ -335,6 +338,10 @@ def check_routes(server: Running) -> None:
             problems.append(
                 f"/slow answered {status} after {took * 1e3:.1f} ms (expected 200 after >= 100 ms)"
             )
+    if server.spec.name in ("aiohttp", "mockserver-resources"):  # case 10: both page the same list
+        status, _, body, _ = get(server.port, RESOURCES_PATH)
+        if status != 200 or json.loads(body)["items"][0]["id"] != "item-0500":
+            problems.append(f"{RESOURCES_PATH} answered {status} {body[:120]!r}")
     if server.spec.name in ("aiohttp", "mockserver-templated"):  # case 8: both build the same JSON
         status, _, body, _ = get(server.port, TEMPLATED_PATH)
         answer = json.loads(body) if status == 200 else None
@@ -779,6 +786,10 @@ def make_plan(args: argparse.Namespace, work: Path) -> Plan:
             sys.executable, str(HERE / "servers" / "proxy_pair.py"), "--port", str(port)])
         for spec in (bare, pair):
             plan.load.append(("9", spec, [(STATIC_PATH, 1), (STATIC_PATH, 64)], False))
+    if "10" in cases:
+        listing = mock_spec("mockserver-resources", RESOURCES_SCENARIO)
+        for spec in (bare, listing):
+            plan.load.append(("10", spec, [(RESOURCES_PATH, 1), (RESOURCES_PATH, 64)], False))
     if "5" in cases:
         plan.idle = [bare, mock]
     return plan
@@ -1066,6 +1077,13 @@ def report(
                 f"req/s ({fmt(proxied.rps)} / {fmt(direct.rps)}); p50 {proxied.p50 - direct.p50:+.2f} ms, "
                 f"p99 {proxied.p99 - direct.p99:+.2f} ms | - |"
             )
+    for conns in (1, 64):
+        bare_list, listed = rps("10", "aiohttp", conns), rps("10", "mockserver-resources", conns)
+        if bare_list and listed:
+            lines.append(
+                f"| 10 | resource list, 25 of 1,000 items, c={conns}: reported | "
+                f"{listed.rps / bare_list.rps:.3f}x req/s ({fmt(listed.rps)} / {fmt(bare_list.rps)}) | - |"
+            )
     chaos = next((c for (case, _, _), c in table.items() if case == "4"), None)
     if chaos:
         lines.append(
@@ -1321,7 +1339,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds per case (default 3; smoke 1)")
     parser.add_argument("--duration", type=float, help="seconds per measured wrk run (default 10; smoke 2)")
     parser.add_argument("--warmup", type=float, help="seconds of discarded wrk warm-up (default 5; smoke 1)")
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8,9", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated case numbers")
     parser.add_argument("--uvloop", action="store_true", help="also a bare aiohttp + uvloop baseline")
     parser.add_argument(
         "--peers",

@@ -183,6 +183,8 @@ def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
         body = catalogue.error_body(500, f"template failed at {plan.source}: {exc}")
     if fault is not None:
         outcome = Outcome.FAULT
+    if resolution.failed:  # a key or state template failed before any answer was chosen
+        outcome = Outcome.ERROR
     if plan.break_protocol and fault is None:
         notes.append("break_protocol: sent as written, then closed")
     decisions = tuple(resolution.decisions) + tuple(notes) if notes else tuple(resolution.decisions)
@@ -217,7 +219,8 @@ def _compose(
     if plan.templated:
         headers, payload = plan.render(Context(
             request, resolution.params, request_id, now=clock_now, seed=resolution.seed,
-            ordinal=resolution.ordinal, key=resolution.counter or ""))
+            ordinal=resolution.ordinal, key=resolution.counter or "", item=resolution.item,
+            collection=resolution.collection))
     else:
         headers, payload = list(plan.headers), plan.body
     if resolution.extra_headers:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .clock import Clock
-from .state import StateStore
+from .resources import CollectionState
+from .state import StateChange, StateStore
 
-__all__ = ["STATE_UNAVAILABLE", "Bucket", "Candidate", "Claim", "Claimed", "Count", "MemoryBackend", "Slot",
-           "StateBackend", "StateUnavailable"]
+__all__ = ["STATE_UNAVAILABLE", "Bucket", "Candidate", "Claim", "Claimed", "Count", "MemoryBackend",
+           "Operate", "Slot", "StateBackend", "StateUnavailable"]
 
 
 #: the 503's error_msg when the state backend cannot be reached (docs/scale-out.md)
@@ -28,6 +30,15 @@ STATE_UNAVAILABLE = "The mock's state backend is unavailable; nothing was counte
 
 class StateUnavailable(Exception):
     """The backend could not be reached in time: the request is answered 503, nothing counted."""
+
+
+_T = TypeVar("_T")
+
+#: one operation on a session's collection: given the collection as stored (None: never used
+#: or reset, so the seed) and the backend's clock, the collection to store and the outcome. A
+#: shared backend may call it again on a fresh copy when another replica wrote first, so it
+#: changes nothing but the collection it is given (and what it returns).
+Operate = Callable[[CollectionState | None, float], tuple[CollectionState, _T]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,8 @@ class Candidate:
     count_now: bool  # nothing can refuse the answer: count it in the same trip
     bucket: Bucket | None = None
     slot: Slot | None = None
+    change: StateChange | None = None  # sets_state's own later change, armed when it is set
+    reads: bool = False  # requires its state: its answer is one read of a state that changes after N
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,8 @@ class Count:
     branch: str | None
     state: str
     sets_state: str | None
+    change: StateChange | None = None
+    reads: bool = False
 
 
 class StateBackend(Protocol):
@@ -110,8 +125,13 @@ class StateBackend(Protocol):
     async def claim(self, claim: Claim) -> Claimed: ...
     async def count(self, count: Count) -> None: ...
     async def release(self, session: str, slot: str, lease: str) -> None: ...
+    async def resource(self, session: str, name: str, operate: Operate[_T]) -> _T:
+        """Run *operate* on the session's collection *name* atomically (resources.py)."""
+        ...
     async def now(self) -> float: ...
     async def advance(self, seconds: float) -> float: ...
+    async def freeze(self, at: float | None = None) -> float: ...
+    async def unfreeze(self) -> float: ...
     async def reset(self, session: str | None = None, *, clock: bool = False) -> None: ...
     async def states(self, session: str = "") -> dict[str, str]: ...
     async def set_state(self, name: str, value: str, session: str = "") -> None: ...
@@ -146,8 +166,12 @@ class MemoryBackend:
         with self.store.lock:
             session = self.store.session(claim.session)
             hits = session.hits
+            clock: float | None = None
             for index, c in enumerate(claim.candidates):
                 answered = hits.get(c.counter, 0)
+                if session.timers and c.requires is not None:
+                    clock = self.scaled_now() if clock is None else clock
+                    session.settle(c.state, clock)
                 if (c.times is not None and answered >= c.times) or (
                         c.requires is not None and session.state(c.state) not in c.requires):
                     continue
@@ -158,8 +182,10 @@ class MemoryBackend:
                     hits[c.counter] = answered + 1
                     if c.branch is not None:
                         hits[c.branch] = pick + 1
+                    if c.reads and session.timers:
+                        session.read(c.state)
                     if c.sets_state is not None:
-                        session.states[c.state] = c.sets_state
+                        session.set(c.state, c.sets_state, c.change, self.scaled_now())
                 now = 0.0 if c.count_now else self.scaled_now()
                 admitted, wait, remaining = True, 0.0, 0
                 if c.bucket is not None:
@@ -192,8 +218,10 @@ class MemoryBackend:
             session.next_ordinal(count.counter)
             if count.branch is not None:
                 session.next_ordinal(count.branch)
+            if count.reads and session.timers:
+                session.read(count.state)
             if count.sets_state is not None:
-                session.states[count.state] = count.sets_state
+                session.set(count.state, count.sets_state, count.change, self.scaled_now())
 
     def release_now(self, session: str, slot: str, lease: str) -> None:
         del lease  # in memory a count is enough; the lease id only guards Redis's sorted sets
@@ -205,8 +233,19 @@ class MemoryBackend:
             else:
                 found.inflight.pop(slot, None)
 
+    def resource_now(self, session: str, name: str, operate: Operate[_T]) -> _T:
+        """*operate* under the store's lock, on the collection as it is kept in memory."""
+        with self.store.lock:
+            found = self.store.session(session).resources
+            state, out = operate(found.get(name), self.scaled_now())
+            found[name] = state
+            return out
+
     async def claim(self, claim: Claim) -> Claimed:
         return self.claim_now(claim)
+
+    async def resource(self, session: str, name: str, operate: Operate[_T]) -> _T:
+        return self.resource_now(session, name, operate)
 
     async def count(self, count: Count) -> None:
         self.count_now(count)
@@ -221,13 +260,21 @@ class MemoryBackend:
         self.clock.advance(seconds)
         return self.scaled_now()
 
+    async def freeze(self, at: float | None = None) -> float:
+        self.clock.freeze(at)
+        return self.scaled_now()
+
+    async def unfreeze(self) -> float:
+        self.clock.unfreeze()
+        return self.scaled_now()
+
     async def reset(self, session: str | None = None, *, clock: bool = False) -> None:
         self.store.reset(session)
         if clock:
             self.clock.reset()
 
     async def states(self, session: str = "") -> dict[str, str]:
-        return self.store.states(session)
+        return self.store.states(session, self.scaled_now())
 
     async def set_state(self, name: str, value: str, session: str = "") -> None:
         self.store.set_state(name, value, session)

@@ -21,13 +21,14 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
-from .config import _UNSET, SETTINGS, ConfigError, Invalid, Parse, ServerConfig, Setting, found
+from .config import _UNSET, SETTINGS, ConfigError, Invalid, Parse, ServerConfig, Setting, found, upstream
 from .errors import ScenarioError
 
 if TYPE_CHECKING:
     from .app.server import MockServer
     from .control.reload import Snapshot
     from .output import Output
+    from .record.live import LiveRecording
     from .wire.tls_faults import Authority
 
 __all__ = ["main"]
@@ -134,6 +135,19 @@ def _parser(out: TextIO, err: TextIO) -> tuple[argparse.ArgumentParser, dict[str
     importer.add_argument("--name", default=None, help="the scenario's name (default: from --out)")
     importer.add_argument("--no-latency", action="store_true",
                           help="do not keep the recorded latency as each rule's delay")
+
+    recorder = sub.add_parser("record", out=out, err=err,
+                              help="serve as a reverse proxy to --target and record what goes through "
+                                   "into a redacted scenario, written on SIGINT/SIGTERM or POST "
+                                   "/__mock/recording/save (docs/recording.md)")
+    recorder.add_argument("--target", required=True, metavar="URL", type=_argtype(upstream),
+                          help="the real API's base URL: every request is forwarded there")
+    recorder.add_argument("--out", required=True, metavar="FILE.yaml",
+                          help="where the scenario goes (side files in FILE.files/ next to it)")
+    recorder.add_argument("--name", default=None, help="the scenario's name (default: from --out)")
+    recorder.add_argument("--no-latency", action="store_true",
+                          help="do not keep the recorded latency as each rule's delay")
+    _add_settings(recorder)
     return parser, SETTINGS
 
 
@@ -226,6 +240,13 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
         rules = sum(len(s.rules) for s in scenarios)
         print(f"ok: {len(scenarios)} scenario(s), {rules} rule(s)", file=out)
         return 0
+    if args.command == "record":  # serve's settings, with every request forwarded to --target
+        if args.proxy_unmatched is not None:
+            print("mockserver: record: --proxy-unmatched: found a second upstream; expected only "
+                  "--target, which every request is forwarded to", file=err)
+            return 2
+        args.proxy_unmatched = args.target
+        args.paths = []
     try:  # flags win, then MOCKSERVER_*, then the defaults; every variable is checked, used or not
         config = ServerConfig.from_env(env, **{name: getattr(args, s.dest) for name, s in SETTINGS.items()})
     except ConfigError as exc:
@@ -235,15 +256,61 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str], out: TextIO, err: 
         setattr(args, setting.dest, getattr(config, name))
     args.tls_name = list(config.tls_name)
     args.config = config
+    if config.workers > 1:
+        return _supervise(args, list(sys.argv[1:] if argv is None else argv)[1:], env, out, err)
     return _serve(args, env, out, err)
+
+
+def _supervise(args: argparse.Namespace, argv: list[str], env: Mapping[str, str], out: TextIO,
+               err: TextIO) -> int:
+    """--workers N: check what every worker would refuse once, then run them (mockserver/workers.py)."""
+    from .output import Output
+    from .scenario import BUILTIN_DIR, load_paths
+    from .workers import Supervisor, WorkerError
+
+    config = args.config
+    refusal = None
+    if args.tls and args.cert is None:
+        refusal = "--tls makes a CA per process; give the workers one certificate with --cert and --key"
+    for flag, value in (("--refuse-port", config.refuse_port), ("--silent-port", config.silent_port),
+                        ("--blackhole-port", config.blackhole_port)):
+        if value is not None:
+            refusal = f"{flag} is one port per process; serve fault ports with --workers 1"
+    if refusal is not None:
+        print(f"mockserver: --workers {config.workers}: {refusal}", file=err)
+        return 1
+    paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
+        or [str(BUILTIN_DIR)]
+    try:
+        load_paths(paths)  # refused here once, not by every worker
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
+        return 1
+    output = Output(out, err)
+    log = _Log(output, json_lines=args.log_json)
+    try:
+        return Supervisor(config.workers, argv, env, config.host, config.port, config.state,
+                          config.shutdown_timeout, log.event, out, err).run()
+    except WorkerError as exc:
+        print(f"mockserver: {exc}", file=err)
+        return 1
+    finally:
+        output.close()
 
 
 def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     from .app.server import MockServer
     from .scenario import BUILTIN_DIR
 
-    paths = args.paths or [p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] \
-        or [str(BUILTIN_DIR)]
+    recording = args.command == "record"
+    paths = [] if recording else args.paths or [
+        p for p in env.get("MOCKSERVER_SCENARIOS", "").split(os.pathsep) if p] or [str(BUILTIN_DIR)]
+    if recording and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        print(f"mockserver: --out {args.out}: found no folder {os.path.dirname(os.path.abspath(args.out))}; "
+              "expected a file in an existing folder", file=err)
+        return 1
     try:
         loop_factory = _loop_factory(args.loop)
     except _Refusal as exc:
@@ -270,6 +337,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         output = Output(out, err)
         cleanup.callback(output.close)
         log = _Log(output, json_lines=args.log_json)
+        live = _start_recording(server, args, log) if recording else None
         if args.quiet:
             pass
         elif args.log_json:
@@ -287,6 +355,33 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
             where = exc.filename if isinstance(exc.filename, str) else f"{args.host}:{args.port}"
             print(f"mockserver: cannot listen on {where}: {exc.strerror or exc}", file=err)
             return 1
+        if live is not None:  # the server is closed: every exchange in flight has been observed
+            return _save_recording(live, args, log, err)
+    return 0
+
+
+def _start_recording(server: MockServer, args: argparse.Namespace, log: _Log) -> LiveRecording:
+    """``mockserver record``: before any hook or log line can see a request, so the journal is redacted."""
+    from pathlib import Path
+
+    from .record.build import RecordOptions
+
+    live = server.start_recording(args.out, RecordOptions(
+        name=args.name or Path(args.out).stem, keep_latency=not args.no_latency))
+    log.event("recording", f"mockserver: recording what goes to {args.target} into {args.out}",
+              target=args.target, out=args.out)
+    return live
+
+
+def _save_recording(live: LiveRecording, args: argparse.Namespace, log: _Log, err: TextIO) -> int:
+    try:
+        written = live.save()
+    except OSError as exc:
+        print(f"mockserver: {args.out}: cannot write the recording ({exc.strerror or exc})", file=err)
+        return 1
+    sides = f" and {len(written) - 1} side file(s)" if len(written) > 1 else ""
+    log.event("recorded", f"mockserver: recorded {live.captured} exchange(s) into {args.out}{sides}",
+              out=args.out, exchanges=live.captured)
     return 0
 
 
@@ -356,11 +451,17 @@ def _tls(args: argparse.Namespace, cleanup: contextlib.ExitStack
 class _Log:
     """Startup, reload and shutdown messages: text lines, or JSON lines with --log-json."""
 
+    #: events a worker of --workers N leaves to its supervisor, which says them once for all
+    ONCE = frozenset({"tls", "warning", "fault_port", "listening", "control", "watching", "stopping"})
+
     def __init__(self, output: Output, *, json_lines: bool) -> None:
         self.output, self.json_lines = output, json_lines
+        self.once = True  # False in a worker: the ONCE events are not its to say
 
     def event(self, event: str, message: str, *, error: bool = False, problems: Sequence[str] = (),
               **fields: object) -> None:
+        if not self.once and event in self.ONCE:
+            return
         if self.json_lines:
             from .control.metrics import JsonLog
 
@@ -386,6 +487,12 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from .workers import worker_ready
+
+    ready = worker_ready(os.environ)
+    if ready is not None:  # one of --workers N: the supervisor says what the whole says, once
+        server.reuse_port = True
+        log.once = False
     await server.start()
     if ca is not None:  # before "listening": whoever waits for that line can trust the CA already
         log.event("tls", f"mockserver: clients trust the CA certificate {ca}", ca=ca)
@@ -412,6 +519,8 @@ async def _run(server: MockServer, args: argparse.Namespace, paths: list[str], c
         watcher = Watcher(server, paths, interval=args.watch_interval, report=report, snapshot=baseline)
         watcher_task = asyncio.create_task(watcher.run())
         log.event("watching", f"mockserver: watching {', '.join(paths)} for changes")
+    if ready is not None:
+        ready()
     try:
         await stop.wait()
     finally:

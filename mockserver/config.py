@@ -8,6 +8,7 @@ cannot drift apart; docs/container.md's table is checked against it (tests/contr
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -109,8 +110,18 @@ def state_url(value: str) -> str:
     """memory, or a Redis URL (redis://, rediss://, unix://)."""
     if value == "memory" or (value.startswith(("redis://", "rediss://", "unix://")) and len(value) > 10
                              and not any(c.isspace() for c in value)):
+        if value != "memory" and not _has_redis_py():
+            raise Invalid("memory, or a Redis URL with redis-py installed (pip install 'mockserver[redis]')")
         return value
     raise Invalid("memory or redis://HOST:PORT/DB (rediss:// for TLS, unix:///path/to/socket)")
+
+
+def _has_redis_py() -> bool:
+    """The Redis backend's client, the optional extra mockserver[redis], is importable."""
+    try:
+        return importlib.util.find_spec("redis.asyncio") is not None
+    except (ImportError, ValueError):  # a parent missing, or hidden (sys.modules["redis"] = None)
+        return False
 
 
 def choice(*names: str) -> Parse:
@@ -289,6 +300,10 @@ class ServerConfig:
     loop: str = _s("asyncio", "--loop", "MOCKSERVER_LOOP", "runtime",
                    "the event loop: asyncio's, or uvloop's (pip install 'mockserver[uvloop]')",
                    choice("asyncio", "uvloop"), metavar="{asyncio,uvloop}", server=False)
+    workers: int = _s(1, "--workers", "MOCKSERVER_WORKERS", "runtime",
+                      "serve with N processes on one port sharing one state (docs/scale-out.md): "
+                      "--state, else a private redis-server started for the run",
+                      integer(1, 64, "an integer from 1 to 64"), metavar="N", server=False)
     admin_token: str | None = _s(None, "--admin-token", "MOCKSERVER_ADMIN_TOKEN", CONTROL,
                                  "require 'Authorization: Bearer TOKEN' on every control request "
                                  "(prefer the environment variable: flags show in process lists)", token,

@@ -9,11 +9,13 @@ the server carries out what the resolution says, and every decision is written d
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import catalogue
 from .backend import Bucket, Candidate, Claim, Claimed, Count, Slot, StateBackend
@@ -22,17 +24,22 @@ from .durations import parse_duration
 from .faults import FAULTS, Fault
 from .faults.drip import Drip
 from .matching import Closeness, RuleIndex
-from .request import RequestSnapshot
+from .request import NO_JSON, RequestSnapshot
+from .resources import Collection, CollectionState, Operation, ResourceResult, collection_items, seeded
+from .resources import apply as apply_resource
 from .responses import Plan, Responder
 from .rng import uniforms
 from .rules import Rule, RuntimeFault, Scenario
 from .state import INITIAL_STATE, Session, StateStore
-from .templating import Context
+from .templating import Context, JsonTemplate, Template, TemplateRenderError
 
 __all__ = ["SESSION_HEADER", "Engine", "NearMiss", "Resolution"]
 
 SESSION_HEADER = "X-Mock-Session"
 _NO_CHAOS = ScenarioChaos()
+_Items = list[dict[str, Any]]  # a collection's items, as the control API shows them
+#: what a rule that takes a request takes it with: params, responder, branch, counter, arrivals, state
+_Matched = tuple[dict[str, str], Responder, str | None, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,9 @@ class Resolution:
     release: Callable[[], None] | None = None
     seed: int = 0
     overridden: bool = False  # chaos refused or replaced the rule's own answer
+    item: object = None  # the resource item templates see as ``item`` (resources.py)
+    collection: object = None  # the listing templates see as ``collection``
+    failed: bool = False  # a key or state template failed: the 500 is the mock's error (Outcome.ERROR)
 
 
 def _catalogue_plan(status: int, message: str | None = None) -> Plan:
@@ -98,6 +108,8 @@ class Engine:
         self.runtime_faults = tuple(runtime_faults)
         self.header_control = header_control
         self.chaos = _effective_chaos(self.scenarios)
+        self.collections: dict[str, Collection] = {
+            c.name: c for scenario in self.scenarios for c in scenario.resources}
         # positions of the rules that chaos may touch; the others take a shorter path
         anything = bool(self.runtime_faults) or header_control
         self._chaotic = frozenset(
@@ -114,34 +126,50 @@ class Engine:
 
     # --- selection ---------------------------------------------------------------------------------
 
+    def _match(self, rule: Rule, request: RequestSnapshot, request_id: str, session_key: str
+               ) -> _Matched | Resolution | None:
+        """Whether *rule* takes the request, and with what: its params, the responder of the first
+        branch that matches, and the keys it counts under; a Resolution when a key failed."""
+        # only a rule that names OPTIONS takes it; the server answers the others with 204 + Allow
+        params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
+            else rule.matcher.match(request)
+        if params is None:
+            return None
+        responder = rule.responder
+        branch_key: str | None = None
+        for branch in rule.branches:
+            if branch.condition.match(request) is not None:
+                responder, branch_key = branch.responder, branch.key
+                break
+        counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
+        if rule.key is not None or not isinstance(state, str):
+            try:
+                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
+                                                                  branch_key)
+            except _KeyFailed as failed:
+                return self._key_failed(rule, params, session_key, failed)
+        return params, responder, branch_key, counter, arrivals, state
+
     def resolve(self, request: RequestSnapshot, request_id: str = "") -> Resolution:
         session_key = request.headers.get(self.session_header, "")
         rules = self.rules
         store = self.store
         for position in self.index.candidates(request.path, request.method):
             rule = rules[position]
-            # only a rule that names OPTIONS takes it; the server answers the others with 204 + Allow
-            params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
-                else rule.matcher.match(request)
-            if params is None:
+            found = self._match(rule, request, request_id, session_key)
+            if found is None:
                 continue
-            responder = rule.responder
-            branch_key: str | None = None
-            for branch in rule.branches:
-                if branch.condition.match(request) is not None:
-                    responder, branch_key = branch.responder, branch.key
-                    break
-            counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
-            if rule.key is not None or not isinstance(state, str):
-                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
-                                                                  branch_key)
+            if isinstance(found, Resolution):
+                return found
+            params, responder, branch_key, counter, arrivals, state = found
             chaotic = position in self._chaotic
             with store.lock:
                 session = store.session(session_key)
                 hits = session.hits
                 answered = hits.get(counter, 0)
                 if (rule.times is not None and answered >= rule.times) or (
-                        rule.requires_state is not None and session.state(state) not in rule.requires_state):
+                        rule.requires_state is not None
+                        and self._current(session, state) not in rule.requires_state):
                     continue
                 # arrivals number the seeded draws; answers drive sequences, times and states
                 ordinal = hits.get(arrivals, 0)
@@ -151,21 +179,18 @@ class Engine:
                     hits[counter] = answered + 1
                     if branch_key is not None:
                         hits[branch_key] = pick + 1
-                    if rule.sets_state is not None:
-                        session.states[state] = rule.sets_state
+                    self._move_state(session, rule, state)
             plan = responder.pick(pick)
             seed = self.seed if self.seed is not None else (rule.seed or 0)
-            delay = deadline = None
-            if plan.delay is not None:
-                delay = plan.delay.sample(seed, rule.id, ordinal)
-                if rule.deadline is not None:
-                    deadline = rule.deadline.read(request)
-            res = Resolution(rule, plan, params, ordinal, delay or 0.0, deadline, session_key, state=state,
-                             counter=counter, fault=rule.fault, seed=seed)
+            delay, deadline = _timing(plan, rule, seed, ordinal, request)
+            res = _with_own_fault(Resolution(rule, plan, params, ordinal, delay or 0.0, deadline, session_key,
+                                             state=state, counter=counter, fault=rule.fault, seed=seed),
+                                  not chaotic)
             if chaotic:
                 self._chaos(res, rule, self.chaos.get(rule.scenario, _NO_CHAOS), request)
                 if not res.overridden:
                     self._count_answer(rule, session_key, counter, branch_key, state)
+            self._resource(res, rule, request, request_id)
             return res
         res = self._unmatched(request, session_key)
         if self.runtime_faults or self.header_control:
@@ -187,31 +212,27 @@ class Engine:
         found: list[tuple[Rule, dict[str, str], Responder, Candidate]] = []
         for position in self.index.candidates(request.path, request.method):
             rule = self.rules[position]
-            params = None if rule.matcher.methods is None and request.method == "OPTIONS" \
-                else rule.matcher.match(request)
-            if params is None:
+            matched = self._match(rule, request, request_id, session_key)
+            if matched is None:
                 continue
-            responder = rule.responder
-            branch_key: str | None = None
-            for branch in rule.branches:
-                if branch.condition.match(request) is not None:
-                    responder, branch_key = branch.responder, branch.key
-                    break
-            counter, arrivals, state = rule.id, rule.arrivals_key, rule.state
-            if rule.key is not None or not isinstance(state, str):
-                counter, arrivals, branch_key, state = self._keys(rule, request, params, request_id,
-                                                                  branch_key)
+            if isinstance(matched, Resolution):
+                return matched
+            params, responder, branch_key, counter, arrivals, state = matched
             chaotic = position in self._chaotic
             bucket, slot = self._limits(rule, request, session_key) if chaotic else (None, None)
             candidate = Candidate(counter, arrivals, branch_key, state, rule.times, rule.requires_state,
-                                  rule.sets_state, not chaotic, bucket, slot)
+                                  rule.sets_state, not chaotic, bucket, slot, rule.state_change,
+                                  rule.requires_state is not None)
             if not found and not chaotic and rule.times is None and rule.requires_state is None \
                     and rule.sets_state is None and len(responder.plans) == 1 and responder.then == "last" \
                     and responder.plans[0].delay is None:
                 # static: no counter can change this answer, so no trip (its ordinal stays 0)
                 seed = self.seed if self.seed is not None else (rule.seed or 0)
-                return Resolution(rule, responder.plans[0], params, 0, 0.0, None, session_key,
-                                  state=state, counter=counter, fault=rule.fault, seed=seed)
+                only = responder.plans[0]
+                res = _with_own_fault(Resolution(rule, only, params, 0, 0.0, None, session_key, state=state,
+                                                 counter=counter, fault=rule.fault, seed=seed), True)
+                await self._resource_shared(res, rule, request, request_id, backend)
+                return res
             found.append((rule, params, responder, candidate))
             if rule.times is None and rule.requires_state is None:
                 break  # this one always wins: the ones after it cannot be reached
@@ -229,19 +250,17 @@ class Engine:
         rule, params, responder, candidate = found[claimed.index]
         plan = responder.pick(claimed.pick)
         seed = self.seed if self.seed is not None else (rule.seed or 0)
-        delay = deadline = None
-        if plan.delay is not None:
-            delay = plan.delay.sample(seed, rule.id, claimed.ordinal)
-            if rule.deadline is not None:
-                deadline = rule.deadline.read(request)
-        res = Resolution(rule, plan, params, claimed.ordinal, delay or 0.0, deadline, session_key,
-                         state=candidate.state, counter=candidate.counter, fault=rule.fault, seed=seed)
+        delay, deadline = _timing(plan, rule, seed, claimed.ordinal, request)
+        res = _with_own_fault(Resolution(rule, plan, params, claimed.ordinal, delay or 0.0, deadline,
+                                         session_key, state=candidate.state, counter=candidate.counter,
+                                         fault=rule.fault, seed=seed), candidate.count_now)
         if not candidate.count_now:
             self._chaos_claimed(res, rule, self.chaos.get(rule.scenario, _NO_CHAOS), request, candidate,
                                 claimed, backend)
             if not res.overridden:
                 await backend.count(Count(session_key, candidate.counter, candidate.branch, candidate.state,
-                                          rule.sets_state))
+                                          rule.sets_state, rule.state_change, candidate.reads))
+        await self._resource_shared(res, rule, request, request_id, backend)
         return res
 
     def _limits(self, rule: Rule, request: RequestSnapshot,
@@ -264,6 +283,7 @@ class Engine:
     def _chaos_claimed(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot,
                        candidate: Candidate, claimed: Claimed, backend: StateBackend) -> None:
         """_chaos, with the bucket and the slot already taken by the claim."""
+        own = res.fault
         limit = rule.rate_limit or chaos.rate_limit
         if limit is not None and candidate.bucket is not None:
             if limit.headers:
@@ -299,24 +319,44 @@ class Engine:
             mix = rule.mix or chaos.mix
             if mix is not None:
                 self._draw(res, mix, f"{rule.id}/mix", "mix")
-        if rule.fault is not None and res.fault is rule.fault:
-            res.decisions.append(f"fault: {rule.fault.describe()}")
-            res.injected.append("fault")
+        if own is not None and res.fault is own:
+            _note_fault(res, own)
 
-    @staticmethod
-    def _keys(rule: Rule, request: RequestSnapshot, params: dict[str, str], request_id: str,
+    def _keys(self, rule: Rule, request: RequestSnapshot, params: dict[str, str], request_id: str,
               branch_key: str | None) -> tuple[str, str, str | None, str]:
-        """Counter, arrivals and branch keys and the state name, for a keyed or templated rule."""
-        ctx = Context(request, params, request_id)
+        """Counter, arrivals and branch keys and the state name, for a keyed or templated rule.
+
+        The templates see what a body template sees (the clock, the seed), except the ordinal:
+        which arrival this is depends on the key being rendered. _KeyFailed says which failed."""
+        ctx = Context(request, params, request_id, now=self.clock(),
+                      seed=self.seed if self.seed is not None else (rule.seed or 0), key=rule.id)
         counter, arrivals = rule.id, rule.arrivals_key
         if rule.key is not None:
-            key = rule.key.render(ctx)
+            try:
+                key = rule.key.render(ctx)
+            except TemplateRenderError as exc:
+                raise _KeyFailed("key", rule.key_source or rule.source, str(exc)) from None
             counter = f"{rule.id}[{key}]"
             arrivals = counter + "#arrivals"
             if branch_key is not None:
                 branch_key = f"{branch_key}[{key}]"
-        state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
+        if isinstance(rule.state, str):
+            return counter, arrivals, branch_key, rule.state
+        try:
+            state = rule.state.render(ctx)
+        except TemplateRenderError as exc:
+            raise _KeyFailed("state", rule.state_source or rule.source, str(exc)) from None
         return counter, arrivals, branch_key, state
+
+    @staticmethod
+    def _key_failed(rule: Rule, params: dict[str, str], session: str, failed: _KeyFailed) -> Resolution:
+        """The 500 for a key or state template that failed on this request: nothing counted,
+        the template's file:line in the body and the journal (as a body template's failure)."""
+        message = f"template failed at {failed.where} ({failed.field}): {failed.error}"
+        res = Resolution(rule, _catalogue_plan(500, message), params, session=session, overridden=True,
+                         failed=True)
+        res.decisions.append(f"template failed: {failed.field} at {failed.where}: {failed.error}")
+        return res
 
     def _count_answer(self, rule: Rule, session_key: str, counter: str, branch_key: str | None,
                       state: str) -> None:
@@ -327,8 +367,21 @@ class Engine:
             session.next_ordinal(counter)
             if branch_key is not None:
                 session.next_ordinal(branch_key)
-            if rule.sets_state is not None:
-                session.states[state] = rule.sets_state
+            self._move_state(session, rule, state)
+
+    def _current(self, session: Session, state: str) -> str:
+        """The named state now: a pending change that is due is carried out first (lock held)."""
+        if session.timers:
+            session.settle(state, self.clock())
+        return session.state(state)
+
+    def _move_state(self, session: Session, rule: Rule, state: str) -> None:
+        """What the rule's counted answer does to its state: one read, then sets_state (lock held)."""
+        if rule.requires_state is not None and session.timers:
+            session.read(state)
+        if rule.sets_state is not None:
+            session.set(state, rule.sets_state, rule.state_change,
+                        self.clock() if rule.state_change is not None else 0.0)
 
     def peek(self, request: RequestSnapshot) -> Rule | None:
         """The rule a request would most likely reach, judged before its body is read.
@@ -344,11 +397,127 @@ class Engine:
                 return rule
         return None
 
+    # --- resources ---------------------------------------------------------------------------------
+
+    def collection_state(self, name: str, session: str) -> CollectionState:
+        """A session's collection, seeded on first use. Call with the store's lock held."""
+        found = self.store.session(session).resources
+        state = found.get(name)
+        if state is None:
+            state = found[name] = seeded(self.collections[name])
+        assert isinstance(state, CollectionState)
+        return state
+
+    def _resource(self, res: Resolution, rule: Rule, request: RequestSnapshot, request_id: str) -> None:
+        """Carry out the rule's operation on its collection, unless chaos replaced the answer; a
+        missing item, a conflict or a bad paging value replaces the answer (the API's own, or the
+        catalogue's 404/409/400)."""
+        if rule.resource is None or res.overridden:
+            return
+        target = self._resource_target(res, rule.resource)
+        if target is None:
+            return
+        now = self.clock()
+        with self.store.lock:
+            state = self.collection_state(target.name, res.session)
+            result = self._operate(res, rule.resource, target, request, request_id, state, now)
+        self._resource_answer(res, rule.resource, target, result)
+
+    async def _resource_shared(self, res: Resolution, rule: Rule, request: RequestSnapshot, request_id: str,
+                               backend: StateBackend) -> None:
+        """_resource through a shared backend: one check-and-set of the session's collection, on
+        the backend's clock (StateUnavailable when it cannot be reached, or keeps changing)."""
+        op = rule.resource
+        if op is None or res.overridden:
+            return
+        target = self._resource_target(res, op)
+        if target is None:
+            return
+
+        def operate(found: CollectionState | None, now: float) -> tuple[CollectionState, ResourceResult]:
+            state = found if found is not None else seeded(target)
+            return state, self._operate(res, op, target, request, request_id, state, now)
+
+        self._resource_answer(res, op, target, await backend.resource(res.session, op.collection, operate))
+
+    def _operate(self, res: Resolution, op: Operation, spec: Collection, request: RequestSnapshot,
+                 request_id: str, state: CollectionState, now: float) -> ResourceResult:
+        """The operation on *state* at *now*; what templates see of it is kept in *res* as a snapshot."""
+
+        def render(template: object, item: object) -> object:
+            ctx = Context(request, res.params, request_id, now=now, seed=res.seed, ordinal=res.ordinal,
+                          key=res.counter, item=item)
+            if isinstance(template, Template):
+                return template.value(ctx)
+            if isinstance(template, JsonTemplate):
+                return json.loads(template.render(ctx))
+            return json.loads(json.dumps(template))
+
+        body = request.json
+        # ids are reproducible under --seed or the scenario's seed: (docs/resources.md); else random
+        seed = self.seed if self.seed is not None or res.rule is None else res.rule.seed
+        result = apply_resource(op, spec, state, now, render, None if body is NO_JSON else body,
+                                seed=seed, session=res.session)
+        # templates read a snapshot: a later request must not change what this one answers
+        res.item = json.loads(json.dumps(result.item)) if result.item is not None else None
+        res.collection = json.loads(json.dumps(result.collection)) if result.collection is not None else None
+        return result
+
+    def _resource_target(self, res: Resolution, op: Operation) -> Collection | None:
+        """The collection *op* names; None (with the 500 in *res*) when no loaded scenario declares it."""
+        spec = self.collections.get(op.collection)
+        if spec is None:  # an overlay loaded without the scenario that declares the collection
+            res.plan, res.fault = _catalogue_plan(500, f"no collection {op.collection!r} is loaded "
+                                                       f"({op.source})"), None
+            res.decisions.append(f"resource {op.collection}: not loaded")
+        return spec
+
+    @staticmethod
+    def _resource_answer(res: Resolution, op: Operation, spec: Collection, result: ResourceResult) -> None:
+        """What the outcome does to the answer: a change is noted; missing, conflict or invalid
+        replaces the plan (the rule's own missing/conflict answer, or the catalogue's)."""
+        if result.change:
+            res.decisions.append(result.change)
+        if result.kind == "ok":
+            return
+        res.decisions.append(f"resource {spec.name}: {result.kind}, {result.message}")
+        chosen = {"missing": op.missing, "conflict": op.conflict}.get(result.kind)
+        if isinstance(chosen, Plan):
+            res.plan = chosen
+        else:
+            status = {"missing": 404, "conflict": 409}.get(result.kind, 400)
+            res.plan = _catalogue_plan(status, result.message)
+        res.fault = None  # the replacing answer's own delay, or none (a 404 comes at once)
+        res.delay = 0.0 if res.plan.delay is None else res.plan.delay.sample(
+            res.seed, res.counter + "/resource", res.ordinal)
+
+    async def read_collection(self, backend: StateBackend, name: str, session: str) -> list[dict[str, Any]]:
+        """A session's collection *name* as it is now (lifecycles applied), through *backend*."""
+        spec = self.collections[name]
+
+        def operate(found: CollectionState | None, now: float) -> tuple[CollectionState, _Items]:
+            state = found if found is not None else seeded(spec)
+            return state, collection_items(state, now)
+
+        return await backend.resource(session, name, operate)
+
+    async def write_collection(self, backend: StateBackend, name: str, state: CollectionState,
+                               session: str) -> list[dict[str, Any]]:
+        """Replace a session's collection *name* with *state* through *backend*; its items now."""
+
+        def operate(found: CollectionState | None, now: float) -> tuple[CollectionState, _Items]:
+            del found  # replaced whole
+            fresh = copy.deepcopy(state)
+            return fresh, collection_items(fresh, now)
+
+        return await backend.resource(session, name, operate)
+
     # --- chaos -------------------------------------------------------------------------------------
 
     def _chaos(self, res: Resolution, rule: Rule, chaos: ScenarioChaos, request: RequestSnapshot) -> None:
         """Apply, in order: rate limit, concurrency cap, runtime faults and header control,
         timeline, mix. A refusal or an override ends the chain; delays add up."""
+        own = res.fault  # the rule's fault, or the sequence item's
         if self._rate_limited(res, rule, chaos, request) or self._over_cap(res, rule, chaos, request):
             return
         if not (self._overrides(res, rule.id, request, self.header_control or chaos.header_control)
@@ -356,9 +525,8 @@ class Engine:
             mix = rule.mix or chaos.mix
             if mix is not None:
                 self._draw(res, mix, f"{rule.id}/mix", "mix")
-        if rule.fault is not None and res.fault is rule.fault:  # nothing replaced the rule's own fault
-            res.decisions.append(f"fault: {rule.fault.describe()}")
-            res.injected.append("fault")
+        if own is not None and res.fault is own:  # nothing replaced the rule's own fault
+            _note_fault(res, own)
 
     def _rate_limited(self, res: Resolution, rule: Rule, chaos: ScenarioChaos,
                       request: RequestSnapshot) -> bool:
@@ -443,7 +611,7 @@ class Engine:
         if outcome.plan is not None or outcome.fault is not None:
             res.overridden = True
         if outcome.plan is not None:
-            res.plan, res.fault = outcome.plan, None
+            res.plan, res.fault = outcome.plan, outcome.plan.fault
             if outcome.plan.delay is not None:
                 res.delay = outcome.plan.delay.sample(res.seed, res.counter + "/outcome", res.ordinal)
         if outcome.fault is not None:
@@ -545,6 +713,8 @@ class Engine:
         """
         with self.store.lock:
             session = self.store.session(request.headers.get(self.session_header, ""))
+            if session.timers:
+                session.settle_all(self.clock())
             return self._near(request, session.hits, session.states, limit)
 
     def _near(self, request: RequestSnapshot, hits: Mapping[str, int], states: Mapping[str, str],
@@ -555,9 +725,12 @@ class Engine:
         for position, rule in enumerate(self.rules):
             misses = rule.matcher.explain(request)
             params = rule.matcher.path.match(request.path) if rule.matcher.path is not None else {}
-            ctx = Context(request, params or {}, "")
-            counter = rule.id if rule.key is None else f"{rule.id}[{rule.key.render(ctx)}]"
-            state = rule.state if isinstance(rule.state, str) else rule.state.render(ctx)
+            counter, state = rule.id, rule.state if isinstance(rule.state, str) else ""
+            try:
+                if rule.key is not None or not isinstance(rule.state, str):
+                    counter, _, _, state = self._keys(rule, request, params or {}, "", None)
+            except _KeyFailed as failed:
+                misses.append(f"{failed.field}: template failed at {failed.where}: {failed.error}")
             if rule.times is not None and hits.get(counter, 0) >= rule.times:
                 misses.append(f"times: used up ({rule.times} of {rule.times})")
             current = states.get(state, INITIAL_STATE)
@@ -604,6 +777,43 @@ class Engine:
 
 
 HEADER_FAULTS = tuple(name for name, cls in FAULTS.items() if cls.by_header)
+
+
+class _KeyFailed(Exception):
+    """A key or state template failed on a request: which field, where it is written, why."""
+
+    def __init__(self, field: str, where: str, error: str) -> None:
+        super().__init__(f"{field} at {where}: {error}")
+        self.field, self.where, self.error = field, where, error
+
+
+def _timing(plan: Plan, rule: Rule, seed: int, ordinal: int,
+            request: RequestSnapshot) -> tuple[float | None, float | None]:
+    """The delay drawn for this ordinal, and the request's own deadline when the rule reads one."""
+    if plan.delay is None:
+        return None, None
+    return (plan.delay.sample(seed, rule.id, ordinal),
+            rule.deadline.read(request) if rule.deadline is not None else None)
+
+
+def _with_own_fault(res: Resolution, note: bool) -> Resolution:
+    """A sequence item's fault replaces the rule's for its turn; *note*: journal it now (a chaotic
+    rule's own fault is journaled after chaos, if chaos left it in place)."""
+    fault = res.plan.fault
+    if fault is not None:
+        res.fault = fault
+        if note:
+            _note_fault(res, fault)
+    return res
+
+
+def _note_fault(res: Resolution, fault: Fault) -> None:
+    """Journal the fault the rule's own answer does: a sequence item says which one it was."""
+    if res.plan.fault is fault:
+        res.decisions.append(f"fault: {fault.describe()} (sequence answer at {res.plan.source})")
+    else:
+        res.decisions.append(f"fault: {fault.describe()}")
+    res.injected.append("fault")
 
 
 def _ascii_digits(text: str) -> bool:

@@ -528,10 +528,17 @@ class Journal(JournalView):
         self._lock = threading.Lock()
         self._seq = 0
         self._listeners: list[Callable[[], None]] = []
+        #: how many times it was cleared: a reader that holds entries (a dashboard page) starts over
+        self.clears = 0
+        # while recording (record/live.py): every entry passes through this before it is kept,
+        # so secrets never reach a reader of the journal
+        self.scrub: Callable[[Entry], Entry] | None = None
 
     def record(self, entry: Entry) -> Entry:
         """Publish a finished entry; one with seq 0 is numbered here, before anyone can see it
         (one lock per request). Returns the entry as published."""
+        if self.scrub is not None:
+            entry = self.scrub(entry)
         with self._lock:
             if not entry.seq:
                 self._seq += 1
@@ -549,6 +556,8 @@ class Journal(JournalView):
         exchange still going (same number). Readers who hold the snapshot keep it unchanged. If
         the snapshot is gone (cleared, or pushed out of a full journal), the entry is not
         journaled either. Returns the entry."""
+        if self.scrub is not None:
+            entry = self.scrub(entry)
         with self._lock:
             object.__setattr__(entry, "seq", snapshot.seq)  # not yet visible to any reader
             entries = self._entries
@@ -571,6 +580,8 @@ class Journal(JournalView):
         with self._lock:
             self._entries.clear()
             self._seq = 0
+            self.clears += 1
+        self._wake()
 
     def entries(self) -> list[Entry]:
         with self._lock:

@@ -49,9 +49,6 @@ class _Segment:
     tail: bool = False           # {name:path}: the rest of the path, slashes included
 
 
-_TEMPLATES: dict[str, PathTemplate] = {}
-
-
 class PathTemplate:
     """``/v1.0/{project_id}/clusters/{id}``: literal segments and ``{param}`` captures.
 
@@ -85,18 +82,8 @@ class PathTemplate:
 
     @classmethod
     def compile(cls, text: str) -> PathTemplate:
-        """The template for *text* (TemplateError when malformed); the same text gives the same
-        object, so validation and compilation of a scenario parse each template once."""
-        known = _TEMPLATES.get(text)
-        if known is None:
-            known = cls._parse(text)
-            if len(_TEMPLATES) >= 4096:
-                _TEMPLATES.clear()
-            _TEMPLATES[text] = known
-        return known
-
-    @classmethod
-    def _parse(cls, text: str) -> PathTemplate:
+        """The template for *text* (TemplateError when malformed), parsed afresh: the scenario
+        compiler keeps the templates of the rules it compiles (no cache here outlives a load)."""
         parts = text.split("/")[1:]
         segments: list[_Segment] = []
         names: list[str] = []

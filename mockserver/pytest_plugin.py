@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +93,25 @@ class MockServerFixture:
     def states(self, session: str = "") -> dict[str, str]:
         return self.controls.states(session)
 
-    def seed(self, seed: int | None) -> None:
-        """Seed the delay draws (and chaos) for this test."""
+    def resources(self, name: str, session: str = "") -> list[dict[str, Any]]:
+        """A collection's items now (docs/resources.md)."""
+        return self.controls.resources(name, session)
+
+    def set_resources(self, name: str, items: list[Any], session: str = "") -> list[dict[str, Any]]:
+        """Arrange a collection for this test (the fixture's reset brings the seed back)."""
+        return self.controls.set_resources(name, items, session)
+
+    def set_seed(self, seed: int | None) -> None:
+        """Seed the delay draws (and chaos) for this test: the one spelling, as on MockServer,
+        RemoteMockServer and the control API's ``POST /seed {"seed": N}``."""
         self._undo.seeded()
         self.controls.set_seed(seed)
+
+    def seed(self, seed: int | None) -> None:
+        """Deprecated spelling of set_seed (kept so existing tests keep working)."""
+        warnings.warn("mockserver.seed(n) is deprecated; use mockserver.set_seed(n)", DeprecationWarning,
+                      stacklevel=2)
+        self.set_seed(seed)
 
     def advance(self, seconds: float) -> None:
         """Move the server's clock on (timelines, rate limits) without waiting."""
@@ -199,7 +215,7 @@ class MockServerFixture:
         if options.scenarios:
             self.load(*options.scenarios)
         if options.seed is not None:
-            self.seed(options.seed)
+            self.set_seed(options.seed)
         if options.fast is not None:
             self.time_scale = options.fast
 
@@ -386,10 +402,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"starting one (default: ${URL_ENV})")
     group.addoption("--mockserver-report", default=None, metavar="DIR",
                     help="write an HTML report of a failed test's mockserver traffic into DIR")
+    group.addoption("--mockserver-record-mode", default=None, choices=("none", "once", "new_episodes", "all"),
+                    help="tests marked mockserver_record: none replays (the default; "
+                         "$MOCKSERVER_RECORD_MODE), once records a missing recording, new_episodes adds "
+                         "what matched nothing, all records again")
+    group.addoption("--mockserver-upstream", default=None, metavar="URL",
+                    help="where tests marked mockserver_record record from (a marker's upstream= wins; "
+                         "default: $MOCKSERVER_UPSTREAM)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    from .pytest_record import RECORD_HELP
+
+    config.addinivalue_line("markers", RECORD_HELP)
 
 
 _HANDLES = pytest.StashKey[list[tuple[MockServerFixture, bool]]]()
@@ -521,6 +547,23 @@ def mockserver(request: pytest.FixtureRequest,
                mockserver_session: MockServerFixture) -> Iterator[MockServerFixture]:
     """The session's server, reset for this test, with this test's marker applied."""
     options = _marker_options(request)
+    if request.node.get_closest_marker("mockserver_record") is not None:  # docs/recording.md
+        from .pytest_record import RecordPlan
+
+        try:
+            plan = RecordPlan.of(request.node, os.environ)
+            if plan.records:
+                plan.need_upstream()
+            else:
+                options = plan.replay_options(options)
+        except pytest.UsageError as exc:
+            _fail(str(exc))
+        if plan.records:  # a server of the test's own, forwarding; the file is written after it
+            fast = options.fast if options.fast is not None else request.config.getoption("mockserver_fast")
+            with plan.record(options, fast) as handle:
+                request.node.stash.setdefault(_HANDLES, []).append((handle, options.strict))
+                yield handle
+            return
     request.node.stash.setdefault(_HANDLES, []).append((mockserver_session, options.strict))
     try:
         with _plainly():

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .delays import Delay
+from .faults import Fault
 from .templating import Context, JsonTemplate, Template
 
 __all__ = ["Plan", "Responder"]
@@ -35,6 +36,7 @@ class Plan:
     etag: str | None = None  # of the static body, for conditional requests and ranges
     last_modified: float = 0.0  # when the scenario was loaded: the resource's Last-Modified
     validators: tuple[tuple[str, str], ...] = ()  # ETag, Last-Modified, Accept-Ranges of a static 200
+    fault: Fault | None = None  # a sequence item's own fault ("reset, reset, then 429"): wins over the rule's
 
     @property
     def templated(self) -> bool:

@@ -13,7 +13,10 @@ from .deadline import Deadline
 from .errors import Problem
 from .faults import Fault
 from .matching import RequestMatcher
+from .resources import Collection, Operation
 from .responses import Plan, Responder
+from .state import StateChange
+from .streams import Stream
 from .templating import Template
 
 __all__ = ["Branch", "Proxy", "Rule", "RuntimeFault", "Scenario", "WebSocketStep"]
@@ -38,6 +41,9 @@ class WebSocketStep:
     echo: int | None = None
     close: int | None = None
     delay: float | None = None
+    abort: bool | None = None  # faults: no close frame (FIN), a TCP RST, a reserved-opcode frame
+    reset: bool | None = None
+    malformed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,7 @@ class Rule:
     state: str | Template = "default"
     requires_state: tuple[str, ...] | None = None
     sets_state: str | None = None
+    state_change: StateChange | None = None  # sets_state's own later change ("rebooting for 10 s")
     deadline: Deadline | None = None
     seed: int | None = None
     source: str = ""
@@ -88,6 +95,10 @@ class Rule:
     content_types: tuple[str, ...] | None = None
     websocket: tuple[WebSocketStep, ...] | None = None
     proxy: Proxy | None = None  # forward instead of answering (wire/proxy.py)
+    resource: Operation | None = None  # an operation on a collection (resources.py)
+    key_source: str = ""  # file:line of key:, for the 500 when it fails on a request
+    state_source: str = ""  # file:line of a templated state:
+    stream: Stream | None = None  # a streaming answer (streams.py)
     arrivals_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -115,6 +126,7 @@ class Scenario:
     applies_to_at: tuple[int | None, int | None] = (None, None)
     proxy_unmatched: Proxy | None = None  # forward requests that match no rule
     tls_hosts: tuple[tuple[str, str], ...] = ()  # SNI host name -> TLS certificate fault
+    resources: tuple[Collection, ...] = ()  # declared collections (resources.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,6 +267,16 @@ ENV.globals.clear()
 ENV.globals["range"] = safe_range
 
 
+def _merge(base: Any, extra: Any) -> Any:
+    """``item | merge({'status': '200'})``: a copy of a mapping with keys replaced (resources)."""
+    if not isinstance(base, Mapping) or not isinstance(extra, Mapping):
+        raise TypeError("merge: expected two mappings, as in item | merge({'status': '200'})")
+    return {**base, **extra}
+
+
+ENV.filters["merge"] = _merge
+
+
 def _namespace(ctx: Context) -> dict[str, Any]:
     req = ctx.request
     query = _Values(req.query)

@@ -4,7 +4,9 @@ import argparse
 import asyncio
 import importlib
 import itertools
+import json
 import secrets
+from pathlib import Path
 
 from aiohttp import web
 
@@ -43,6 +45,19 @@ async def cluster(request: web.Request) -> web.Response:
     )
 
 
+ITEMS = json.loads((Path(__file__).parent.parent / "scenarios" / "items.json").read_text())
+
+
+async def items(request: web.Request) -> web.Response:
+    """Case 10's route: a page of the 1,000 items bench/scenarios/resources.yaml lists."""
+    query = request.query
+    limit, offset = int(query.get("limit", 10)), int(query.get("offset", 0))
+    return web.json_response(
+        {"total": len(ITEMS), "items": ITEMS[offset:offset + limit]},
+        headers={"X-Request-Id": f"{PREFIX}{next(ids):012x}"},
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -52,5 +67,5 @@ if __name__ == "__main__":
         importlib.import_module("uvloop").install()  # installed by bench/run.py --uvloop
     app = web.Application()
     app.add_routes([web.get("/v1.0/proj/clusters", clusters), web.get("/slow", slow),
-                    web.get("/v1.0/proj/clusters/{id}", cluster)])
+                    web.get("/v1.0/proj/clusters/{id}", cluster), web.get("/v1.0/proj/items", items)])
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)

@@ -6,7 +6,9 @@ metrics, the watcher's status and the API's routes, and is what ``mockserver.Moc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..control.api import PREFIX, ControlApi, ControlSettings
 from ..control.metrics import Metrics
@@ -14,6 +16,8 @@ from ..wire.server import Mount, ScenarioSource, WireServer
 
 if TYPE_CHECKING:
     from ..dashboard.routes import Dashboard
+    from ..record.build import RecordOptions
+    from ..record.live import LiveRecording
 
 __all__ = ["MockServer", "ScenarioSource"]
 
@@ -34,6 +38,19 @@ class MockServer(WireServer):
         self.metrics = Metrics()
         self.exchange_hooks.append(self.metrics.observe)
         self._control: ControlApi | None = None
+        self.recording: LiveRecording | None = None  # start_recording(); GET /__mock/recording
+
+    def start_recording(self, out: str | Path, options: RecordOptions | None = None,
+                        keep: Sequence[dict[str, Any]] = ()) -> LiveRecording:
+        """Record every proxied exchange into a scenario written to *out* (``recording.save()``,
+        or ``POST /__mock/recording/save``); from now on the journal keeps requests redacted."""
+        from ..record.live import LiveRecording
+
+        recording = LiveRecording(out, options, keep)
+        self.add_proxy_observer(recording.observe)
+        self.journal.scrub = recording.scrub
+        self.recording = recording
+        return recording
 
     def now(self) -> float:
         """The mock clock's reading (what POST /__mock/clock/advance answers)."""

@@ -14,12 +14,13 @@ import hmac
 import itertools
 import json
 import logging
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from aiohttp import web
 
@@ -31,6 +32,9 @@ from ..scenario import MAX_SCENARIO_BYTES, Scenario, duplicate_names, load_docum
 from ..scenario.source import Document, parse_document
 from .metrics import CONTENT_TYPE
 
+if TYPE_CHECKING:
+    from ..record.live import LiveRecording
+
 __all__ = ["ERRORS", "PREFIX", "ROUTES", "ApiError", "ControlApi", "ControlSettings", "ControlTarget",
            "RouteSpec",
            "openapi_document"]
@@ -41,6 +45,13 @@ PREFIX = "/__mock"
 #: the largest control-API body: a scenario's limit (the serving port's --max-body is far larger)
 MAX_CONTROL_BODY = MAX_SCENARIO_BYTES
 MAX_SNAPSHOTS = 64  # kept scenario snapshots; the oldest goes first
+# one control plane (wire/redis_control.py, which names the same header): a call replayed from
+# another replica, applied here and not sent on; a replayed snapshot keeps the caller's id
+REPLAYED = "X-Mock-Replayed"
+SNAPSHOT_ID = "X-Mock-Snapshot-Id"
+# what Redis already holds for every replica: calls on these (and on /resources/...) are not replayed
+_BODY = web.RequestKey("mockserver.control_body", bytes)  # the body a handler read, for the replay
+_SHARED_ALREADY = frozenset({"/journal", "/state", "/clock/advance"})
 BODY_SOURCE = "<body>"  # the "file" that problems in a request body are reported against
 log = logging.getLogger("mockserver.admin")
 
@@ -51,6 +62,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_found": (404, "no such control endpoint"),
     "unknown_scenario": (404, "no scenario is loaded under that name"),
     "unknown_fault": (404, "no runtime fault has that name"),
+    "unknown_collection": (404, "no loaded scenario declares a collection of that name"),
     "unknown_snapshot": (404, "no snapshot has that id (restored already, or one of the oldest dropped)"),
     "method_not_allowed": (405, "the endpoint exists but not with this method"),
     "payload_too_large": (413, "the request body is too large"),
@@ -58,6 +70,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_fault": (422, "the fault spec is not valid; nothing was changed"),
     "internal_error": (500, "the control API failed; this is a bug in mockserver"),
     "state_unavailable": (503, "the state backend (--state) could not be reached; nothing was changed there"),
+    "not_recording": (409, "this server is not recording (start it with `mockserver record`)"),
+    "save_failed": (507, "the recording could not be written to its file; what was captured is kept"),
 }
 
 
@@ -100,6 +114,10 @@ class ControlTarget(Controls, Protocol):
     reload_error: str | None  # the file watcher's last problem (control/reload.py), or None
     shared_state: StateBackend | None  # --state redis://...: what every replica shares, or None
     backend: StateBackend  # where the state lives (memory, or shared_state); health asks it
+
+    async def resources_async(self, name: str, session: str = "") -> list[dict[str, Any]]: ...
+    async def set_resources_async(self, name: str, items: list[Any],
+                                  session: str = "") -> list[dict[str, Any]]: ...
 
     @property
     def scenarios(self) -> tuple[Scenario, ...]: ...
@@ -146,7 +164,8 @@ class ControlApi:
                 if found is None:
                     continue
                 if route.method == request.method:
-                    return await route.handler(request, found.groupdict())
+                    response = await route.handler(request, found.groupdict())
+                    return await self._replicate(request, path, response)
                 allowed.append(route.method)
             if allowed:
                 raise ApiError("method_not_allowed",
@@ -165,6 +184,23 @@ class ControlApi:
         except Exception as exc:
             log.exception("control API failed on %s %s", request.method, request.path)
             return ApiError("internal_error", f"{type(exc).__name__}: {exc}").response()
+
+    async def _replicate(self, request: web.BaseRequest, path: str,
+                         response: web.StreamResponse) -> web.StreamResponse:
+        """With --state redis://, replay a call that changed this replica on every other one and
+        wait for them (wire/redis_control.py; docs/scale-out.md). Calls on what Redis already holds
+        for all (the journal, named states, the clock) and reads are not replayed."""
+        replicator = getattr(self.server, "replicator", None)
+        if (replicator is None or request.method in ("GET", "HEAD") or REPLAYED in request.headers
+                or response.status >= 300 or path in _SHARED_ALREADY
+                or path.startswith(("/ui", "/resources/"))):
+            return response
+        headers = {"Content-Type": request.headers.get("Content-Type", "application/json")}
+        if path == "/snapshots" and isinstance(response, web.Response) and isinstance(response.body, bytes):
+            headers[SNAPSHOT_ID] = json.loads(response.body)["snapshot"]  # the same id on every replica
+        response.headers["X-Mock-Replicas"] = await replicator.publish(
+            request.method, request.path_qs, request.get(_BODY, b""), headers)
+        return response
 
     @property
     def _body_limit(self) -> int:
@@ -202,6 +238,7 @@ class ControlApi:
             "status": "ok", "scenarios": len(scenarios), "rules": sum(len(s.rules) for s in scenarios),
             "reload_error": self.server.reload_error,
             "state": await self.server.backend.healthy(),
+            "pid": os.getpid(),  # which process answered: one of `serve --workers N`'s, or a replica's
         })
 
     async def list_scenarios(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
@@ -249,7 +286,8 @@ class ControlApi:
     async def take_snapshot(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         """Remember the scenarios served now (compiled, body files and all) under a new id."""
         scenarios = self.server.scenarios
-        snapshot = f"s{next(self._snapshot_ids)}"
+        snapshot = request.headers.get(SNAPSHOT_ID, "") if REPLAYED in request.headers else ""
+        snapshot = snapshot or f"s{next(self._snapshot_ids)}"
         self._snapshots[snapshot] = scenarios
         while len(self._snapshots) > MAX_SNAPSHOTS:  # a client that died never restores its own
             self._snapshots.popitem(last=False)
@@ -293,8 +331,16 @@ class ControlApi:
         query = _query(request, {"session"})
         session = query.get("session")
         self.server.reset(session)
-        await self._shared(lambda b: b.reset(session, clock=session is None))
+        if REPLAYED not in request.headers:  # the replica that took the call reset Redis already
+            await self._shared(lambda b: b.reset(session, clock=session is None))
+        await self._journal_sent()
         return web.json_response({"reset": True, "session": session})
+
+    async def _journal_sent(self) -> None:
+        """With a shared journal, return once its clear marker is in Redis (docs/scale-out.md)."""
+        shared = getattr(self.server, "shared_journal", None)
+        if shared is not None:
+            await shared.settle()
 
     async def _shared(self, call: Callable[[StateBackend], Awaitable[_T]]) -> _T | None:
         """Run *call* on the shared state backend (--state redis://...), if there is one."""
@@ -324,6 +370,30 @@ class ControlApi:
             self.server.set_state(body["name"], body["value"], session)
         await self._shared(lambda b: b.set_state(body["name"], body["value"], session))
         return web.json_response({"states": await self._states(session)})
+
+    async def get_resources(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        session = _query(request, {"session"}).get("session", "")
+        try:
+            items = await self.server.resources_async(params["name"], session)
+        except KeyError as exc:
+            raise ApiError("unknown_collection", str(exc.args[0])) from None
+        except StateUnavailable as exc:
+            raise ApiError("state_unavailable", str(exc)) from None
+        return web.json_response({"name": params["name"], "session": session, "items": items})
+
+    async def put_resources(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        body = await _json_object(request, self._body_limit, required={"items": list},
+                                  optional={"session": str})
+        session = body.get("session", "")
+        try:
+            items = await self.server.set_resources_async(params["name"], body["items"], session)
+        except KeyError as exc:
+            raise ApiError("unknown_collection", str(exc.args[0])) from None
+        except ValueError as exc:
+            raise ApiError("bad_request", str(exc)) from None
+        except StateUnavailable as exc:
+            raise ApiError("state_unavailable", str(exc)) from None
+        return web.json_response({"name": params["name"], "session": session, "items": items})
 
     async def get_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         valid = {"rule", "method", "path", "status", "session", "outcome", "fault", "header", "body",
@@ -359,7 +429,30 @@ class ControlApi:
 
     async def delete_journal(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         self.server.clear_journal()
+        await self._journal_sent()
         return web.json_response({"cleared": True})
+
+    # --- recording (mockserver record, docs/recording.md) ------------------------------------------
+
+    def _recording(self) -> LiveRecording:
+        recording = getattr(self.server, "recording", None)
+        if recording is None:
+            raise ApiError("not_recording", "this server is not recording: start it with "
+                           "`mockserver record --target URL --out FILE.yaml`")
+        return cast("LiveRecording", recording)
+
+    async def get_recording(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        return web.json_response(self._recording().summary(), dumps=_dumps)
+
+    async def save_recording(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
+        recording = self._recording()
+        try:
+            written = recording.save()
+        except OSError as exc:
+            raise ApiError("save_failed", f"{recording.out}: cannot write it ({exc.strerror or exc}); "
+                           "the captured exchanges are kept, and the next save tries again") from None
+        return web.json_response({"saved": str(recording.out), "files": [str(p) for p in written],
+                                  "exchanges": recording.saved})
 
     async def set_seed(self, request: web.BaseRequest, params: dict[str, str]) -> web.Response:
         body = await _json_object(request, self._body_limit, required={"seed": (int, type(None))})
@@ -432,7 +525,8 @@ async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
             raise ApiError("payload_too_large",
                            f"found more than {limit} bytes; expected a control-API body of at most {limit}")
         parts.append(chunk)
-    return b"".join(parts)
+    body = request[_BODY] = b"".join(parts)  # kept for the replay on the other replicas
+    return body
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -649,6 +743,16 @@ _SCHEMAS: dict[str, Any] = {
                                  "description": "how many entries match, before limit"}},
     },
     "Fault": {"type": "object", "description": "A runtime fault spec (see docs/control-api.md)."},
+    "Recording": {
+        "type": "object", "required": ["out", "exchanges", "saved", "rules", "warnings", "scenario"],
+        "properties": {"out": {"type": "string", "description": "the scenario file it is written to"},
+                       "exchanges": {"type": "integer", "minimum": 0, "description": "captured so far"},
+                       "saved": {"type": "integer", "minimum": 0,
+                                 "description": "exchanges in the file as last written"},
+                       "rules": {"type": "integer", "minimum": 0},
+                       "warnings": {"type": "array", "items": {"type": "string"}},
+                       "scenario": {"type": "object", "description": "the scenario as it would be written"}},
+    },
 }
 
 
@@ -679,6 +783,9 @@ class RouteSpec:
     open_with_public_health: bool = False  # --public-health leaves it open despite a token
 
 
+_RESOURCES = {"type": "object", "required": ["name", "session", "items"],
+              "properties": {"name": {"type": "string"}, "session": {"type": "string"},
+                             "items": {"type": "array", "items": {"type": "object"}}}}
 _SESSION = _param("session", {"type": "string"}, "a session (the X-Mock-Session header's value)")
 _SCENARIO_BODY = {"content": {
     _JSON: {"schema": _ref("Scenario")},
@@ -743,6 +850,17 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("PUT", "/state", ControlApi.put_state, "Set one named state",
               _ok("the session's states", _ref("States")), ("bad_request",),
               body=_content(_ref("StateUpdate"))),
+    RouteSpec("GET", "/resources/{name}", ControlApi.get_resources,
+              "A collection's items as a session sees them now (docs/resources.md)",
+              _ok("the items", _RESOURCES), ("bad_request", "unknown_collection"),
+              parameters=(_name("the collection's name"), _SESSION)),
+    RouteSpec("PUT", "/resources/{name}", ControlApi.put_resources,
+              "Replace a session's collection (a reset brings the seed back)",
+              _ok("the items now", _RESOURCES), ("bad_request", "unknown_collection"),
+              parameters=(_name("the collection's name"),),
+              body=_content({"type": "object", "required": ["items"], "additionalProperties": False,
+                             "properties": {"items": {"type": "array", "items": {"type": "object"}},
+                                            "session": {"type": "string"}}})),
     RouteSpec("GET", "/journal", ControlApi.get_journal, "Recorded exchanges, oldest first, filtered",
               _ok("entries", _ref("Journal")), ("bad_request",), parameters=(
                   _param("rule", {"type": "string"}, "rule id (scenario/rule) or bare rule name"),
@@ -763,6 +881,16 @@ ROUTES: tuple[RouteSpec, ...] = (
               )),
     RouteSpec("DELETE", "/journal", ControlApi.delete_journal, "Forget the journal", _ok("cleared", {
         "type": "object", "required": ["cleared"], "properties": {"cleared": {"const": True}}})),
+    RouteSpec("GET", "/recording", ControlApi.get_recording,
+              "While recording: where it is written, how many exchanges, the scenario so far",
+              _ok("the recording", _ref("Recording")), ("not_recording",)),
+    RouteSpec("POST", "/recording/save", ControlApi.save_recording,
+              "While recording: write the scenario (and side files) now; recording goes on",
+              _ok("written", {"type": "object", "required": ["saved", "files", "exchanges"],
+                              "properties": {"saved": {"type": "string"},
+                                             "files": {"type": "array", "items": {"type": "string"}},
+                                             "exchanges": {"type": "integer", "minimum": 0}}}),
+              ("not_recording", "save_failed")),
     RouteSpec("POST", "/seed", ControlApi.set_seed,
               "Reseed delays and chaos draws (null: the scenarios' own seeds)",
               _ok("the seed now", {"type": "object", "required": ["seed"],

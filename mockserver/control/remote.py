@@ -131,6 +131,16 @@ class RemoteMockServer:
     def set_state(self, name: str, value: str, session: str = "") -> None:
         self.call("PUT", "/state", {"name": name, "value": value, "session": session})
 
+    def resources(self, name: str, session: str = "") -> list[dict[str, Any]]:
+        found = self.call("GET", f"/resources/{urllib.parse.quote(name, safe='')}",
+                          params={"session": session})
+        return list(found["items"])
+
+    def set_resources(self, name: str, items: list[Any], session: str = "") -> list[dict[str, Any]]:
+        found = self.call("PUT", f"/resources/{urllib.parse.quote(name, safe='')}",
+                          {"items": items, "session": session})
+        return list(found["items"])
+
     def set_seed(self, seed: int | None) -> None:
         self.call("POST", "/seed", {"seed": seed})
 

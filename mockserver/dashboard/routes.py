@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import html
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -36,6 +37,8 @@ ASSETS = {
 }
 #: entries sent when a page connects (the page keeps at most 5,000; the journal holds 10,000)
 WINDOW = 2_000
+#: entries a stream compares with what it sent, to send again those the journal replaced
+TRACKED = 500
 #: a comment this often keeps the stream open through proxies
 HEARTBEAT = 15.0
 #: how often a quiet stream looks whether its page went away or the journal was cleared
@@ -170,9 +173,12 @@ class Dashboard:
     async def _stream(self, request: web.BaseRequest, response: web.StreamResponse,
                       changed: asyncio.Event) -> None:
         journal = self.server.journal
+        clears = journal.clears
         entries = journal.entries()[-WINDOW:]
         await self._send(response, entries, reset=True)
-        last = entries[-1] if entries else None
+        # what the page holds: the newest number sent, and the entries sent while still pending,
+        # whose finished versions (new objects, same number) are sent again as they come
+        sent = _Sent(entries)
         quiet = 0.0
         while not self._closing:
             with contextlib.suppress(TimeoutError):
@@ -182,10 +188,7 @@ class Dashboard:
                 return  # the page went away (aiohttp does not cancel handlers), or the server stops
             if not changed.is_set():
                 quiet += CHECK
-                if last is not None and not _holds(journal.entries(), last):
-                    await self._send(response, [], reset=True)  # cleared with nothing new
-                    last = None
-                elif quiet >= HEARTBEAT:
+                if quiet >= HEARTBEAT:
                     await response.write(b": ping\n\n")
                     quiet = 0.0
                 continue
@@ -193,15 +196,16 @@ class Dashboard:
             await asyncio.sleep(BATCH)
             changed.clear()
             entries = journal.entries()
-            if last is None:
-                fresh, reset = entries[-WINDOW:], False
-            else:
-                index = _index(entries, last)
-                fresh, reset = (entries[index + 1:], False) if index >= 0 else (entries[-WINDOW:], True)
-            if fresh or reset:
-                skipped = max(0, len(fresh) - MAX_BATCH) if not reset else 0
-                await self._send(response, fresh[skipped:], reset=reset, skipped=skipped)
-                last = fresh[-1] if fresh else None
+            if journal.clears != clears:  # cleared: the page starts over from what is there now
+                clears = journal.clears
+                entries = entries[-WINDOW:]
+                await self._send(response, entries, reset=True)
+                sent = _Sent(entries)
+                continue
+            fresh = sent.news(entries)
+            if fresh:
+                skipped = max(0, len(fresh) - MAX_BATCH)
+                await self._send(response, fresh[skipped:], reset=False, skipped=skipped)
 
     def close(self) -> None:
         """End every stream now, so that stopping the server does not wait for open pages."""
@@ -216,19 +220,38 @@ class Dashboard:
         await response.write(b"event: entries\ndata: " + data.encode() + b"\n\n")
 
 
-def _index(entries: list[Entry], last: Entry) -> int:
-    """Where *last* is in *entries* (searched from the end, where it usually is), or -1."""
-    for index in range(len(entries) - 1, -1, -1):
-        item = entries[index]
-        if item is last:
-            return index
-        if item.seq < last.seq:
-            return -1
-    return -1
+class _Sent:
+    """What one page was sent: the newest number, and the last TRACKED entries as sent. An entry
+    the journal replaced since (a pending exchange that finished, a client that left, a fault's
+    write plan noted) is a new object under the same number: it is sent again, and the page puts
+    it in the old one's place."""
 
+    def __init__(self, entries: list[Entry]) -> None:
+        self.last = 0
+        self.held: OrderedDict[int, Entry] = OrderedDict()
+        self._note(entries[-TRACKED:])
 
-def _holds(entries: list[Entry], last: Entry) -> bool:
-    return _index(entries, last) >= 0
+    def _note(self, entries: list[Entry]) -> None:
+        held = self.held
+        for entry in entries:
+            self.last = max(self.last, entry.seq)
+            held[entry.seq] = entry  # a number already held keeps its place: the oldest stays first
+        while len(held) > TRACKED:
+            held.popitem(last=False)
+
+    def news(self, entries: list[Entry]) -> list[Entry]:
+        """New numbers, and replaced entries among those tracked (searched from the end)."""
+        held = self.held
+        stop = next(iter(held), self.last + 1)
+        found = []
+        for entry in reversed(entries):
+            if entry.seq < stop:
+                break
+            if entry.seq > self.last or held.get(entry.seq, entry) is not entry:
+                found.append(entry)
+        found.reverse()
+        self._note(found)
+        return found
 
 
 def openapi_paths(operation: Callable[..., dict[str, Any]], ok: Callable[..., dict[str, Any]],

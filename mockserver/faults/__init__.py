@@ -8,13 +8,13 @@ docs table read: adding a fault is one new module here (plus its test), imported
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import fields
+from collections.abc import Mapping, Sequence
+from dataclasses import field, fields
 from email.utils import formatdate
-from typing import ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-__all__ = ["FAULTS", "Exchange", "Fault", "fault_fields", "fault_table_markdown", "head", "register",
-           "seeded_bytes"]
+__all__ = ["FAULTS", "Exchange", "Fault", "SpecProblem", "fault_fields", "fault_table_markdown", "head",
+           "register", "seeded_bytes", "spec"]
 
 
 class Exchange(Protocol):
@@ -72,17 +72,39 @@ class Exchange(Protocol):
         """Close the connection, with no answer, as soon as the next request's bytes arrive."""
 
 
+def spec(default: Any, doc: str, *, duration: bool = False, ge: float | None = None,
+         gt: float | None = None, lt: float | None = None) -> Any:
+    """A fault's spec field: its default, what it means and its bounds, which the scenario schema
+    reads (scenario/schema.py builds FaultSpec from these), so a fault's spec lives in its class."""
+    return field(default=default, metadata={"doc": doc, "duration": duration, "ge": ge, "gt": gt, "lt": lt})
+
+
+# what a spec lacks, for the schema's error: (the fields given, when they conflict; None when one is
+# simply missing) and what would be valid
+SpecProblem = tuple[list[str] | None, str]
+
+
 class Fault:
     """Base of every fault: subclasses are frozen dataclasses; their fields are the spec."""
 
     __slots__ = ()
 
     name: ClassVar[str]
+    # a field the spec must give, and the error's "expected" when it does not
+    required: ClassVar[tuple[str, str] | None] = None
     sends_status: ClassVar[bool] = True  # False: the client sees no status line (journal: no status)
     by_header: ClassVar[bool] = True  # whether X-Mock-Fault (header control) may ask for it
     spec_doc: ClassVar[str] = ""  # the docs table's first column, e.g. "`reset` (`after:`)"
     wire_doc: ClassVar[str] = ""  # the docs table: what goes over the wire
     clients_doc: ClassVar[str] = ""  # the docs table: what clients see
+
+    @classmethod
+    def spec_problem(cls, given: Mapping[str, object]) -> SpecProblem | None:
+        """What is wrong with a spec giving *given* (the fields set), beyond each field's own bounds;
+        a fault whose fields depend on each other overrides it."""
+        if cls.required is not None and cls.required[0] not in given:
+            return None, cls.required[1]
+        return None
 
     @property
     def type(self) -> str:

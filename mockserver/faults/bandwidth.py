@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, SpecProblem, register, spec
 from .pacing import raw_answer, send_plan
 
 
@@ -20,8 +21,14 @@ class Bandwidth(Fault):
                 "request body at that rate (a rule's own `fault:`, decided from the request head)")
     clients_doc = "slow downloads; read timeouts when a client's timeout is per read and rate is low"
 
-    rate: float | None = None
-    upstream: float | None = None
+    rate: float | None = spec(None, "the answer at this many bytes per second", gt=0)
+    upstream: float | None = spec(None, "the request body read at this B/s", gt=0)
+
+    @classmethod
+    def spec_problem(cls, given: Mapping[str, object]) -> SpecProblem | None:
+        if "rate" not in given and "upstream" not in given:
+            return None, "rate (the answer's bytes per second), upstream (the request body's), or both"
+        return None
 
     def detail(self) -> str:
         down = f"{self.rate:g} B/s" if self.rate else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 
 
 @register
@@ -17,7 +17,7 @@ class Close(Fault):
     clients_doc = ("httpx `RemoteProtocolError`, aiohttp `ServerDisconnectedError`, http.client "
                    "`RemoteDisconnected`")
 
-    after: float = 0.0
+    after: float = spec(0.0, "wait this long first", duration=True)
 
     def detail(self) -> str:
         return f"after {self.after:g}s" if self.after else ""

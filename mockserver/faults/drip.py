@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, SpecProblem, register, spec
 
 
 @register
@@ -20,9 +21,15 @@ class Drip(Fault):
                 "at a time, the last byte at len(body)/R")
     clients_doc = "read timeouts between pieces"
 
-    chunks: int = 0
-    over: float = 0.0
-    rate: float | None = None
+    chunks: int = spec(0, "the body in this many pieces...", ge=1)
+    over: float = spec(0.0, "...spread over this long", duration=True)
+    rate: float | None = spec(None, "or this many bytes per second", gt=0)
+
+    @classmethod
+    def spec_problem(cls, given: Mapping[str, object]) -> SpecProblem | None:
+        if ("rate" not in given) == ("chunks" not in given and "over" not in given):
+            return [k for k in ("chunks", "over", "rate") if k in given], "either chunks with over, or rate"
+        return None
 
     def detail(self) -> str:
         return f"{self.rate:g} B/s" if self.rate else f"{self.chunks} chunks over {self.over:g}s"

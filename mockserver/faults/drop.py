@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 
 
 @register
@@ -16,7 +16,7 @@ class Drop(Fault):
     wire_doc = "waits, then FIN"
     clients_doc = "a read timeout or a disconnect, depending on the client's timeout"
 
-    after: float = 0.0
+    after: float = spec(0.0, "wait this long first", duration=True)
 
     def detail(self) -> str:
         return f"after {self.after:g}s"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 
 
 @register
@@ -16,7 +16,7 @@ class Garbage(Fault):
     wire_doc = "seeded random bytes, then FIN"
     clients_doc = "\"Bad status line\""
 
-    bytes: int | None = None  # None: 256
+    bytes: int | None = spec(None, "how many (default 256)", ge=0)
 
     def detail(self) -> str:
         return f"{self.bytes if self.bytes is not None else 256} bytes"

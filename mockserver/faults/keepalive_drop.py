@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 
 
 @register
 @dataclass(frozen=True, slots=True)
 class KeepaliveDrop(Fault):
     name = "keepalive_drop"
+    required = ("requests", "requests: after how many requests the connection is closed")
     by_header = False  # needs a count: a header asks for one request only
     spec_doc = "`keepalive_drop` (`requests:`)"
     wire_doc = "after N answers on a connection it is closed, silently"
     clients_doc = "the next request on a reused connection fails"
 
-    requests: int = 1
+    requests: int = spec(1, "close after this many", ge=1)
 
     def detail(self) -> str:
         return f"after {self.requests} requests"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 from .pacing import raw_answer, rng, send_plan, summary
 
 
@@ -14,15 +14,16 @@ from .pacing import raw_answer, rng, send_plan, summary
 @dataclass(frozen=True, slots=True)
 class Latency(Fault):
     name = "latency"
+    required = ("delay", "delay: the wait before each chunk")
     by_header = False  # needs a delay: X-Mock-Delay delays the whole answer instead
     spec_doc = "`latency` (`delay:`, `jitter:`, `chunk_size:`)"
     wire_doc = ("the answer in `chunk_size`-byte chunks (head included), each after `delay` plus a "
                 "seeded draw in [-jitter, +jitter] (never below 0), then FIN")
     clients_doc = "slow first byte and slow reads; the same pauses for the same seed"
 
-    delay: float = 0.1
-    jitter: float = 0.0
-    chunk_size: int = 1024
+    delay: float = spec(0.1, "the wait before each chunk", duration=True)
+    jitter: float = spec(0.0, "each chunk's delay varies by up to this", duration=True)
+    chunk_size: int = spec(1024, "bytes per chunk", ge=1)
 
     def detail(self) -> str:
         jitter = f" ± {self.jitter:g}s" if self.jitter else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 from .pacing import raw_answer
 
 
@@ -13,6 +13,7 @@ from .pacing import raw_answer
 @dataclass(frozen=True, slots=True)
 class LimitData(Fault):
     name = "limit_data"
+    required = ("bytes", "bytes: how many bytes of the answer, head included, before FIN")
     by_header = False  # needs a byte count
     spec_doc = "`limit_data` (`bytes:`)"
     wire_doc = ("the first `bytes` bytes of the answer, counting the status line and headers "
@@ -20,7 +21,7 @@ class LimitData(Fault):
     clients_doc = ("inside the head: http.client `RemoteDisconnected`, httpx `RemoteProtocolError`; "
                    "inside the body: `IncompleteRead`, aiohttp `ClientPayloadError`")
 
-    bytes: int = 0
+    bytes: int = spec(0, "bytes of the answer, head included, before FIN", ge=0)
 
     def detail(self) -> str:
         return f"close after {self.bytes} bytes"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 
 
 @register
@@ -16,7 +16,7 @@ class Reset(Fault):
     wire_doc = "a real TCP RST (SO_LINGER 0), no bytes"
     clients_doc = "requests `ConnectionError` (reset by peer), aiohttp `ClientOSError` 104, httpx `ReadError`"
 
-    after: float = 0.0
+    after: float = spec(0.0, "wait this long first", duration=True)
 
     def detail(self) -> str:
         return f"after {self.after:g}s" if self.after else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 from .pacing import raw_answer, rng, send_plan, summary
 
 
@@ -20,9 +20,9 @@ class Slicer(Fault):
                 "at least 1) with `interval` between them, then FIN")
     clients_doc = "a correct answer in many small reads; the same write sizes for the same seed"
 
-    chunk_size: int = 8
-    variation: int = 0
-    interval: float = 0.001
+    chunk_size: int = spec(8, "bytes per write", ge=1)
+    variation: int = spec(0, "each write's size varies by up to this", ge=0)
+    interval: float = spec(0.001, "wait between writes", duration=True)
 
     def detail(self) -> str:
         variation = f" ± {self.variation}" if self.variation else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 from .pacing import raw_answer
 
 
@@ -13,13 +13,14 @@ from .pacing import raw_answer
 @dataclass(frozen=True, slots=True)
 class SlowClose(Fault):
     name = "slow_close"
+    required = ("delay", "delay: how long the FIN waits after the answer")
     by_header = False  # needs a delay
     spec_doc = "`slow_close` (`delay:`)"
     wire_doc = "the whole answer with `Connection: close`, then the FIN only after `delay`"
     clients_doc = ("clients that frame by `Content-Length` finish at once; one reading to end of "
                    "stream waits `delay`")
 
-    delay: float = 1.0
+    delay: float = spec(1.0, "how long the FIN waits after the answer", duration=True)
 
     def detail(self) -> str:
         return f"FIN after {self.delay:g}s"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, head, register
+from . import Exchange, Fault, head, register, spec
 
 
 @register
@@ -15,9 +15,9 @@ class SlowHeaders(Fault):
     wire_doc = "nothing for `delay`, then the status line and headers trickled"
     clients_doc = "header/first-byte timeouts"
 
-    delay: float = 0.0
-    interval: float = 0.1
-    chunk_size: int = 16
+    delay: float = spec(0.0, "wait before the status line", duration=True)
+    interval: float = spec(0.1, "wait between header pieces", duration=True)
+    chunk_size: int = spec(16, "bytes per header piece", ge=1)
 
     def detail(self) -> str:
         return f"{self.delay:g}s, then {self.chunk_size} B every {self.interval:g}s"

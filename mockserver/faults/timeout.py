@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, register
+from . import Exchange, Fault, register, spec
 
 
 @register
@@ -20,7 +20,7 @@ class Timeout(Fault):
     clients_doc = ("a read timeout when the client's is shorter than `after`, else http.client "
                    "`RemoteDisconnected`, httpx `RemoteProtocolError`, aiohttp `ServerDisconnectedError`")
 
-    after: float = 0.0
+    after: float = spec(0.0, "wait this long first", duration=True)
 
     def detail(self) -> str:
         return f"close after {self.after:g}s" if self.after else "never answer"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Exchange, Fault, head, register
+from . import Exchange, Fault, head, register, spec
 
 
 @register
@@ -15,8 +15,8 @@ class Truncate(Fault):
     wire_doc = "full `Content-Length`, part of the body, then FIN"
     clients_doc = "aiohttp `ClientPayloadError`, http.client `IncompleteRead`"
 
-    bytes: int | None = None
-    fraction: float = 0.5
+    bytes: int | None = spec(None, "body bytes sent", ge=0)
+    fraction: float = spec(0.5, "share of the body sent", ge=0, lt=1)
 
     def detail(self) -> str:
         return f"{self.bytes} bytes" if self.bytes is not None else f"{self.fraction:.0%} of the body"

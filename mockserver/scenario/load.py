@@ -20,6 +20,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from .. import catalogue
@@ -28,6 +29,7 @@ from ..deadline import Deadline
 from ..delays import Delay, FixedDelay, LogNormalDelay, UniformDelay
 from ..errors import Problem, ScenarioError
 from ..faults import FAULTS, Fault, fault_fields
+from ..faults.streams import STREAM_FAULTS, StreamFault
 from ..matching import (
     BodyMatcher,
     JsonMatcher,
@@ -38,12 +40,16 @@ from ..matching import (
     query_matcher,
 )
 from ..packs import BUILTIN_DIR, SCENARIO_SUFFIXES, resolve
+from ..resources import Collection, Operation, Paging, Stage
 from ..responses import Plan, Responder
 from ..rules import Branch, Proxy, Rule, RuntimeFault, Scenario, WebSocketStep
 from ..signature import SignatureMatcher, expand_env
+from ..state import StateChange
+from ..streams import Stream, StreamEvent
 from ..templating import JsonTemplate, Template, TemplateSyntaxError, has_template
 from .schema import (
     BranchSpec,
+    CollectionSpec,
     ConcurrencySpec,
     ConditionSpec,
     DeadlineSpec,
@@ -54,9 +60,12 @@ from .schema import (
     PlanSpec,
     ProxySpec,
     RateLimitSpec,
+    ResourceOpSpec,
     RuleSpec,
     RuntimeFaultSpec,
     ScenarioSpec,
+    StateChangeSpec,
+    StreamSpec,
     show,
 )
 from .source import Document, PathKey, parse_document
@@ -298,6 +307,10 @@ class _Compiler:
         self.warnings: list[Problem] = []
         self.quiet: frozenset[str] = frozenset()
         self.params: frozenset[str] | None = None  # the current rule's path parameters
+        self.collections: dict[str, Collection] = {}
+        self.overlay = False
+        # each path template parsed once per load, shared by the rule's reads check and its matcher
+        self.templates: dict[str, PathTemplate] = {}
         self.loaded_at = float(int(time.time()))  # Last-Modified of what this scenario serves
 
     def fail(self, path: PathKey, message: str) -> None:
@@ -312,6 +325,10 @@ class _Compiler:
 
     def scenario(self, spec: ScenarioSpec) -> Scenario:
         self.quiet = frozenset(spec.quiet)
+        # a scenario that declares no collections may use another's (an overlay on a pack)
+        self.overlay = bool(spec.applies_to) or not spec.resources
+        self.collections = {name: self.collection(name, c, ("resources", name))
+                            for name, c in spec.resources.items()}
         rules: list[Rule] = []
         names: dict[str, int] = {}
         for index, rule_spec in enumerate(spec.rules):
@@ -343,7 +360,81 @@ class _Compiler:
                         tuple(spec.applies_to or ()), tuple(self.warnings), self.quiet,
                         self.doc.position(("applies_to",)),
                         self.proxy(spec.proxy_unmatched, ("proxy_unmatched",)),
-                        tuple((h.lower(), f) for h, f in spec.tls.hosts.items()) if spec.tls else ())
+                        tuple((h.lower(), f) for h, f in spec.tls.hosts.items()) if spec.tls else (),
+                        tuple(self.collections.values()))
+
+    def collection(self, name: str, spec: CollectionSpec, path: PathKey) -> Collection:
+        """A declared collection with its seed items (inline or from a file), ids checked."""
+        items: Any = spec.seed or []
+        if spec.seed_file is not None:
+            data = self.read_file(spec.seed_file, (*path, "seed_file"))
+            try:
+                items = yaml.safe_load(data) if data else []
+            except yaml.YAMLError as exc:
+                self.fail((*path, "seed_file"), f"found {spec.seed_file!r} unreadable as JSON or YAML "
+                                                f"({exc}); expected a list of objects")
+                items = []
+        if not isinstance(items, list):
+            self.fail((*path, "seed_file"), f"found {show(items)}; expected a list of objects")
+            items = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            where = (*path, "seed", index) if spec.seed is not None else (*path, "seed_file")
+            if not isinstance(item, dict) or item.get(spec.id_field) in (None, ""):
+                self.fail(where, f"found {show(item)} as item {index}; expected an object with "
+                                 f"its {spec.id_field!r}")
+                continue
+            key = str(item[spec.id_field])
+            if key in seen:
+                self.fail(where, f"found {spec.id_field} {key!r} again (item {index}); expected unique ids")
+            seen.add(key)
+        return Collection(name, spec.id_field, spec.ids, tuple(i for i in items if isinstance(i, dict)),
+                          tuple(spec.unique), spec.insert)
+
+    def resource(self, spec: ResourceOpSpec | None, defaults: Mapping[str, Any],
+                 path: PathKey) -> Operation | None:
+        """A rule's operation, its templates compiled (errors at file:line:col)."""
+        if spec is None:
+            return None
+        if spec.collection not in self.collections and not self.overlay:
+            declared = ", ".join(sorted(self.collections)) or "none are declared (resources: ...)"
+            self.fail((*path, "collection"), f"found {spec.collection!r}; expected a collection declared "
+                                             f"under resources: {declared}")
+
+        def text(value: Any, where: PathKey) -> Template | Any:
+            if isinstance(value, str) and has_template(value):
+                return self.text_template(value, where)
+            return value
+
+        def document(value: Any, where: PathKey) -> JsonTemplate | Any:
+            if value is None:
+                return None
+            found = self.json_template(value, where)
+            return found if found is not None else value
+
+        paging = None
+        if spec.page is not None:
+            page = spec.page
+            style = "page" if ("page" in page.model_fields_set or "size" in page.model_fields_set) \
+                else "offset"
+            start, size = (page.page, page.size) if style == "page" else (page.offset, page.limit)
+            starts = text(start, (*path, "page", style))
+            sizes = text(size, (*path, "page", "size" if style == "page" else "limit"))
+            paging = Paging(style, starts if isinstance(starts, Template) else _literal(starts),
+                            sizes if isinstance(sizes, Template) else _literal(sizes),
+                            page.base, page.default, page.max)
+        stages = tuple(Stage(stage.after, document(stage.set, (*path, "lifecycle", i, "set")), stage.gone)
+                       for i, stage in enumerate(spec.lifecycle))
+        ident = text(spec.id, (*path, "id"))
+        return Operation(
+            spec.collection, spec.action,
+            ident if isinstance(ident, Template) or ident is None else _literal(str(ident)),
+            document(spec.item, (*path, "item")),
+            tuple((name, text(value, (*path, "filter", name))) for name, value in spec.filter.items()),
+            text(spec.sort, (*path, "sort")), paging, stages,
+            self.plan(spec.missing, defaults, None, (*path, "missing")) if spec.missing else None,
+            self.plan(spec.conflict, defaults, None, (*path, "conflict")) if spec.conflict else None,
+            self.where(path))
 
     def proxy(self, spec: bool | str | ProxySpec | None, path: PathKey) -> Proxy | None:
         """A forwarding target; a CA bundle is named relative to the scenario's folder."""
@@ -401,9 +492,16 @@ class _Compiler:
             start = phase.until
         return Timeline(tuple(phases))
 
+    def template(self, text: str) -> PathTemplate:
+        """The compiled template of *text* (validated already), the same object within one load."""
+        known = self.templates.get(text)
+        if known is None:
+            known = self.templates[text] = PathTemplate.compile(text)
+        return known
+
     def rule(self, scenario: ScenarioSpec, spec: RuleSpec, name: str, path: PathKey) -> Rule | None:
         if isinstance(spec.match.path, str):
-            self.params = frozenset(PathTemplate.compile(spec.match.path).names)
+            self.params = frozenset(self.template(spec.match.path).names)
         elif spec.match.path is not None:
             self.params = frozenset(re.compile(spec.match.path.regex).groupindex)
         else:
@@ -437,12 +535,17 @@ class _Compiler:
             key=key, state=state,
             requires_state=((spec.requires_state,) if isinstance(spec.requires_state, str)
                             else tuple(spec.requires_state) if spec.requires_state is not None else None),
-            sets_state=spec.sets_state,
+            sets_state=(spec.sets_state.to if isinstance(spec.sets_state, StateChangeSpec)
+                        else spec.sets_state),
+            state_change=(StateChange(spec.sets_state.for_, spec.sets_state.reads, spec.sets_state.then)
+                          if isinstance(spec.sets_state, StateChangeSpec) else None),
+            key_source=self.where((*path, "key")) if spec.key is not None else "",
+            state_source=self.where((*path, "state")) if not isinstance(state, str) else "",
             deadline=_deadline(deadline_spec), seed=scenario.seed, source=self.where(path),
             fault=self.fault(spec.fault), mix=self.mix(spec.mix, defaults, (*path, "mix")),
             rate_limit=_rate_limit(spec.rate_limit), concurrency=_concurrency(spec.concurrency),
             expect=(self.plan(spec.expect, defaults.headers, None, (*path, "expect"))
-                    if spec.expect is not None else None),
+                    if spec.expect is not None and self._no_fault(spec.expect, (*path, "expect")) else None),
             max_body=spec.max_body if isinstance(spec.max_body, int) or spec.max_body is None
             else spec.max_body.size,
             max_body_retry_after=None if isinstance(spec.max_body, int) or spec.max_body is None
@@ -452,7 +555,34 @@ class _Compiler:
                            if spec.content_types is not None else None),
             websocket=(tuple(WebSocketStep(**{k: v for k, v in step.model_dump().items() if v is not None})
                              for step in spec.websocket) if spec.websocket is not None else None),
-            proxy=self.proxy(spec.proxy, (*path, "proxy")))
+            proxy=self.proxy(spec.proxy, (*path, "proxy")),
+            resource=self.resource(spec.resource, defaults.headers, (*path, "resource")),
+            stream=self.stream(spec.stream, (*path, "stream")) if spec.stream is not None else None)
+
+    def _no_fault(self, spec: PlanSpec, path: PathKey) -> bool:
+        """An interim answer (expect) has no connection of its own to break: refuse a fault there."""
+        if spec.fault is not None:
+            self.fail((*path, "fault"), "found a fault on the answer to Expect: 100-continue; expected none "
+                                        "(a fault belongs in respond, a sequence item or then)")
+        return True
+
+    def stream(self, spec: StreamSpec, path: PathKey) -> Stream:
+        """A rule's stream: its events' templates compiled (and checked) once, its fault typed."""
+        events = []
+        for index, event in enumerate(spec.events):
+            epath: PathKey = (*path, "events", index)
+            data = self.text_template(event.data, (*epath, "data")) if event.data is not None else None
+            retry = None if event.retry is None else round(event.retry * 1000)
+            events.append(StreamEvent(
+                data=data, json_value=event.json_,
+                json_template=self.json_template(event.json_, (*epath, "json")) if event.json_ is not None
+                else None, event=event.event, id=event.id, retry=retry, comment=event.comment))
+        fault: StreamFault | None = None
+        if spec.fault is not None:
+            values = {k: v for k in (f.name for f in dataclasses.fields(STREAM_FAULTS[spec.fault.type]))  # type: ignore[arg-type]
+                      if (v := getattr(spec.fault, k)) is not None}
+            fault = STREAM_FAULTS[spec.fault.type](**values)
+        return Stream(spec.format, tuple(events), spec.interval, spec.jitter, fault, spec.content_type)
 
     def matcher(self, spec: MatchSpec, path: PathKey) -> RequestMatcher:
         methods = None
@@ -463,7 +593,7 @@ class _Compiler:
             methods = frozenset(upper)
         pattern: PathTemplate | PathRegex | None = None
         if isinstance(spec.path, str):
-            pattern = PathTemplate.compile(spec.path)
+            pattern = self.template(spec.path)
         elif spec.path is not None:
             pattern = PathRegex(spec.path.regex)
         json_matcher = None
@@ -574,7 +704,7 @@ class _Compiler:
             header_templates=tuple(templated), body_template=body_template,
             delay=_delay(delay_spec), repeat=spec.repeat, source=self.where(path),
             retry_after_date=retry_after_date, break_protocol=spec.break_protocol, etag=etag,
-            last_modified=self.loaded_at, validators=validators)
+            last_modified=self.loaded_at, validators=validators, fault=self.fault(spec.fault))
 
     def text_template(self, text: str, path: PathKey) -> Template | None:
         try:
@@ -679,6 +809,11 @@ class _Compiler:
             self.fail(path, f"found {name!r} unreadable ({exc.strerror}); "
                             "expected a readable file next to the scenario")
             return b""
+
+
+def _literal(value: Any) -> Template | None:
+    """A fixed paging number or id, as a template that renders it (one path for both)."""
+    return None if value is None else Template("{{ " + json.dumps(value) + " }}")
 
 
 def _header_text(value: Any) -> str:

@@ -7,10 +7,11 @@ them or the raw dicts.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_type_hints
 
 from pydantic import (
     BaseModel,
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "PlanSpec",
     "RuleSpec",
     "ScenarioSpec",
+    "StateChangeSpec",
     "ValueMatchSpec",
 ]
 
@@ -348,6 +351,9 @@ class PlanSpec(StrictModel):
         None, description="Retry-After in whole seconds (rounded up), or {date: 30s} for an HTTP-date")
     break_protocol: bool = Field(
         False, description="allow what HTTP forbids (a body on 204/304, a bare 1xx as the final answer)")
+    fault: Fault | None = Field(
+        None, description="in a sequence: do this to the connection for this answer (reset, close, "
+                          "truncate, ...); docs/scenarios.md#sequences-with-faults")
 
     @field_validator("reason")
     @classmethod
@@ -385,45 +391,55 @@ else:
     FaultType = Literal[tuple(FAULTS)]
 
 
-class FaultSpec(StrictModel):
+class _FaultSpecBase(StrictModel):
     """Something done to the connection instead of (or while) answering normally."""
 
     type: FaultType
-    after: Duration | None = Field(None, description="reset/close/drop: wait this long first")
-    bytes: int | None = Field(None, ge=0, description="truncate: body bytes sent; garbage: how many")
-    fraction: float | None = Field(None, ge=0, lt=1, description="truncate: share of the body sent")
-    chunks: int | None = Field(None, ge=1, description="drip: the body in this many pieces...")
-    over: Duration | None = Field(None, description="drip: ...spread over this long")
-    rate: float | None = Field(None, gt=0, description="drip: or this many bytes per second")
-    delay: Duration | None = Field(None, description="slow_headers: wait before the status line")
-    interval: Duration | None = Field(None, description="slow_headers: wait between header pieces")
-    chunk_size: int | None = Field(None, ge=1, description="slow_headers: bytes per header piece")
-    requests: int | None = Field(None, ge=1, description="keepalive_drop: close after this many")
-    jitter: Duration | None = Field(None, description="latency: each chunk's delay varies by up to this")
-    variation: int | None = Field(None, ge=0, description="slicer: each write's size varies by up to this")
-    upstream: float | None = Field(None, gt=0, description="bandwidth: the request body read at this B/s")
 
     @model_validator(mode="after")
-    def _fields_fit_type(self) -> FaultSpec:
+    def _fields_fit_type(self) -> _FaultSpecBase:
         allowed = FAULT_FIELDS[self.type]
         for name in _FAULT_SPEC_FIELDS:
             if getattr(self, name) is not None and name not in allowed:
                 valid = ", ".join(allowed) or "no other fields"
                 raise _fail(name, f"only fields that apply to {self.type}: {valid}")
-        if self.type == "drip" and (self.rate is None) == (self.chunks is None and self.over is None):
-            raise _conflict([k for k in ("chunks", "over", "rate") if getattr(self, k) is not None],
-                            "either chunks with over, or rate")
-        if self.type == "keepalive_drop" and self.requests is None:
-            raise _fail(None, "requests: after how many requests the connection is closed")
-        # the byte-stream faults: the one field each cannot do without
-        if self.type == "bandwidth" and self.rate is None and self.upstream is None:
-            raise _fail(None, "rate (the answer's bytes per second), upstream (the request body's), or both")
-        needed = {"limit_data": ("bytes", "bytes: how many bytes of the answer, head included, before FIN"),
-                  "latency": ("delay", "delay: the wait before each chunk"),
-                  "slow_close": ("delay", "delay: how long the FIN waits after the answer")}.get(self.type)
-        if needed is not None and getattr(self, needed[0]) is None:
-            raise _fail(None, needed[1])
+        given = {name: value for name in allowed if (value := getattr(self, name)) is not None}
+        problem = FAULTS[self.type].spec_problem(given)  # what the fault's class says is missing
+        if problem is not None:
+            found, expected = problem
+            raise _fail(None, expected) if found is None else _conflict(found, expected)
         return self
+
+
+def _fault_spec_fields() -> dict[str, Any]:
+    """The spec's optional fields, from the fault classes' dataclass fields (faults.spec): type,
+    bounds and one description per fault; a name several faults share must mean the same."""
+    seen: dict[str, tuple[Any, dict[str, Any], list[str]]] = {}
+    for fault_name, cls in FAULTS.items():
+        hints = get_type_hints(cls)
+        for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+            meta = dict(item.metadata)
+            doc = meta.pop("doc", "")
+            if meta.pop("duration", False):
+                kind: Any = Duration
+            else:
+                kinds = [k for k in get_args(hints[item.name]) if k is not type(None)] or [hints[item.name]]
+                kind = kinds[0]
+            bounds = {k: v for k, v in meta.items() if k in ("ge", "gt", "lt") and v is not None}
+            if item.name in seen and (seen[item.name][0], seen[item.name][1]) != (kind, bounds):
+                raise TypeError(f"fault {fault_name}: field {item.name!r} differs from the other faults' "
+                                f"{item.name!r} (type or bounds); give it another name")
+            docs = seen.setdefault(item.name, (kind, bounds, []))[2]
+            docs.append(f"{fault_name}: {doc}" if doc else fault_name)
+    return {name: (kind | None, Field(None, description="; ".join(docs), **bounds))
+            for name, (kind, bounds, docs) in seen.items()}
+
+
+if TYPE_CHECKING:
+    FaultSpec = _FaultSpecBase
+else:
+    FaultSpec = create_model("FaultSpec", __base__=_FaultSpecBase, __module__=__name__,
+                             __doc__=_FaultSpecBase.__doc__, **_fault_spec_fields())
 
 
 _FAULT_SPEC_FIELDS = tuple(name for name in FaultSpec.model_fields if name != "type")
@@ -556,14 +572,76 @@ class WebSocketStepSpec(StrictModel):
     echo: int | None = Field(None, ge=1, description="echo this many messages back")
     close: int | None = Field(None, ge=1000, le=4999, description="close with this code")
     delay: Duration | None = None
+    abort: bool | None = Field(None, description="fault: close the connection, no close frame")
+    reset: bool | None = Field(None, description="fault: a TCP RST, no close frame")
+    malformed: bool | None = Field(None, description="fault: send a frame with a reserved opcode")
 
     @model_validator(mode="after")
     def _one_action(self) -> WebSocketStepSpec:
-        given = [k for k in ("send", "send_json", "receive", "echo", "close", "delay")
+        given = [k for k in ("send", "send_json", "receive", "echo", "close", "delay", "abort", "reset",
+                             "malformed")
                  if getattr(self, k) is not None]
         if len(given) != 1:
-            raise _conflict(given, "exactly one of send, send_json, receive, echo, close, delay")
+            raise _conflict(given, "exactly one of send, send_json, receive, echo, close, delay, abort, "
+                                   "reset, malformed")
         return self
+
+
+class StreamEventSpec(StrictModel):
+    """One event of a streaming answer: SSE fields (data may be a template), or ``json:`` (a JSON
+    value, its strings may be templates) sent as the data, or as the line of JSON lines."""
+
+    data: str | None = Field(
+        None, description="the event's data (a template); several lines: several data fields")
+    json_: Any = Field(
+        None, alias="json", description="a JSON value sent as the data (strings may be templates)")
+    event: str | None = Field(None, description="SSE event type")
+    id: str | None = Field(None, description="SSE id; a client's Last-Event-ID resumes after it")
+    retry: Duration | None = Field(None, description="SSE retry: the client's reconnection time")
+    comment: str | None = Field(None, description="an SSE comment line (': ...'), ignored by clients")
+
+    @model_validator(mode="after")
+    def _not_both(self) -> StreamEventSpec:
+        if self.data is not None and self.json_ is not None:
+            raise _conflict(["data", "json"], "data or json, not both")
+        if self.data is None and self.json_ is None and self.comment is None and self.event is None \
+                and self.id is None and self.retry is None:
+            raise _fail({}, "at least one of data, json, event, id, retry, comment")
+        return self
+
+
+class StreamFaultSpec(StrictModel):
+    """A fault inside the stream (docs/streaming.md): which one, and where."""
+
+    type: Literal["stop", "reset", "malformed", "pause", "duplicate", "out_of_order"]
+    after: int | None = Field(None, ge=0, description="stop, reset: after this many events (default: "
+                                                       "a seeded draw); pause: before event after+1")
+    abrupt: bool | None = Field(None, description="stop: close without the last chunk")
+    at: int | None = Field(
+        None, ge=1, description="malformed, duplicate, out_of_order: the event number (1-based)")
+    duration: Duration | None = Field(None, description="pause: how long")
+
+    @model_validator(mode="after")
+    def _fields_fit(self) -> StreamFaultSpec:
+        allowed = {"stop": {"after", "abrupt"}, "reset": {"after"}, "pause": {"after", "duration"},
+                   "malformed": {"at"}, "duplicate": {"at"}, "out_of_order": {"at"}}[self.type]
+        extra = [k for k in ("after", "abrupt", "at", "duration")
+                 if getattr(self, k) is not None and k not in allowed]
+        if extra:
+            raise _conflict([self.type, *extra], f"{self.type} with {', '.join(sorted(allowed))} only")
+        return self
+
+
+class StreamSpec(StrictModel):
+    """A streaming answer: events sent one by one, flushed each, paced (docs/streaming.md)."""
+
+    format: Literal["sse", "ndjson", "jsonl"] = Field(
+        "sse", description="sse: text/event-stream; ndjson: application/x-ndjson; jsonl: application/jsonl")
+    events: list[StreamEventSpec] = Field(min_length=1)
+    interval: Duration = Field(0.0, description="wait between events")
+    jitter: Duration = Field(0.0, description="plus a seeded draw between 0 and this, per event")
+    content_type: str | None = Field(None, description="instead of the format's media type")
+    fault: StreamFaultSpec | None = None
 
 
 class ProxySpec(StrictModel):
@@ -594,6 +672,104 @@ class ProxySpec(StrictModel):
         return value.rstrip("/") if value is not None else None
 
 
+class StageSpec(StrictModel):
+    """One transition of an item's lifecycle: after a time, merge set into it, or remove it."""
+
+    after: Duration = Field(description="time from the operation, on the server's clock")
+    set: Any = Field(None, description="a JSON merge patch (templates read the request and item)")
+    gone: bool = Field(False, description="remove the item instead")
+
+    @model_validator(mode="after")
+    def _one(self) -> StageSpec:
+        if (self.set is None) == (not self.gone):
+            raise _conflict([k for k in ("set", "gone") if k in self.model_fields_set],
+                            "one of set (a patch) or gone: true")
+        return self
+
+
+class PagingSpec(StrictModel):
+    """Offset paging (offset, limit) or page paging (page, size), each usually a query template."""
+
+    offset: str | int | None = None
+    limit: str | int | None = None
+    page: str | int | None = None
+    size: str | int | None = None
+    base: Literal[0, 1] = Field(0, description="the number of the first item (offset) or page")
+    default: int = Field(10, ge=1, description="items per page when the request gives none")
+    max: int = Field(1000, ge=1, description="the largest page a request may ask for")
+
+    @model_validator(mode="after")
+    def _one_style(self) -> PagingSpec:
+        offset: list[str] = [k for k in ("offset", "limit") if k in self.model_fields_set]
+        page: list[str] = [k for k in ("page", "size") if k in self.model_fields_set]
+        if offset and page:
+            raise _conflict(offset + page, "offset and limit, or page and size, not both")
+        return self
+
+
+class ResourceOpSpec(StrictModel):
+    """What a rule does to a collection (docs/resources.md)."""
+
+    collection: str = Field(description="a collection declared under resources:")
+    action: Literal["create", "list", "show", "update", "replace", "delete"]
+    id: str | None = Field(None, description="the item's id, usually {{ path.id }}; for create, "
+                                             "empty means generated")
+    item: Any = Field(None, description="create/replace: the item; update: the merge patch "
+                                        "(default: the request's JSON)")
+    filter: dict[str, Any] = Field(default_factory=dict,
+                                   description="field (dotted) -> wanted value; empty values skip")
+    sort: str | None = Field(None, description="fields, comma separated, - for descending")
+    page: PagingSpec | None = None
+    lifecycle: list[StageSpec] = Field(default_factory=list)
+    missing: PlanSpec | None = Field(None, description="the answer for a missing item (default 404)")
+    conflict: PlanSpec | None = Field(None, description="the answer for a conflict (default 409)")
+
+    @model_validator(mode="after")
+    def _fits(self) -> ResourceOpSpec:
+        needs_id = self.action in ("show", "update", "replace", "delete")
+        if needs_id and self.id is None:
+            raise PydanticCustomError("mock", "found {found}; expected {expected}", {
+                "found": f"{self.action} without id", "expected": "id: such as '{{ path.id }}'"})
+        listing: list[str] = [k for k in ("filter", "sort", "page") if k in self.model_fields_set]
+        if listing and self.action != "list":
+            raise _conflict(listing, "filter, sort and page only with action: list")
+        return self
+
+
+class CollectionSpec(StrictModel):
+    """A collection of items: seed items inline or from a JSON/YAML file beside the scenario."""
+
+    id_field: str = Field("id", description="the field that holds each item's id")
+    ids: Literal["uuid", "int"] = Field("uuid", description="the shape of generated ids")
+    seed: list[dict[str, Any]] | None = None
+    seed_file: str | None = Field(None, description="a JSON or YAML list beside the scenario")
+    unique: list[str] = Field(default_factory=list, description="fields no two items may share")
+    insert: Literal["first", "last"] = Field("last", description="where created items go in lists")
+
+    @model_validator(mode="after")
+    def _one_seed(self) -> CollectionSpec:
+        if self.seed is not None and self.seed_file is not None:
+            raise _conflict(["seed", "seed_file"], "seed or seed_file, not both")
+        return self
+
+
+class StateChangeSpec(StrictModel):
+    """A state that changes by itself: ``to`` now, then ``then`` after ``for`` (server clock) or
+    after ``reads`` answers of rules that require the state, whichever comes first."""
+
+    to: str
+    for_: Duration | None = Field(None, alias="for", description="how long the state stays, on the "
+                                                                 "server's clock")
+    reads: int | None = Field(None, ge=1, description="how many answers of rules that require it")
+    then: str = Field(description="the state it becomes")
+
+    @model_validator(mode="after")
+    def _when(self) -> StateChangeSpec:
+        if self.for_ is None and self.reads is None:
+            raise _fail(None, "for (a duration such as 10s), reads (a count of polls), or both")
+        return self
+
+
 class RuleSpec(StrictModel):
     """A rule: what it matches and how it answers."""
 
@@ -610,7 +786,8 @@ class RuleSpec(StrictModel):
     state: str = Field("default", description="name of the state machine the rule reads and moves; "
                                               "may be a template such as cluster-{{ path.id }}")
     requires_state: str | list[str] | None = Field(None, description="a state, or any of a list")
-    sets_state: str | None = None
+    sets_state: str | StateChangeSpec | None = Field(
+        None, description="move the state here; {to, for and/or reads, then}: and later on by itself")
     deadline: DeadlineSpec | bool = True
     fault: Fault | None = Field(None, description="always do this to the connection")
     mix: list[MixEntrySpec] | None = Field(None, description="weighted outcomes, drawn per request")
@@ -624,9 +801,13 @@ class RuleSpec(StrictModel):
         None, description="request media types accepted; a body of another type gets 415")
     websocket: list[WebSocketStepSpec] | None = Field(
         None, description="accept a WebSocket upgrade (101) and run this exchange")
+    stream: StreamSpec | None = Field(
+        None, description="answer with a stream of events (SSE or JSON lines); docs/streaming.md")
     proxy: bool | str | ProxySpec | None = Field(
         None, description="forward to this upstream URL instead of answering; true: to the default "
                           "upstream (--proxy-unmatched, or the scenario's proxy_unmatched); docs/proxy.md")
+    resource: ResourceOpSpec | None = Field(
+        None, description="create, list, show, update, replace or delete an item (docs/resources.md)")
 
     @field_validator("proxy", mode="before")
     @classmethod
@@ -640,9 +821,9 @@ class RuleSpec(StrictModel):
     @model_validator(mode="after")
     def _proxy_alone(self) -> RuleSpec:
         if self.proxy is not None:
-            given = [k for k in ("respond", "then", "websocket") if k in self.model_fields_set]
+            given = [k for k in ("respond", "then", "websocket", "stream") if k in self.model_fields_set]
             if given:
-                raise _conflict(["proxy", *given], "proxy, or respond/then/websocket, not both")
+                raise _conflict(["proxy", *given], "proxy, or respond/then/websocket/stream, not both")
         return self
 
 
@@ -685,6 +866,8 @@ class ScenarioSpec(StrictModel):
                                                     "by headers (X-Mock-*, x-envoy-fault-*)")
     proxy_unmatched: str | ProxySpec | None = Field(
         None, description="forward every request that matches no rule to this upstream URL")
+    resources: dict[str, CollectionSpec] = Field(
+        default_factory=dict, description="collections of items rules operate on (docs/resources.md)")
 
     @field_validator("proxy_unmatched", mode="before")
     @classmethod

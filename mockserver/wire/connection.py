@@ -4,8 +4,9 @@ aiohttp answers every parser error with ``HTTP/1.0 400 Bad Request`` before any 
 RFC 9112 wants 414 for a request target too long, RFC 6585 431 for header fields too large,
 RFC 9110 501 for an unknown method and 505 for a major version we do not serve, all answered
 as HTTP/1.1. This module overrides aiohttp's private ``RequestHandler.handle_error`` (through
-a Server subclass); tests/protocol/test_triggers.py pins the behaviour, so
-an aiohttp upgrade that changes these hooks fails loudly.
+a Server subclass; every private touch goes through aiohttp_compat.py);
+tests/protocol/test_triggers.py pins the behaviour, so an aiohttp upgrade that changes these
+hooks fails loudly.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from aiohttp import http_exceptions, web, web_protocol, web_server
-from aiohttp.http import HttpVersion11
+from aiohttp import http_exceptions, web, web_protocol
 from aiohttp.web_request import BaseRequest
 
 from .. import catalogue
+from . import aiohttp_compat as compat
 
 __all__ = ["FaithfulHandler", "classify_parser_error", "error_response", "faithful_runner"]
 
@@ -118,7 +119,7 @@ def error_response(status: int, message: str, extra: dict[str, str] | None = Non
     return response
 
 
-class FaithfulHandler(web_protocol.RequestHandler):
+class FaithfulHandler(compat.RequestHandler):
     # aiohttp has no timeout for a request whose headers never complete (slowloris), and closes a
     # connection that never sends a byte only after keepalive_timeout. The header timeout runs
     # from the moment the connection opens and again from the first byte of each later request:
@@ -137,24 +138,26 @@ class FaithfulHandler(web_protocol.RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        manager = self._manager
-        # _connections, not .connections: the property copies the list on every accept
-        if self.max_connections and manager is not None and len(manager._connections) > self.max_connections:
+        if self.max_connections and compat.open_connections(self) > self.max_connections:
             # over the limit: a faithful 503 with Retry-After, then close, instead of a stall
             self._refuse(transport, 503, "Too many open connections; retry later.", b"Retry-After: 1\r\n")
             return
         if self.header_timeout > 0:
-            self._header_timer = self._loop.call_later(self.header_timeout, self._headers_stalled, 0)
+            loop = compat.handler_loop(self)
+            self._header_timer = loop.call_later(self.header_timeout, self._headers_stalled, 0)
 
     def data_received(self, data: bytes) -> None:
         if self.close_on_data and data and self.transport is not None:
             self.transport.close()  # unread: the request dies with the connection, as in the race
             return
-        count = self._request_count
+        if compat.head_refused(self):
+            # the rest of a refused head (a 70 kB request line in two reads): parsed, it would be
+            # refused again, and the answer would explain the tail instead of the line (414 -> 400)
+            return
+        count = compat.requests_begun(self)
         head = self._head + data if self._head else data
         self._silent = False
-        if head.startswith(b"\x16\x03") and not self._request_in_progress and not self._messages \
-                and self.transport is not None:
+        if head.startswith(b"\x16\x03") and compat.between_requests(self) and self.transport is not None:
             # a TLS ClientHello where a request line should begin; the pure-Python parser would
             # wait for a line end that never comes
             self._disarm()
@@ -162,13 +165,14 @@ class FaithfulHandler(web_protocol.RequestHandler):
             self._refuse(self.transport, status, message)
             return
         super().data_received(data)
-        if self._request_count != count:  # a request's head is complete, or the parser refused it
+        if compat.requests_begun(self) != count:  # a request's head is complete, or the parser refused it
             self._disarm()
             self._head, self._last_head = b"", head[:_HEAD_KEPT]  # the same object when shorter
-        elif not self._request_in_progress and not self._messages and self.transport is not None:
+        elif compat.between_requests(self) and self.transport is not None:
             self._head = head[:_HEAD_KEPT]  # still reading a head
             if self._header_timer is None and data and self.header_timeout > 0:
-                self._header_timer = self._loop.call_later(self.header_timeout, self._headers_stalled, count)
+                loop = compat.handler_loop(self)
+                self._header_timer = loop.call_later(self.header_timeout, self._headers_stalled, count)
 
     def _refuse(self, transport: asyncio.BaseTransport, status: int, message: str,
                 extra: bytes = b"") -> None:
@@ -195,7 +199,7 @@ class FaithfulHandler(web_protocol.RequestHandler):
     def _headers_stalled(self, count: int) -> None:
         self._header_timer = None
         transport = self.transport
-        if self._request_count != count or transport is None or transport.is_closing():
+        if compat.requests_begun(self) != count or transport is None or transport.is_closing():
             return
         if self._silent:  # no request began: nothing to answer, the connection just ends
             self.force_close()
@@ -215,20 +219,21 @@ class FaithfulHandler(web_protocol.RequestHandler):
         code, explanation = classify_parser_error(exc, self._last_head, max_line=self.max_line,
                                                   max_headers=self.max_headers)
         # the stub message of a parser error is HTTP/1.0; a faithful server answers HTTP/1.1
-        request._cache["version"] = HttpVersion11
+        compat.answer_as_http11(request)
         return error_response(code, explanation)
 
 
-class _FaithfulServer(web_server.Server):
+class _FaithfulServer(compat.Server):
     header_timeout = 30.0
     max_connections = 0
 
     def __call__(self) -> web_protocol.RequestHandler:
-        handler = FaithfulHandler(self, loop=self._loop, **self._kwargs)
+        settings = compat.server_settings(self)
+        handler = FaithfulHandler(self, loop=compat.server_loop(self), **settings)
         handler.header_timeout = self.header_timeout
         handler.max_connections = self.max_connections
-        handler.max_line = self._kwargs.get("max_line_size", 8190)
-        handler.max_headers = self._kwargs.get("max_headers", 100)
+        handler.max_line = settings.get("max_line_size", 8190)
+        handler.max_headers = settings.get("max_headers", 100)
         return handler
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiohttp import web
-from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion
-from multidict import CIMultiDict
+
+from .aiohttp_compat import made_response, mark_sent, rfc822_formatted_time, sent
 
 __all__ = ["Sent", "encode"]
 
 _SERVER = f"Server: {SERVER_SOFTWARE}\r\n"
-_NO_HEADERS: CIMultiDict[str] = CIMultiDict()  # shared and never written: a Sent has no header object
 
 
 def encode(version: HttpVersion, status: int, reason: str, headers: Sequence[tuple[str, str]],
@@ -70,11 +69,8 @@ class Sent(web.StreamResponse):
 
     def __init__(self, status: int, reason: str, data: bytes, keep_alive: bool) -> None:
         # not StreamResponse.__init__: its header multidict would never be read (the bytes are made)
-        self._state = {}
-        self._headers = _NO_HEADERS
-        self._status, self._reason = status, reason
+        made_response(self, status, reason, keep_alive)
         self._data = data
-        self._keep_alive = keep_alive
 
     async def send(self, request: web.BaseRequest) -> None:
         """Write the bytes; ConnectionResetError when the client is already gone."""
@@ -82,11 +78,11 @@ class Sent(web.StreamResponse):
         if transport is None or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")
         transport.write(self._data)
-        self._eof_sent = True
+        mark_sent(self)
         await request.writer.drain()  # back-pressure: a big body waits for the socket
 
     async def prepare(self, request: web.BaseRequest) -> None:
-        if not self._eof_sent:
+        if not sent(self):
             await self.send(request)
 
     async def write_eof(self, data: bytes = b"") -> None:

@@ -13,14 +13,16 @@ import dataclasses
 import itertools
 import logging
 import os
+import random
 import secrets
 import ssl
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 from aiohttp import hdrs, http_exceptions, web
 from aiohttp.http import HttpVersion11
@@ -31,9 +33,11 @@ from ..backend import STATE_UNAVAILABLE, MemoryBackend, StateBackend, StateUnava
 from ..clock import Clock
 from ..config import ServerConfig, ServerKeywords
 from ..engine import Engine, Resolution
+from ..faults import seeded_bytes
 from ..journal import Entry, Journal, Outcome, WireHeaders, finished
 from ..record.capture import Captured
 from ..request import RequestSnapshot
+from ..resources import collection_items, set_collection
 from ..responses import Plan
 from ..rules import Proxy
 from ..scenario import (
@@ -46,12 +50,16 @@ from ..scenario import (
     load_scenario,
 )
 from ..state import StateStore
+from ..streams import Stream, plan_stream
+from ..templating import Context, TemplateRenderError
+from .aiohttp_compat import answer_as_http11
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault, read_throttled, upstream_rate
 from .http1 import Sent, encode
 from .listeners import FaultListeners
 from .proxy import FaultPlan, Forwarder, Upstream, forward
+from .streaming import send_stream, stream_headers, websocket_fault
 from .tls_faults import (
     HANDSHAKE_FAULTS,
     Authority,
@@ -61,6 +69,10 @@ from .tls_faults import (
     check_name,
     negotiation_context,
 )
+
+if TYPE_CHECKING:  # redis is the optional extra: imported only when --state names it
+    from .redis_control import Replicator
+    from .redis_journal import SharedJournal
 
 __all__ = ["Mount", "ScenarioSource", "WireServer"]
 
@@ -82,6 +94,11 @@ def _method_as_sent(request: web.BaseRequest, method: str) -> str:
     protocol = request.protocol
     sent = protocol.method_as_sent() if isinstance(protocol, FaithfulHandler) else b""
     return sent.decode("latin-1") if sent.upper() == method.encode() else method
+
+
+def _no_collection(name: str, collections: Mapping[str, Any]) -> str:
+    declared = ", ".join(repr(n) for n in sorted(collections)) or "none"
+    return f"no collection named {name!r}; declared by the loaded scenarios: {declared}"
 
 
 def _load(sources: ScenarioSource | Iterable[ScenarioSource] | None) -> list[Scenario]:
@@ -126,6 +143,8 @@ class WireServer:
     """
 
     __test__ = False
+    #: bind with SO_REUSEPORT, beside the other workers of `serve --workers N` (mockserver/workers.py)
+    reuse_port: bool = False
 
     def __init__(
         self,
@@ -167,6 +186,7 @@ class WireServer:
             self.shared_state = self.backend = open_backend(
                 config.state, prefix=config.state_prefix, time_scale=config.time_scale,
                 timeout=config.state_timeout)
+            self._share_journal(config)
         self.in_flight = 0
         # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only
         self.exchange_hooks: list[Callable[[Entry], None]] = []
@@ -250,24 +270,109 @@ class WireServer:
 
     @seed.setter
     def seed(self, value: int | None) -> None:
-        self.engine = self._build(self.engine.scenarios, value)
+        """Deprecated spelling of set_seed (kept so existing code keeps working)."""
+        warnings.warn("server.seed = n is deprecated; use server.set_seed(n)", DeprecationWarning,
+                      stacklevel=2)
+        self.set_seed(value)
 
     def set_seed(self, seed: int | None) -> None:
-        """The Controls spelling of ``seed = x`` (the same as RemoteMockServer.set_seed)."""
-        self.seed = seed
+        """Reseed delays and chaos: the one spelling, shared with RemoteMockServer, the fixture and
+        the control API's ``POST /seed``."""
+        self.engine = self._build(self.engine.scenarios, seed)
 
     def states(self, session: str = "") -> dict[str, str]:
         shared = self._on_shared(lambda b: b.states(session))
-        return shared if shared is not None else self.store.states(session)
+        return shared if shared is not None else self.store.states(session, self._scaled_clock())
 
     def set_state(self, name: str, value: str, session: str = "") -> None:
         self.store.set_state(name, value, session)
         self._on_shared(lambda b: b.set_state(name, value, session))
 
+    def resources(self, name: str, session: str = "") -> list[dict[str, Any]]:
+        """A collection's items as a session sees them now (lifecycles applied); KeyError if no
+        loaded scenario declares it. With --state redis://, read from Redis (docs/resources.md)."""
+        engine = self.engine
+        if name not in engine.collections:
+            raise KeyError(_no_collection(name, engine.collections))
+        if self.shared_state is not None:
+            return self._resources_shared(self.resources_async(name, session))
+        with self.store.lock:
+            return collection_items(engine.collection_state(name, session), engine.clock())
+
+    def set_resources(self, name: str, items: list[Any], session: str = "") -> list[dict[str, Any]]:
+        """Replace a session's collection with *items* (until a reset brings the seed back);
+        ValueError says what is wrong with them, and nothing changes."""
+        engine = self.engine
+        spec = engine.collections.get(name)
+        if spec is None:
+            raise KeyError(_no_collection(name, engine.collections))
+        state = set_collection(spec, items)
+        if isinstance(state, str):
+            raise ValueError(state)
+        if self.shared_state is not None:
+            return self._resources_shared(self.set_resources_async(name, items, session))
+        with self.store.lock:
+            self.store.session(session).resources[name] = state
+        return self.resources(name, session)
+
+    async def resources_async(self, name: str, session: str = "") -> list[dict[str, Any]]:
+        """resources() through the state backend (on the server's loop: the control API)."""
+        engine = self.engine
+        if name not in engine.collections:
+            raise KeyError(_no_collection(name, engine.collections))
+        return await engine.read_collection(self.backend, name, session)
+
+    async def set_resources_async(self, name: str, items: list[Any],
+                                  session: str = "") -> list[dict[str, Any]]:
+        """set_resources() through the state backend (on the server's loop: the control API)."""
+        engine = self.engine
+        spec = engine.collections.get(name)
+        if spec is None:
+            raise KeyError(_no_collection(name, engine.collections))
+        state = set_collection(spec, items)
+        if isinstance(state, str):
+            raise ValueError(state)
+        return await engine.write_collection(self.backend, name, state, session)
+
+    def _resources_shared(self, call: Coroutine[Any, Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Run a shared collection call from the test's thread; on the server's own loop it cannot
+        be waited for here, so say what to await instead."""
+        found = self._on_shared(lambda _: call)
+        if found is None:
+            call.close()
+            raise RuntimeError("with --state redis://..., on the server's own loop, await "
+                               "server.resources_async() / set_resources_async() instead")
+        return found
+
     def advance(self, seconds: float) -> None:
         """Move the clock on (timelines, rate limits) without waiting."""
         self.clock.advance(seconds)
         self._on_shared(lambda b: b.advance(seconds))
+
+    #: with --state redis://, the journal every replica writes and reads (wire/redis_journal.py)
+    shared_journal: SharedJournal | None = None
+    replicator: Replicator | None = None
+
+    def _share_journal(self, config: ServerConfig) -> None:
+        # redis is the optional extra mockserver[redis]
+        from .redis_control import Replicator
+        from .redis_journal import SharedJournal
+
+        self.journal = self.shared_journal = SharedJournal(
+            config.journal_size, config.state, config.state_prefix, timeout=config.state_timeout)
+        # one control plane (wire/redis_control.py): control calls replayed on every replica
+        self.replicator = Replicator(config.state, config.state_prefix, timeout=config.state_timeout,
+                                     token=config.admin_token or None)
+
+    def freeze(self, at: float | None = None) -> None:
+        """Stop real time counting (only advance() moves the clock), on every replica when shared."""
+        self.clock.freeze(at)
+        self._on_shared(lambda b: b.freeze(at))
+
+    def unfreeze(self) -> None:
+        """Count real time again, from where the clock stands (on every replica when shared)."""
+        self.clock.unfreeze()
+        self._on_shared(lambda b: b.unfreeze())
 
     def _on_shared(self, call: Callable[[StateBackend], Coroutine[Any, Any, _T]]) -> _T | None:
         """From another thread than the server's (a test beside an in-thread server), run *call* on
@@ -343,6 +448,8 @@ class WireServer:
         # aiohttp's low-level server: one handler takes every request, with no Application and
         # no router on the way (a mount, the control API, is dispatched by prefix in _handle), which
         # is most of what a mock adds per request over a bare aiohttp app (docs/performance.md)
+        if self.shared_journal is not None:
+            await self.shared_journal.open()
         mount = self._mount()
         if mount is not None:
             self._control_prefix, self._control_dispatch, self._on_close = mount
@@ -361,11 +468,19 @@ class WireServer:
         if context is not None and (self.tls_fault is not None or self.tls_authority is not None):
             context = TlsFaults(self.tls_authority, self.tls_fault, self._tls_hosts,
                                 self._record_tls).install(context)
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=context)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=context,
+                           reuse_port=self.reuse_port or None)
         await site.start()
         self._runner = runner
         address = runner.addresses[0]
         self.port = int(address[1])
+        if self.replicator is not None and mount is not None:  # control calls from the other replicas
+            # on a private loopback port of this process: the serving port may be shared with other
+            # workers (SO_REUSEPORT), and a replay sent there could land on the replica that sent it
+            replay = web.TCPSite(runner, "127.0.0.1", 0)
+            await replay.start()
+            replay_port = int(runner.addresses[-1][1])
+            await self.replicator.open(f"http://127.0.0.1:{replay_port}")
         try:
             await self.fault_listeners.open()
         except BaseException:
@@ -407,6 +522,10 @@ class WireServer:
                 self._on_close()  # e.g. open dashboard pages' streams end at once
             await runner.cleanup()
         await self.forwarder.close()
+        if self.replicator is not None:
+            await self.replicator.close()
+        if self.shared_journal is not None:
+            await self.shared_journal.close()
         if self.shared_state is not None:
             await self.shared_state.close()
 
@@ -494,6 +613,9 @@ class WireServer:
             return
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
+        if thread.is_alive():  # said, not hidden: the next test would find this server still running
+            log.warning("mockserver %s did not stop within %gs (its close is still running)",
+                        self.url, timeout)
 
     # --- the handler -----------------------------------------------------------------------------
 
@@ -584,7 +706,7 @@ class WireServer:
             client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
             rule=None, status=None, reason="", outcome=Outcome.CLIENT_GONE, arrived=arrived,
             ended=time.time())
-        self.journal.record(entry)
+        entry = self.journal.record(entry)
         self._after(entry)
         return web.Response(status=400)  # never written: the transport is closed
 
@@ -599,7 +721,7 @@ class WireServer:
         if refusal is None:
             return None
         if refusal.status == 505:
-            request._cache["version"] = HttpVersion11  # the status line echoes it otherwise
+            answer_as_http11(request)  # the status line echoes it otherwise
         return _refusal_response(refusal)
 
     @staticmethod
@@ -637,7 +759,7 @@ class WireServer:
             client=request.remote or "", session=request.headers.get(self.engine.session_header, ""),
             rule=None, status=response.status, reason=response.reason, outcome=Outcome.REFUSED,
             arrived=arrived, ended=time.time(), response_headers=tuple(response.headers.items()))
-        self.journal.record(entry)
+        entry = self.journal.record(entry)
         self._after(entry)
 
     async def _expect(self, request: web.BaseRequest) -> web.StreamResponse | None:
@@ -684,6 +806,11 @@ class WireServer:
             return await self._proxied(request, snapshot, resolution, request_id, done, arrived, pending,
                                        target)
         first_byte = time.time()
+        stream = resolution.rule.stream if resolution.rule is not None else None
+        if stream is not None and fault is None and not resolution.overridden \
+                and done.outcome is Outcome.ANSWERED and 200 <= status < 300:
+            return await self._streamed(request, snapshot, resolution, request_id, done, arrived, pending,
+                                        stream, engine)
         if fault is None and not done.break_protocol and (encoded := encode(
                 request.version, status, reason, headers, payload, request.method,
                 request.keep_alive)) is not None:
@@ -795,6 +922,49 @@ class WireServer:
         self._after(entry)
         return response
 
+    async def _streamed(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
+                        request_id: str, done: Answer, arrived: float, pending: Entry | None, stream: Stream,
+                        engine: Engine) -> web.StreamResponse:
+        """A streaming answer (streams.py plans it, wire/streaming.py writes it), journaled with
+        its fault and how many events went out."""
+        key = resolution.counter or "(unmatched)"
+        ctx = Context(snapshot, resolution.params, request_id, engine.clock(), resolution.seed,
+                      resolution.ordinal, key)
+        try:
+            plan = plan_stream(stream, ctx, snapshot.headers.get("Last-Event-ID"),
+                               random.Random(seeded_bytes(resolution.seed, key, resolution.ordinal, 16)))
+        except TemplateRenderError as exc:
+            where = resolution.rule.source if resolution.rule is not None else ""
+            failed = error_response(500, f"template failed at {where}: {exc}")
+            entry = finished(self._entry(request, snapshot, resolution, request_id, done, arrived,
+                                         Outcome.ERROR, time.time(), time.time()),
+                             status=500, reason=failed.reason,
+                             decisions=(*done.decisions, f"template failed: {exc}"))
+            entry = self.journal.record(entry) if pending is None else self.journal.finish(pending, entry)
+            self._after(entry)
+            return failed
+        headers = stream_headers(stream, done.headers)
+        outcome = Outcome.ANSWERED if stream.fault is None else Outcome.FAULT
+        entry = finished(self._entry(request, snapshot, resolution, request_id, done, arrived, outcome,
+                                     time.time()),
+                         response_headers=tuple(headers), decisions=(*done.decisions, *plan.notes),
+                         fault=None if stream.fault is None else stream.fault.type)
+        started = self.journal.begin(entry) if pending is None else self.journal.finish(pending, entry)
+        current = [started]
+        unit = "events" if stream.format == "sse" else "lines"
+
+        def ending(sent: int, ended: str) -> None:
+            current[0] = self.journal.finish(current[0], finished(
+                started, ended=time.time(),
+                outcome=Outcome.CLIENT_GONE if ended == "client_gone" else outcome,
+                decisions=(*started.decisions,
+                           f"stream: sent {sent} of {len(plan.steps)} {unit}, ended {ended}")))
+
+        response, _, _ = await send_stream(request, plan, done.status, done.reason, headers,
+                                           time_scale=self.time_scale, max_hang=self.max_delay, ending=ending)
+        self._after(current[0])
+        return response
+
     async def _websocket(self, request: web.BaseRequest, snapshot: RequestSnapshot, resolution: Resolution,
                          request_id: str, arrived: float) -> web.StreamResponse:
         """101 Switching Protocols and the rule's scripted exchange (aiohttp does the handshake)."""
@@ -813,8 +983,17 @@ class WireServer:
             current, response_headers=tuple(ws.headers.items()), first_byte=time.time()))
         received: list[str] = []
         outcome = Outcome.ANSWERED
+        fault_name: str | None = None
         try:
             for step in rule.websocket:
+                if step.abort or step.reset or step.malformed:  # faults (wire/streaming.py)
+                    fault_name, outcome = websocket_fault(request, step), Outcome.FAULT
+                    received.append(f"websocket fault: {fault_name}")
+                    current = self.journal.finish(current, finished(
+                        current, outcome=outcome, fault=fault_name, decisions=(*opened.decisions, *received)))
+                    if step.malformed:
+                        continue
+                    break
                 going = await self._websocket_step(ws, step, received)
                 if received and len(current.decisions) != len(opened.decisions) + len(received):
                     current = self.journal.finish(current, finished(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -39,7 +40,7 @@ def assert_error(resp: requests.Response, code: str) -> dict:
 
 def test_health_counts_what_is_served(server: MockServer) -> None:
     assert call(server, "GET", "/health").json() == {
-        "status": "ok", "scenarios": 1, "rules": 1, "reload_error": None, "state": None}
+        "status": "ok", "scenarios": 1, "rules": 1, "reload_error": None, "state": None, "pid": os.getpid()}
 
 
 def test_scenarios_add_replace_list_delete(server: MockServer) -> None:

@@ -100,6 +100,7 @@ def test_hammered_while_files_change(tmp_path: Path) -> None:
             assert versions == sorted(versions), f"{name} went back to an older version"
             assert set(versions) >= {1, 8} and len(versions) > 20, name
         health = requests.get(served.url + "/__mock/health", timeout=5).json()
+        assert isinstance(health.pop("pid"), int)
         assert health == {"status": "ok", "scenarios": 2, "rules": 2, "reload_error": None, "state": None}
         assert served.stop() == 0
     failed = "reload failed, still serving the previous scenarios: 1 problem(s)"

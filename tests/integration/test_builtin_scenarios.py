@@ -66,8 +66,9 @@ def test_demo(url: Callable[[str], str]) -> None:
 
 # Importing these modules registers their tests here: the chaos/ examples (tests/chaos), and the
 # CSS pack (css/ and css/chaos/), exercised through the real Huawei Cloud SDK (tests/sdk).
-from tests.chaos import test_shipped  # noqa: E402, F401
+from tests.chaos import test_fault_sequences, test_shipped  # noqa: E402, F401  (fault_sequences: chaos/retry-ladder.yaml)
 from tests.protocol import test_status_codes  # noqa: E402, F401  (registers status.yaml)
 from tests.proxy import test_shipped as _proxy_shipped  # noqa: E402, F401  (scenarios/proxy/)
 from tests.sdk import test_css_api, test_css_chaos, test_css_statuses  # noqa: E402, F401
+from tests.streaming import test_shipped as _streams_shipped  # noqa: E402, F401  (chaos/streams.yaml)
 from tests.tls import test_sni  # noqa: E402, F401  (registers chaos/tls-faults.yaml)

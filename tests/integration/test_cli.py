@@ -152,6 +152,7 @@ BAD = [
     ("--gc-threshold", "MOCKSERVER_GC_THRESHOLD", "-5",
      "0 (Python's default) or a positive number of allocations"),
     ("--loop", "MOCKSERVER_LOOP", "trio", "asyncio or uvloop"),
+    ("--workers", "MOCKSERVER_WORKERS", "65", "an integer from 1 to 64"),
     ("--watch-interval", "MOCKSERVER_WATCH_INTERVAL", "0", "a number of seconds, 0.01 or more"),
     *[(flag, name, bad, "an integer from 0 to 65535 (0 picks a free port)") for flag, name, bad in (
         ("--refuse-port", "MOCKSERVER_REFUSE_PORT", "-1"),
@@ -268,7 +269,7 @@ def test_other_commands_do_not_read_the_serve_variables() -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["serve", "--prot", "1"], "mockserver: unrecognized arguments: --prot; see 'mockserver --help'\n"),
     (["serv"], "mockserver: command: invalid choice: 'serv' (choose from 'serve', 'validate', 'schema', "
-               "'report', 'import'); "
+               "'report', 'import', 'record'); "
                "see 'mockserver --help'\n"),
     (["serve", "--port"], "mockserver: --port: expected one argument; see 'mockserver serve --help'\n"),
     ([], "mockserver: the following arguments are required: command; see 'mockserver --help'\n"),

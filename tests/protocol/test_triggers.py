@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import socket
@@ -322,3 +323,57 @@ async def test_websocket_scripted_exchange(server: MockServer) -> None:
         assert message.type == aiohttp.WSMsgType.CLOSE
     entry = server.journal.entries()[-1]
     assert entry.status == 101 and "websocket received TEXT: 'hi'" in entry.decisions
+
+
+class _Wire(asyncio.Transport):
+    """A transport that keeps what is written: two reads can be handed to the connection back
+    to back, before its handler task runs, as uvloop often does with a head over 64 kB."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = bytearray()
+        self.closed = asyncio.Event()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.sent += data
+
+    def is_closing(self) -> bool:
+        return self.closed.is_set()
+
+    def close(self) -> None:
+        self.closed.set()
+
+    def abort(self) -> None:
+        self.closed.set()
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+async def test_the_rest_of_a_refused_head_does_not_change_its_answer() -> None:
+    """The parser refuses the first read of a 70 kB request line; the second read (its tail) must not
+    be parsed as another head, or the answer explains that tail (400, not 414). Seen on uvloop."""
+    from mockserver.wire.connection import faithful_runner
+
+    async def handle(request: object) -> aiohttp.web.Response:
+        return aiohttp.web.Response()
+
+    runner = faithful_runner(handle, max_body_size=1024, max_line_size=2048 + 64)  # type: ignore[arg-type]
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        connection = runner.server()
+        wire = _Wire()
+        connection.connection_made(wire)
+        line = b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        connection.data_received(line[:8000])  # over the limit already: refused
+        connection.data_received(line[8000:])
+        await asyncio.wait_for(wire.closed.wait(), 5)
+        assert bytes(wire.sent).startswith(b"HTTP/1.1 414 Request-URI Too Large\r\n"), bytes(wire.sent[:200])
+        connection.connection_lost(None)
+    finally:
+        await runner.cleanup()

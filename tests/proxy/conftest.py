@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,8 +25,15 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def httpbin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """httpbin under gunicorn (threads, so /delay and /drip do not block each other)."""
+    with run_httpbin(tmp_path_factory.mktemp("httpbin") / "gunicorn.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def run_httpbin(log_path: Path) -> Iterator[str]:
+    """Start httpbin on a free loopback port; stopped (and its port closed) on leaving."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("httpbin") / "gunicorn.log").open("wb")
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--threads", "16",
          "--worker-class", "gthread", "--timeout", "60", "--log-level", "warning", "httpbin:app"],

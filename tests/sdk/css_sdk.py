@@ -18,7 +18,7 @@ from mockserver.journal import Entry
 from mockserver.scenario import BUILTIN_DIR
 
 __all__ = ["AK", "CHAOS", "PACK", "PROJECT", "SEED_IDS", "SK", "build_client", "create_body",
-           "css", "entries_for"]
+           "created_id", "css", "entries_for"]
 
 PACK = BUILTIN_DIR / "css"
 CHAOS = PACK / "chaos"
@@ -61,3 +61,10 @@ def entries_for(server: MockServer, method: str, path_suffix: str) -> list[Entry
     """Journal entries of one operation, oldest first."""
     return [e for e in server.journal.entries()
             if e.method == method and e.path.endswith(path_suffix)]
+
+
+def created_id(entry: Entry) -> str:
+    """The id a create made, from the journal entry's decisions ("resource clusters: created <id>")."""
+    found = [d.rsplit(" ", 1)[1] for d in entry.decisions if d.startswith("resource clusters: created ")]
+    assert len(found) == 1, entry.decisions
+    return found[0]

@@ -25,6 +25,7 @@ from tests.sdk.css_sdk import (
     SK,
     build_client,
     create_body,
+    created_id,
     css,
     entries_for,
 )
@@ -130,43 +131,71 @@ def test_unknown_cluster_is_404_css_0015_for_every_operation(pack: MockServer) -
         with pytest.raises(sdk_exc.ClientRequestException) as info:
             call()
         assert_css_error(info, pack, 404, "CSS.0015", "No resources are found or the access is denied.")
-    assert [e.rule for e in pack.journal.entries()] == ["css/unknown-cluster"] * 3
+    assert [e.rule for e in pack.journal.entries()] == [
+        "css/show-cluster", "css/delete-cluster", "css/restart-cluster"]
+    assert all(e.decisions == ("resource clusters: missing, clusters: no item no-such-cluster",)
+               for e in pack.journal.entries())
+
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def create(client: Any, server: MockServer, name: str = "es-new") -> str:
     resp = client.create_cluster(create_body(name))
     assert (resp.status_code, resp.cluster.name) == (200, name)
     post = entries_for(server, "POST", "/clusters")[-1]
-    assert resp.cluster.id == post.request_id  # the new id is the create request's X-Request-Id
+    assert UUID.match(resp.cluster.id) and resp.cluster.id == created_id(post)
     return str(resp.cluster.id)
 
 
 def test_create_then_poll_until_available(pack: MockServer) -> None:
+    """Real time: the pack's create-cluster says creating for 2 s (its lifecycle's after:)."""
     client = build_client(pack)
+    started = time.monotonic()
     cluster_id = create(client, pack)
     statuses = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    while time.monotonic() < started + 10:
         detail = show(client, cluster_id)
         statuses.append(detail.status)
         if detail.status == "200":
             break
-    assert statuses == ["100", "100", "100", "200"]  # show-cluster-creating has times: 3
+        assert detail.actions == ["CREATING"] and detail.instances[0].status == "100"
+        time.sleep(0.2)
+    assert statuses[0] == "100" and statuses[-1] == "200" and set(statuses) == {"100", "200"}
+    assert time.monotonic() - started >= 2.0  # not before its time
     assert detail.id == cluster_id and detail.actions == [] and detail.instances[0].status == "200"
     assert set(detail.to_json_object()) <= set(css.ShowClusterDetailResponse.attribute_map.values())
-    creating = entries_for(pack, "GET", cluster_id)[0]
-    assert creating.rule == "css/show-cluster-creating"
     assert show(client, cluster_id).status == "200"  # and stays available
 
 
-def test_each_created_cluster_polls_on_its_own(pack: MockServer) -> None:
+def test_created_cluster_keeps_what_was_sent_and_is_listed_first(pack: MockServer) -> None:
     client = build_client(pack)
-    first, second = create(client, pack, "es-a"), create(client, pack, "es-b")
+    cluster_id = create(client, pack, "es-kept")
+    detail = show(client, cluster_id)
+    assert (detail.name, detail.datastore.type, detail.datastore.version) == ("es-kept", "elasticsearch",
+                                                                              "7.10.2")
+    assert [(i.spec_code, i.volume.type, i.volume.size) for i in detail.instances] == [
+        ("ess.spec-4u8g", "COMMON", 40)]
+    assert (detail.vpc_id, detail.subnet_id, detail.security_group_id) == ("vpc-1", "net-1", "sg-1")
+    listed = client.list_clusters_details(css.ListClustersDetailsRequest(offset=1, limit=2))
+    assert listed.total_size == 4 and [c.name for c in listed.clusters] == ["es-kept", "es-logs"]
+    assert [c.name for c in client.list_clusters_details(
+        css.ListClustersDetailsRequest(offset=4, limit=2)).clusters] == ["os-metrics"]
+    by_type = client.list_clusters_details(css.ListClustersDetailsRequest(datastore_type="opensearch"))
+    assert [c.name for c in by_type.clusters] == ["os-metrics"]
+
+
+def test_advancing_the_clock_makes_it_available_without_waiting(pack: MockServer) -> None:
+    client = build_client(pack)
+    first = create(client, pack, "es-a")
+    pack.advance(1.5)
+    second = create(client, pack, "es-b")
     assert first != second
-    seen = [(cid, show(client, cid).status) for cid in (first, first, second, first, first, second)]
-    assert seen == [(first, "100"), (first, "100"), (second, "100"), (first, "100"), (first, "200"),
-                    (second, "100")]
-    assert pack.store.states()[f"cluster-{first}"] == "created"
+    assert (show(client, first).status, show(client, second).status) == ("100", "100")
+    pack.advance(0.5)  # first: 2 s old, second: 0.5 s
+    assert (show(client, first).status, show(client, second).status) == ("200", "100")
+    requests.post(pack.url_for("/__mock/clock/advance"), json={"seconds": 30}, timeout=5).raise_for_status()
+    assert show(client, second).status == "200"
 
 
 def test_create_without_datastore_is_refused(pack: MockServer) -> None:
@@ -182,25 +211,48 @@ def test_delete_then_404(pack: MockServer, created: bool) -> None:
     assert show(client, cluster_id).id == cluster_id
     resp = client.delete_cluster(css.DeleteClusterRequest(cluster_id=cluster_id))
     assert resp.status_code == 200
+    assert pack.journal.entries()[-1].decisions == (f"resource clusters: deleted {cluster_id}",)
     for call in (lambda: show(client, cluster_id),
                  lambda: client.delete_cluster(css.DeleteClusterRequest(cluster_id=cluster_id)),
                  lambda: client.restart_cluster(css.RestartClusterRequest(cluster_id=cluster_id))):
         with pytest.raises(sdk_exc.ClientRequestException) as info:
             call()
         assert_css_error(info, pack, 404, "CSS.0015", "No resources are found or the access is denied.")
-    assert pack.store.states()[f"cluster-{cluster_id}"] == "deleted"
+    listed = client.list_clusters_details(css.ListClustersDetailsRequest())
+    assert cluster_id not in [c.id for c in listed.clusters] and listed.total_size == 3 - (not created)
     # the other seed clusters are untouched
     assert show(client, ES_LOGS).status == "200"
 
 
-def test_restart(pack: MockServer) -> None:
+def test_restart_shows_rebooting_then_clears(pack: MockServer) -> None:
     client = build_client(pack)
     cluster_id = create(client, pack)
     for target in (ES_LOGS, OS_METRICS, cluster_id):
         resp = client.restart_cluster(css.RestartClusterRequest(cluster_id=target))
         assert resp.status_code == 200
-    assert [e.rule for e in entries_for(pack, "POST", "/restart")] == [
-        "css/restart-seed-cluster", "css/restart-seed-cluster", "css/restart-created-cluster"]
+    assert [e.rule for e in entries_for(pack, "POST", "/restart")] == ["css/restart-cluster"] * 3
+    assert show(client, ES_LOGS).actions == ["REBOOTING"]
+    assert show(client, cluster_id).actions == ["REBOOTING"]  # the create's own lifecycle runs too
+    pack.advance(2)
+    assert show(client, ES_LOGS).actions == [] and show(client, ES_SEARCH).actions == []
+    assert (show(client, cluster_id).actions, show(client, cluster_id).status) == ([], "200")
+
+
+def test_sessions_see_separate_worlds_and_reset_brings_back_the_seed(pack: MockServer) -> None:
+    client = build_client(pack)
+    cluster_id = create(client, pack, "es-mine")
+    request = css.ListClustersDetailsRequest()
+    theirs = client.list_clusters_details_invoker(request).add_header("X-Mock-Session", "b").invoke()
+    assert [c.name for c in theirs.clusters] == ["es-logs", "es-search", "os-metrics"]
+    (client.delete_cluster_invoker(css.DeleteClusterRequest(cluster_id=ES_LOGS))
+     .add_header("X-Mock-Session", "b").invoke())
+    mine = client.list_clusters_details(request)
+    assert [c.name for c in mine.clusters] == ["es-mine", "es-logs", "es-search", "os-metrics"]
+    pack.reset()
+    assert [c.name for c in client.list_clusters_details(request).clusters] == [
+        "es-logs", "es-search", "os-metrics"]
+    with pytest.raises(sdk_exc.ClientRequestException):
+        show(client, cluster_id)
 
 
 def test_every_answer_has_x_request_id_and_the_sdk_headers_arrive(pack: MockServer) -> None:
@@ -268,3 +320,60 @@ def test_the_overlay_example_in_the_docs(pack: MockServer) -> None:
         assert client.restart_cluster(css.RestartClusterRequest(cluster_id=ES_LOGS)).status_code == 200
     finally:
         pack.remove("css-restart-conflict")
+
+
+def test_a_whole_life_through_the_sdk(pack: MockServer) -> None:
+    """List, create, poll (on the test clock), find it by paging, show, extend, rename, snapshot,
+    restart, delete, and see it gone from show and list."""
+    client = build_client(pack)
+    assert client.list_clusters_details(css.ListClustersDetailsRequest()).total_size == 3
+    cluster_id = create(client, pack, "es-life")
+    assert show(client, cluster_id).status == "100"
+    pack.advance(30)
+    assert show(client, cluster_id).status == "200"
+    found, offset = [], 1
+    while offset < 10:
+        page = client.list_clusters_details(css.ListClustersDetailsRequest(offset=offset, limit=1))
+        found += [c.id for c in page.clusters]
+        offset += 1
+        if offset > page.total_size:
+            break
+    assert cluster_id in found and len(found) == 4
+    client.update_extend_cluster(css.UpdateExtendClusterRequest(
+        cluster_id=cluster_id, body=css.ExtendClusterReq(grow=css.ExtendClusterGrowReq(modify_size=2))))
+    detail = show(client, cluster_id)
+    assert (detail.actions, len(detail.instances)) == (["GROWING"], 1)
+    pack.advance(2)
+    detail = show(client, cluster_id)
+    assert (detail.actions, len(detail.instances)) == ([], 3)
+    assert all(i.status == "200" for i in detail.instances)
+    client.update_cluster_name(css.UpdateClusterNameRequest(
+        cluster_id=cluster_id, body=css.UpdateClusterNameReq(display_name="es-renamed")))
+    assert show(client, cluster_id).name == "es-renamed"
+    made = client.create_snapshot(css.CreateSnapshotRequest(
+        cluster_id=cluster_id, body=css.CreateSnapshotReq(name="snap-1", indices="logs-*")))
+    assert made.backup.name == "snap-1"
+    backups = client.list_snapshots(css.ListSnapshotsRequest(cluster_id=cluster_id)).backups
+    assert [(b.id, b.status, b.indices, b.cluster_id) for b in backups] == [
+        (made.backup.id, "BUILDING", "logs-*", cluster_id)]
+    assert client.list_snapshots(css.ListSnapshotsRequest(cluster_id=ES_LOGS)).backups == []
+    pack.advance(2)
+    assert client.list_snapshots(css.ListSnapshotsRequest(cluster_id=cluster_id)).backups[0].status == \
+        "COMPLETED"
+    client.delete_snapshot(css.DeleteSnapshotRequest(cluster_id=cluster_id, snapshot_id=made.backup.id))
+    assert client.list_snapshots(css.ListSnapshotsRequest(cluster_id=cluster_id)).backups == []
+    client.restart_cluster(css.RestartClusterRequest(cluster_id=cluster_id))
+    assert show(client, cluster_id).actions == ["REBOOTING"]
+    client.delete_cluster(css.DeleteClusterRequest(cluster_id=cluster_id))
+    with pytest.raises(sdk_exc.ClientRequestException) as info:
+        show(client, cluster_id)
+    assert info.value.error_code == "CSS.0015"
+    listed = client.list_clusters_details(css.ListClustersDetailsRequest())
+    assert cluster_id not in [c.id for c in listed.clusters] and listed.total_size == 3
+
+
+def test_flavors(pack: MockServer) -> None:
+    versions = build_client(pack).list_flavors(css.ListFlavorsRequest()).versions
+    assert [(v.version, [f.name for f in v.flavors]) for v in versions] == [
+        ("7.10.2", ["ess.spec-2u8g", "ess.spec-4u8g", "ess.spec-4u16g"]), ("2.19.0", ["ess.spec-4u16g"])]
+    assert versions[0].flavors[1].available_az == "cn-north-4a,cn-north-4b"

@@ -20,7 +20,7 @@ from huaweicloudsdkcore.retry.backoff_strategy import BackoffStrategies
 from mockserver import MockServer
 from mockserver.journal import Entry
 from tests.integration.test_builtin_scenarios import exercises
-from tests.sdk.css_sdk import CHAOS, PACK, SEED_IDS, build_client, create_body, css, entries_for
+from tests.sdk.css_sdk import CHAOS, PACK, SEED_IDS, build_client, create_body, created_id, css, entries_for
 
 pytestmark = pytest.mark.timeout(30)
 ES_LOGS = SEED_IDS["es-logs"]
@@ -113,10 +113,14 @@ def test_flaky_create_succeeds_with_invoker_retry(chaos: MockServer) -> None:
     attempts = entries_for(chaos, "POST", "/clusters")
     assert [a.status for a in attempts] == [503, 503, 200]
     assert [a.rule for a in attempts] == ["css-flaky-create/create-unavailable"] * 2 + ["css/create-cluster"]
-    assert resp.cluster.id == attempts[-1].request_id and resp.cluster.name == "es-flaky"
+    assert resp.cluster.id == created_id(attempts[-1]) and resp.cluster.name == "es-flaky"
+    assert [a.decisions for a in attempts[:2]] == [(), ()]  # refused attempts created nothing
     assert elapsed < 0.9  # equal jitter from 10 ms: tens of milliseconds, Retry-After ignored
-    statuses = [show(client, resp.cluster.id).status for _ in range(4)]
-    assert statuses == ["100", "100", "100", "200"]
+    assert show(client, resp.cluster.id).status == "100"
+    chaos.advance(2)
+    assert show(client, resp.cluster.id).status == "200"
+    listed = client.list_clusters_details(css.ListClustersDetailsRequest()).clusters
+    assert [c.name for c in listed] == ["es-flaky", "es-logs", "es-search", "os-metrics"]
 
 
 @pytest.mark.parametrize("chaos", ["flaky-create.yaml"], indirect=True)
@@ -134,7 +138,7 @@ def test_flaky_create_is_not_retried_by_retry_times(chaos: MockServer) -> None:
                      backoff_strategy=BackoffStrategies.NONE)
          .invoke())
     assert [a.status for a in chaos.journal.entries()] == [503, 503]  # max_retries=1: two attempts
-    assert client.create_cluster(create_body()).cluster.id == chaos.journal.entries()[-1].request_id
+    assert client.create_cluster(create_body()).cluster.id == created_id(chaos.journal.entries()[-1])
 
 
 # --- flaky reads: every distinct GET answers 503 + Retry-After twice --------------------------------
@@ -197,7 +201,7 @@ def test_timeout_header_gets_504_server_timeout(chaos: MockServer) -> None:
     assert "timeout" in attempt.headers["Authorization"]  # the SDK signed the added header
     assert 0.9 <= elapsed < 1.8
     # the server went on without the client: the cluster exists under the journaled id
-    assert show(client, attempt.request_id).status == "100"
+    assert show(client, created_id(attempt)).status == "100"
 
 
 @pytest.mark.parametrize("chaos", ["timeout.yaml"], indirect=True)
@@ -209,7 +213,7 @@ def test_without_timeout_the_slow_answer_arrives(chaos: MockServer) -> None:
     started = time.monotonic()
     resp = (client.create_cluster_invoker(create_body("es-slow")).add_header("Timeout", "5").invoke())
     assert resp.cluster.name == "es-slow" and 1.9 <= time.monotonic() - started < 3.5
-    assert [e.rule for e in chaos.journal.entries()] == ["css-timeout/restart-seed-cluster-slow",
+    assert [e.rule for e in chaos.journal.entries()] == ["css-timeout/restart-cluster-slow",
                                                          "css-timeout/create-slow"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -60,8 +61,9 @@ class RedisProcess:
             self.proc = None
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisProcess]:
+@contextlib.contextmanager
+def running_redis() -> Iterator[RedisProcess]:
+    """A redis-server of its own, stopped and its folder removed afterwards."""
     server = RedisProcess()
     server.start()
     try:
@@ -69,6 +71,12 @@ def redis_server() -> Iterator[RedisProcess]:
     finally:
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    with running_redis() as server:
+        yield server
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -16,7 +16,7 @@ from mockserver import MockServer
 from mockserver.backend import STATE_UNAVAILABLE, Candidate, Claim, Slot
 from mockserver.wire.redis_state import RedisBackend
 
-from .conftest import RedisProcess
+from .conftest import RedisProcess, running_redis
 
 ONCE = {"name": "once", "rules": [
     {"name": "three", "match": {"path": "/t"}, "times": 3, "respond": {"status": 201}},
@@ -26,12 +26,9 @@ ONCE = {"name": "once", "rules": [
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess()
-    server.start()
-    try:
+    """Not the session's: these tests stop and start it."""
+    with running_redis() as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_redis_down_gives_503_health_says_so_and_it_recovers(own_redis: RedisProcess) -> None:

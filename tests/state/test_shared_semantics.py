@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
+import pytest
 
 from mockserver import MockServer
 
@@ -141,3 +142,73 @@ async def test_seeded_draws_follow_the_ordinal(state: dict[str, Any]) -> None:
             expected = [s.get(reference.url_for("/m"), timeout=5).status_code for _ in range(24)]
     assert statuses == expected
     assert set(statuses) == {200, 500, 502}
+
+
+async def test_a_sequence_with_faults_is_counted_once_per_request(state: dict[str, Any]) -> None:
+    scenario = {"name": "ladder", "rules": [{"match": {"path": "/l"}, "respond": [
+        {"fault": "reset", "repeat": 2}, {"status": 429, "retry_after": 2}, {"status": 200}]}]}
+    async with MockServer(scenario, **state) as server, aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=True)) as c:
+        async def post() -> str:  # POST: aiohttp retries no reset of it by itself
+            try:
+                async with c.post(server.url_for("/l")) as resp:
+                    return str(resp.status)
+            except aiohttp.ClientError:
+                return "reset"
+
+        seen = await asyncio.gather(*(post() for _ in range(30)))
+        assert Counter(seen) == {"reset": 2, "429": 1, "200": 27}
+        await server.backend.reset()
+        assert [await post() for _ in range(4)] == ["reset", "reset", "429", "200"]
+
+
+def _lifecycle(chaotic: bool) -> dict[str, Any]:
+    # a rate limit with room to spare makes a rule chaotic: its answer is counted in a second trip
+    limit = {"rate_limit": {"rate": 1000, "burst": 1000}} if chaotic else {}
+    return {"name": "life", "rules": [
+        {"name": "restart", "match": {"method": "POST", "path": "/restart"}, "state": "server",
+         "sets_state": {"to": "rebooting", "for": "10s", "then": "running"},
+         "respond": {"status": 202}, **limit},
+        {"name": "export", "match": {"method": "POST", "path": "/export"}, "state": "export",
+         "sets_state": {"to": "pending", "reads": 3, "then": "done"}, "respond": {"status": 202}, **limit},
+        {"name": "rebooting", "match": {"path": "/status"}, "state": "server", "requires_state": "rebooting",
+         "respond": {"status": 503}},
+        {"name": "running", "match": {"path": "/status"}, "respond": {"status": 200}},
+        {"name": "pending", "match": {"path": "/export"}, "state": "export", "requires_state": "pending",
+         "respond": {"status": 202}, **limit},
+        {"name": "done", "match": {"path": "/export"}, "respond": {"status": 200}}]}
+
+
+@pytest.mark.parametrize("chaotic", [False, True], ids=["one-trip", "counted-after-chaos"])
+async def test_a_state_changes_after_its_time_on_the_backend_clock(state: dict[str, Any],
+                                                                   chaotic: bool) -> None:
+    async with MockServer(_lifecycle(chaotic), **state) as server, \
+            aiohttp.ClientSession(connector=connector()) as c:
+        await server.backend.reset(clock=True)
+        async with c.post(server.url_for("/restart")) as resp:
+            assert resp.status == 202
+        assert (await get(c, server.url_for("/status")))[0] == 503
+        await server.backend.advance(5)
+        assert (await get(c, server.url_for("/status")))[0] == 503
+        assert (await server.backend.states())["server"] == "rebooting"
+        await server.backend.advance(5)
+        assert (await server.backend.states())["server"] == "running"
+        assert (await get(c, server.url_for("/status")))[0] == 200
+
+
+@pytest.mark.parametrize("chaotic", [False, True], ids=["one-trip", "counted-after-chaos"])
+async def test_a_state_changes_after_n_concurrent_reads(state: dict[str, Any], chaotic: bool) -> None:
+    async with MockServer(_lifecycle(chaotic), **state) as server, \
+            aiohttp.ClientSession(connector=connector()) as c:
+        async with c.post(server.url_for("/export")) as resp:
+            assert resp.status == 202
+        if chaotic:  # counted in a second trip: only one at a time is exact
+            statuses = [(await get(c, server.url_for("/export")))[0] for _ in range(5)]
+            assert statuses == [202, 202, 202, 200, 200]
+        else:
+            results = await asyncio.gather(*(get(c, server.url_for("/export")) for _ in range(20)))
+            assert Counter(status for status, _, _ in results) == {202: 3, 200: 17}
+        assert (await server.backend.states())["export"] == "done"
+        # set by hand, a state stays: the pending change is dropped
+        await server.backend.set_state("export", "pending")
+        assert [(await get(c, server.url_for("/export")))[0] for _ in range(4)] == [202] * 4

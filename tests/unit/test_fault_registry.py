@@ -68,3 +68,52 @@ def test_faults_import_neither_aiohttp_nor_pydantic() -> None:
     code = "import sys, mockserver.faults; print(sorted({'aiohttp', 'pydantic'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_spec_fields_are_the_classes_fields() -> None:
+    """FaultSpec is generated: every field, its bounds and its description come from a fault class."""
+    from mockserver.scenario import schema
+
+    spec_fields = set(FaultSpec.model_fields) - {"type"}
+    assert spec_fields == {f.name for cls in FAULTS.values() for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    assert FaultSpec.model_fields["bytes"].description == (
+        "truncate: body bytes sent; garbage: how many (default 256); "
+        "limit_data: bytes of the answer, head included, before FIN")
+    assert [type(m).__name__ for m in FaultSpec.model_fields["fraction"].metadata] == ["Ge", "Lt"]
+    assert tuple(FaultSpec.model_fields)[1:] == schema._FAULT_SPEC_FIELDS
+
+
+def test_a_new_fault_class_is_all_the_schema_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One new class: its fields, bounds and docs become spec fields, its own check a spec error."""
+    from mockserver.faults import spec
+    from mockserver.scenario import schema
+
+    @dataclasses.dataclass(frozen=True)
+    class Wobble(Fault):
+        name = "wobble"
+        required = ("period", "period: how long one wobble lasts")
+        period: float = spec(1.0, "how long one wobble lasts", duration=True)
+        depth: int = spec(3, "how far it wobbles", ge=2)
+
+    monkeypatch.setitem(FAULTS, "wobble", Wobble)
+    fields = schema._fault_spec_fields()
+    assert fields["depth"][1].description == "wobble: how far it wobbles"
+    assert fields["depth"][1].metadata[0].ge == 2 and "wobble: how long" in fields["period"][1].description
+    assert Wobble.spec_problem({}) == (None, "period: how long one wobble lasts")
+    assert Wobble.spec_problem({"period": 2.0}) is None
+
+
+def test_a_field_name_must_mean_the_same_in_every_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockserver.faults import spec
+    from mockserver.scenario import schema
+
+    @dataclasses.dataclass(frozen=True)
+    class Bytesy(Fault):
+        name = "bytesy"
+        bytes: int = spec(1, "at least one", ge=1)
+
+    monkeypatch.setitem(FAULTS, "bytesy", Bytesy)
+    with pytest.raises(TypeError) as caught:
+        schema._fault_spec_fields()
+    assert str(caught.value) == ("fault bytesy: field 'bytes' differs from the other faults' 'bytes' "
+                                 "(type or bounds); give it another name")

@@ -210,3 +210,18 @@ def test_body_matcher_explains_near_misses() -> None:
         "form tag: expected any value one_of ['x', 'y'], got ['z']"]
     assert BodyMatcher(raw=ValueMatcher("equals", "x")).misses(RequestSnapshot("POST", "/")) == [
         "body: expected equals 'x', got empty"]
+
+
+def test_the_compiler_owns_the_path_templates() -> None:
+    """Rules of one load share a template object; another load parses its own (no module cache)."""
+    import mockserver.matching
+    from mockserver.scenario.load import load_text
+
+    text = ("name: t\nrules:\n- match: {path: '/a/{id}'}\n  respond: {status: 200}\n"
+            "- match: {path: '/a/{id}', method: POST}\n  respond: {status: 201}\n")
+    first, second = load_text(text), load_text(text)
+    one, two = (rule.matcher.path for rule in first.rules)
+    assert isinstance(one, PathTemplate) and one is two
+    assert second.rules[0].matcher.path is not one and second.rules[0].matcher.path.text == "/a/{id}"
+    assert not [name for name, value in vars(mockserver.matching).items()
+                if isinstance(value, dict) and not name.startswith("__")]

@@ -340,7 +340,16 @@
 
   function add(list, reset) {
     if (reset) { entries = []; bySeq = new Map(); selected = null; }
-    list.forEach(function (e) { entries.push(e); bySeq.set(e.seq, e); });
+    list.forEach(function (e) {
+      var held = bySeq.get(e.seq);
+      if (held) {  // a pending exchange's finished entry (same number): it takes the old one's place
+        var at = entries.lastIndexOf(held);
+        if (at >= 0) entries[at] = e;
+      } else {
+        entries.push(e);
+      }
+      bySeq.set(e.seq, e);
+    });
     if (entries.length > MAX) {
       entries.splice(0, entries.length - MAX).forEach(function (e) { bySeq.delete(e.seq); });
     }
