@@ -209,6 +209,7 @@ class ServerKeywords(TypedDict, total=False):
     state: str
     state_prefix: str
     state_timeout: float
+    state_lease: float
     tls_fault: str | None
 
 
@@ -292,6 +293,10 @@ class ServerConfig:
                               "seconds to wait for the state backend before answering 503 (a claim older "
                               "than half of it is not applied)",
                               number(expected="a number of seconds above 0, such as 2"))
+    state_lease: float = _s(60.0, "--state-lease", "MOCKSERVER_STATE_LEASE", STATE,
+                            "seconds a concurrency slot stays taken when the replica that holds it dies "
+                            "(keep it above the slowest answer's time)",
+                            number(expected="a number of seconds above 0, such as 60"))
     gc_threshold: int = _s(GC_THRESHOLD, "--gc-threshold", "MOCKSERVER_GC_THRESHOLD", "runtime",
                            "allocations between young garbage collections; the start-up heap is frozen as "
                            "well (0 leaves Python's GC as it is)",

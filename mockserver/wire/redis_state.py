@@ -443,9 +443,9 @@ class RedisBackend:
 
 
 def open_backend(spec: str, *, prefix: str = "mockserver", time_scale: float = 1.0,
-                 timeout: float = 2.0) -> RedisBackend:
+                 timeout: float = 2.0, lease: float = 60.0) -> RedisBackend:
     """The backend a ``--state`` value names; ValueError says what would be valid."""
     if not spec.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"--state: found {spec!r}; expected memory or redis://HOST:PORT/DB "
                          "(rediss:// for TLS, unix:///path/to/socket)")
-    return RedisBackend(spec, prefix=prefix, time_scale=time_scale, timeout=timeout)
+    return RedisBackend(spec, prefix=prefix, time_scale=time_scale, timeout=timeout, lease=lease)

@@ -185,7 +185,7 @@ class WireServer:
 
             self.shared_state = self.backend = open_backend(
                 config.state, prefix=config.state_prefix, time_scale=config.time_scale,
-                timeout=config.state_timeout)
+                timeout=config.state_timeout, lease=config.state_lease)
             self._share_journal(config)
         self.in_flight = 0
         # called with each finished exchange (metrics, JSON logs); errors in hooks are logged only

@@ -149,6 +149,7 @@ BAD = [
     ("--state-prefix", "MOCKSERVER_STATE_PREFIX", "a b",
      "a key prefix without spaces, such as mockserver or ci-job-42"),
     ("--state-timeout", "MOCKSERVER_STATE_TIMEOUT", "-1", "a number of seconds above 0, such as 2"),
+    ("--state-lease", "MOCKSERVER_STATE_LEASE", "0", "a number of seconds above 0, such as 60"),
     ("--gc-threshold", "MOCKSERVER_GC_THRESHOLD", "-5",
      "0 (Python's default) or a positive number of allocations"),
     ("--loop", "MOCKSERVER_LOOP", "trio", "asyncio or uvloop"),
