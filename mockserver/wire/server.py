@@ -37,7 +37,7 @@ from ..faults import seeded_bytes
 from ..journal import Entry, Journal, Outcome, WireHeaders, finished
 from ..record.capture import Captured
 from ..request import RequestSnapshot
-from ..resources import collection_items, set_collection
+from ..resources import CollectionState, collection_items, set_collection
 from ..responses import Plan
 from ..rules import Proxy
 from ..scenario import (
@@ -302,13 +302,7 @@ class WireServer:
     def set_resources(self, name: str, items: list[Any], session: str = "") -> list[dict[str, Any]]:
         """Replace a session's collection with *items* (until a reset brings the seed back);
         ValueError says what is wrong with them, and nothing changes."""
-        engine = self.engine
-        spec = engine.collections.get(name)
-        if spec is None:
-            raise KeyError(_no_collection(name, engine.collections))
-        state = set_collection(spec, items)
-        if isinstance(state, str):
-            raise ValueError(state)
+        state = self._collection_from(name, items)
         if self.shared_state is not None:
             return self._resources_shared(self.set_resources_async(name, items, session))
         with self.store.lock:
@@ -325,6 +319,11 @@ class WireServer:
     async def set_resources_async(self, name: str, items: list[Any],
                                   session: str = "") -> list[dict[str, Any]]:
         """set_resources() through the state backend (on the server's loop: the control API)."""
+        state = self._collection_from(name, items)
+        return await self.engine.write_collection(self.backend, name, state, session)
+
+    def _collection_from(self, name: str, items: list[Any]) -> CollectionState:
+        """*items* as the collection *name*'s new state; KeyError or ValueError say what is wrong."""
         engine = self.engine
         spec = engine.collections.get(name)
         if spec is None:
@@ -332,7 +331,7 @@ class WireServer:
         state = set_collection(spec, items)
         if isinstance(state, str):
             raise ValueError(state)
-        return await engine.write_collection(self.backend, name, state, session)
+        return state
 
     def _resources_shared(self, call: Coroutine[Any, Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """Run a shared collection call from the test's thread; on the server's own loop it cannot
