@@ -284,10 +284,7 @@ def _supervise(args: argparse.Namespace, argv: list[str], env: Mapping[str, str]
     try:
         load_paths(paths)  # refused here once, not by every worker
     except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=err)
-        print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
-        return 1
+        return _refuse_scenarios(exc, err)
     output = Output(out, err)
     log = _Log(output, json_lines=args.log_json)
     try:
@@ -298,6 +295,14 @@ def _supervise(args: argparse.Namespace, argv: list[str], env: Mapping[str, str]
         return 1
     finally:
         output.close()
+
+
+def _refuse_scenarios(exc: ScenarioError, err: TextIO) -> int:
+    """Each problem on its own line (file:line:col first), then the refusal; exit status 1."""
+    for problem in exc.problems:
+        print(problem, file=err)
+    print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
+    return 1
 
 
 def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
@@ -328,10 +333,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         try:
             server = MockServer(paths, config=args.config, ssl_context=ssl_context, tls=authority)
         except ScenarioError as exc:
-            for problem in exc.problems:
-                print(problem, file=err)
-            print(f"mockserver: refusing to serve: {len(exc.problems)} problem(s) in the scenarios", file=err)
-            return 1
+            return _refuse_scenarios(exc, err)
         from .output import Output, describe_exchange
 
         output = Output(out, err)
