@@ -181,6 +181,16 @@ class Entry:
     layer: str = "http"
     sni: str | None = None  # the server name the client asked for in its TLS ClientHello
 
+    def settled(self, outcome: Outcome, first_byte: float | None, ended: float | None) -> Entry:
+        """This snapshot as its exchange ended. The same as ``finished(self, outcome=...,
+        first_byte=..., ended=...)``, built positionally: every answer pays for it, and a keyword
+        call of all these fields costs three times as much (docs/performance.md)."""
+        return Entry(self.seq, self.request_id, self.method, self.path, self.query_string, self.headers,
+                     self.body, self.client, self.session, self.rule, self.status, self.reason, outcome,
+                     self.delay, self.deadline, self.arrived, first_byte, ended, self.decisions,
+                     self.near_misses, self.response_headers, self.fault, self.injected, self.layer,
+                     self.sni)
+
     def header_pairs(self) -> list[tuple[str, str]]:
         """The request's headers as (name, value) pairs in order, a repeated name once per value."""
         headers = self.headers

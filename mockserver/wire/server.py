@@ -815,15 +815,17 @@ class WireServer:
                 request.keep_alive)) is not None:
             # the common case, journaled finished before the first byte goes out: a client that
             # has its answer finds it journaled (a write that fails replaces it as client_gone)
-            entry = self._entry(request, snapshot, resolution, request_id, done, arrived, done.outcome,
-                                first_byte, first_byte)
-            entry = self.journal.record(entry) if pending is None else self.journal.finish(pending, entry)
+            if pending is None:
+                entry = self.journal.record(self._entry(request, snapshot, resolution, request_id, done,
+                                                        arrived, done.outcome, first_byte, first_byte))
+            else:
+                entry = self.journal.finish(pending, pending.settled(done.outcome, first_byte, first_byte))
             sent = Sent(status, reason, *encoded)
             try:
                 await sent.send(request)
             except ConnectionResetError:
-                entry = self.journal.finish(entry, finished(entry, outcome=Outcome.CLIENT_GONE,
-                                                            ended=time.time()))
+                gone = entry.settled(Outcome.CLIENT_GONE, first_byte, time.time())
+                entry = self.journal.finish(entry, gone)
             self._after(entry)
             return sent
         return await self._written(request, snapshot, resolution, request_id, done, arrived, pending,
@@ -1050,14 +1052,12 @@ class WireServer:
         headers = self._last_headers
         if not headers.same(request.raw_headers):
             headers = self._last_headers = WireHeaders(request.raw_headers)
-        fault = done.fault
+        fault, rule = done.fault, resolution.rule
+        # positional, in the order of Entry's fields (a keyword call of them all costs three times
+        # as much, on every request; tests/journal/test_entries.py pins each field of the result)
         return Entry(
-            seq=0, request_id=request_id, method=snapshot.method,
-            path=sys.intern(snapshot.path), query_string=snapshot.raw_path.partition("?")[2],
-            headers=headers, body=snapshot.body[:self.journal_body_limit],
-            client=snapshot.client, session=resolution.session,
-            rule=resolution.rule.id if resolution.rule is not None else None, status=done.seen_status,
-            reason=done.seen_reason, outcome=outcome, delay=resolution.delay, deadline=resolution.deadline,
-            arrived=arrived, first_byte=first_byte, ended=ended, near_misses=resolution.near_misses,
-            decisions=done.decisions, response_headers=done.seen_headers,
-            fault=None if fault is None else fault.type, injected=tuple(resolution.injected))
+            0, request_id, snapshot.method, sys.intern(snapshot.path), snapshot.raw_path.partition("?")[2],
+            headers, snapshot.body[:self.journal_body_limit], snapshot.client, resolution.session,
+            None if rule is None else rule.id, done.seen_status, done.seen_reason, outcome, resolution.delay,
+            resolution.deadline, arrived, first_byte, ended, done.decisions, resolution.near_misses,
+            done.seen_headers, None if fault is None else fault.type, tuple(resolution.injected))

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from mockserver import MockServer
+from mockserver.journal import Outcome
 from tests.conftest import raw_exchange
 
 SCENARIO: dict[str, Any] = {
@@ -183,6 +184,43 @@ def test_journal_records_arrival_and_the_headers_sent() -> None:
         assert entry.response_header("Retry-After") == refused.headers["Retry-After"]
         assert entry.response_header("X-Request-Id") == refused.headers["X-Request-Id"]
         assert [e.seq for e in server.journal.entries()] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("path", ["/orders/7", "/orders/7/later"])
+def test_every_field_of_a_journaled_exchange(path: str) -> None:
+    """The server builds entries positionally (docs/performance.md): each field is pinned here,
+    for a plain answer and for a delayed one (journaled pending, then settled)."""
+    scenario = {"name": "fields", "rules": [
+        {"name": "order", "match": {"method": "POST", "path": "/orders/{id}"},
+         "respond": {"status": 201, "reason": "Made", "headers": {"X-Kind": "order"}, "body": "made"}},
+        {"name": "later", "match": {"method": "POST", "path": "/orders/{id}/later"},
+         "respond": {"delay": "50ms", "status": 202, "body": "soon"},
+         "deadline": {"query": None, "header": "Timeout", "unit": "s"}},
+    ]}
+    with MockServer(scenario) as server:
+        before = time.time()
+        answer = requests.post(server.url_for(f"{path}?a=1&b=2"), data=b"payload",
+                               headers={"X-Mock-Session": "s1", "Timeout": "5"}, timeout=5)
+        after = time.time()
+        [entry] = server.journal.entries()
+        rule = "fields/later" if path.endswith("later") else "fields/order"
+        assert (entry.seq, entry.request_id, entry.method, entry.path, entry.query_string) == (
+            1, answer.headers["X-Request-Id"], "POST", path, "a=1&b=2")
+        assert entry.headers["X-Mock-Session"] == "s1" and entry.body == b"payload"
+        assert (entry.client, entry.session, entry.rule) == ("127.0.0.1", "s1", rule)
+        assert (entry.status, entry.reason, entry.outcome) == (
+            answer.status_code, answer.reason, Outcome.ANSWERED)
+        assert entry.response_header("X-Request-Id") == answer.headers["X-Request-Id"]
+        assert (entry.fault, entry.injected, entry.layer, entry.sni, entry.near_misses) == (
+            None, (), "http", None, ())
+        assert entry.first_byte is not None and entry.ended is not None
+        assert before <= entry.arrived <= entry.first_byte <= entry.ended <= after
+        if path.endswith("later"):
+            assert (entry.delay, entry.deadline) == (0.05, 5.0)
+            assert entry.first_byte - entry.arrived >= 0.045
+        else:
+            assert (entry.delay, entry.deadline, entry.decisions) == (0.0, None, ())
+            assert entry.response_header("X-Kind") == "order"
 
 
 def test_journal_keeps_the_request_headers_as_the_server_read_them() -> None:

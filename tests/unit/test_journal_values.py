@@ -117,3 +117,16 @@ def test_from_dict_rejects_an_unknown_outcome_with_the_valid_ones() -> None:
                                          "unmatched, refused, fault, client_gone, error, pending"):
         Entry.from_dict(data)
     assert Entry.from_dict(entry().as_dict()).outcome is Outcome.ANSWERED
+
+
+def test_settled_is_finished_with_the_end_of_the_exchange() -> None:
+    """``settled`` copies the fields positionally (for speed): every field must land in its own
+    place, so each gets a value no other field has."""
+    values: dict[str, object] = {}
+    for number, field in enumerate(dataclasses.fields(Entry)):
+        values[field.name] = (number,) if field.name != "outcome" else Outcome.PENDING
+    snapshot = Entry(**values)  # type: ignore[arg-type]
+    settled = snapshot.settled(Outcome.TIMED_OUT, 1.5, 2.5)
+    assert settled == finished(snapshot, outcome=Outcome.TIMED_OUT, first_byte=1.5, ended=2.5)
+    assert settled is not snapshot and snapshot.outcome is Outcome.PENDING
+
