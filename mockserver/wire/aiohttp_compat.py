@@ -17,12 +17,13 @@ import re
 from typing import Any
 
 import aiohttp
-from aiohttp import web, web_protocol, web_request, web_server
+from aiohttp import http_parser, web, web_protocol, web_request, web_server
 from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import HttpVersion11
 from multidict import CIMultiDict
 
 __all__ = [
+    "PARSER_UPPERCASES_METHODS",
     "TESTED",
     "AiohttpMismatch",
     "RequestHandler",
@@ -138,7 +139,13 @@ def requests_begun(handler: web_protocol.RequestHandler) -> int:
 def head_refused(handler: web_protocol.RequestHandler) -> bool:
     """The parser refused a head that is not answered yet: what arrives after it is never read
     (the refusal closes the connection), and must not be parsed as another head meanwhile."""
-    return any(isinstance(message, web_protocol._ErrInfo) for message, _ in handler._messages)
+    messages = handler._messages  # empty between requests: the common case costs one test
+    return bool(messages) and any(isinstance(message, web_protocol._ErrInfo) for message, _ in messages)
+
+
+#: aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS, or no C extension) upper-cases the method;
+#: llhttp keeps it as sent (and refuses what is not a method), so only the former needs the head read
+PARSER_UPPERCASES_METHODS: bool = web_protocol.HttpRequestParser is http_parser.HttpRequestParserPy
 
 
 def between_requests(handler: web_protocol.RequestHandler) -> bool:

@@ -52,7 +52,7 @@ from ..scenario import (
 from ..state import StateStore
 from ..streams import Stream, plan_stream
 from ..templating import Context, TemplateRenderError
-from .aiohttp_compat import answer_as_http11
+from .aiohttp_compat import PARSER_UPPERCASES_METHODS, answer_as_http11
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault, read_throttled, upstream_rate
@@ -713,7 +713,7 @@ class WireServer:
         """Protocol-level refusals that need no rule (answer.refuse_head decides them)."""
         version = request.version
         method = request.method
-        if method in KNOWN_METHODS:
+        if method in KNOWN_METHODS and PARSER_UPPERCASES_METHODS:
             method = _method_as_sent(request, method)
         refusal = refuse_head((version.major, version.minor), method, len(request.raw_path),
                               request.content_length, max_uri=self.max_uri, max_body=self.max_body_size)
