@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import http_parser, web, web_protocol, web_request, web_server
 from aiohttp.helpers import rfc822_formatted_time
-from aiohttp.http import HttpVersion11
+from aiohttp.http import HttpRequestParser, HttpVersion11
 from multidict import CIMultiDict
 
 __all__ = [
@@ -145,7 +145,7 @@ def head_refused(handler: web_protocol.RequestHandler) -> bool:
 
 #: aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS, or no C extension) upper-cases the method;
 #: llhttp keeps it as sent (and refuses what is not a method), so only the former needs the head read
-PARSER_UPPERCASES_METHODS: bool = web_protocol.HttpRequestParser is http_parser.HttpRequestParserPy
+PARSER_UPPERCASES_METHODS: bool = HttpRequestParser is http_parser.HttpRequestParserPy
 
 
 def between_requests(handler: web_protocol.RequestHandler) -> bool:
