@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MockServerError", "Problem", "ScenarioError"]
+__all__ = ["MockServerError", "Problem", "ScenarioError", "TemplateRenderError", "TemplateSyntaxError"]
 
 
 class MockServerError(Exception):
@@ -43,3 +43,11 @@ class ScenarioError(MockServerError):
     def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TemplateSyntaxError(ValueError):
+    """A template refused at load; the message says what was found and what is valid."""
+
+
+class TemplateRenderError(ValueError):
+    """A template that failed on one request (arithmetic on a missing value, a division by zero)."""

@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 CORE = ("assertions", "catalogue", "chaos", "clock", "conditional", "deadline", "delays", "durations",
         "engine", "errors", "journal", "matching", "packs", "request", "responses", "rng", "rules",
-        "signature", "state", "templating")
+        "sandbox", "signature", "state", "template_names", "templating")
 HEAVY = ("aiohttp", "pydantic", "pydantic_core", "yaml")
+BENCH = Path(__file__).parents[2] / "bench" / "scenarios"
 
 
-def _loaded_after(code: str) -> list[str]:
+def _loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     probe = code + (
         "\nimport json, sys\n"
-        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           check=True)
@@ -36,3 +38,14 @@ def test_the_probe_sees_the_loader_import_pydantic_and_yaml() -> None:
     # the check above can fail: importing the loading layer does load them
     loaded = _loaded_after("import mockserver.scenario")
     assert "pydantic" in loaded and "yaml" in loaded
+
+
+def test_jinja2_loads_with_the_first_template_only() -> None:
+    """A scenario without templates is served without importing Jinja2 (about 2 MB of a serving
+    process, docs/performance.md); the first template loads it."""
+    plain = ("from mockserver.scenario import load_paths\nfrom mockserver.engine import Engine\n"
+             f"import mockserver.cli\nEngine(load_paths([{str(BENCH / 'static.yaml')!r}]))\n")
+    assert _loaded_after(plain, ("jinja2",)) == []
+    templated = plain + f"load_paths([{str(BENCH / 'templated.yaml')!r}])\n"
+    assert "jinja2" in _loaded_after(templated, ("jinja2",))
+

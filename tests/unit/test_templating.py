@@ -10,8 +10,8 @@ from jinja2.sandbox import safe_range
 from multidict import MultiDict
 
 from mockserver.request import RequestSnapshot
+from mockserver.sandbox import ENV
 from mockserver.templating import (
-    ENV,
     Context,
     JsonTemplate,
     Template,
