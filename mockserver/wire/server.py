@@ -60,6 +60,7 @@ from .http1 import Sent, encode
 from .listeners import FaultListeners
 from .proxy import FaultPlan, Forwarder, Upstream, forward
 from .streaming import send_stream, stream_headers, websocket_fault
+from .timers import Sleeper
 from .tls_faults import (
     HANDSHAKE_FAULTS,
     Authority,
@@ -145,6 +146,7 @@ class WireServer:
     __test__ = False
     #: bind with SO_REUSEPORT, beside the other workers of `serve --workers N` (mockserver/workers.py)
     reuse_port: bool = False
+    _sleeper: Sleeper  # the delays' shared timers, on the serving loop (made by start)
 
     def __init__(
         self,
@@ -447,6 +449,7 @@ class WireServer:
         # aiohttp's low-level server: one handler takes every request, with no Application and
         # no router on the way (a mount, the control API, is dispatched by prefix in _handle), which
         # is most of what a mock adds per request over a bare aiohttp app (docs/performance.md)
+        self._sleeper = Sleeper(asyncio.get_running_loop())
         if self.shared_journal is not None:
             await self.shared_journal.open()
         mount = self._mount()
@@ -800,7 +803,7 @@ class WireServer:
             # journaled on arrival (waiters count arrivals); the finished entry replaces it
             pending = self.journal.begin(self._entry(request, snapshot, resolution, request_id, done,
                                                      arrived, Outcome.PENDING))
-            await asyncio.sleep(done.sleep * self.time_scale - (time.time() - arrived))
+            await self._sleeper.sleep(done.sleep * self.time_scale - (time.time() - arrived))
         if not done.timed_out and (target := self._proxy_target(resolution, resolution.plan, engine)):
             return await self._proxied(request, snapshot, resolution, request_id, done, arrived, pending,
                                        target)
