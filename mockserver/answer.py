@@ -69,6 +69,10 @@ class Answer:
     timed_out: bool = False  # the request's own deadline came first: this is the 504
     break_protocol: bool = False
     decisions: tuple[str, ...] = ()
+    # the plan this answer repeats exactly, its request id apart (its status, reason and body; its
+    # headers, X-Request-Id, then its validators): the wire may reuse the plan's bytes. None when
+    # anything was made for this request (a template, a date, chaos headers, a conditional answer).
+    verbatim: Plan | None = None
 
     @property
     def seen_status(self) -> int | None:
@@ -174,9 +178,11 @@ def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
             sleep = delay
     notes: list[str] = []
     try:
-        status, reason, headers, body = _compose(request, resolution, plan, fault, outcome, request_id,
-                                                 allowed, last_modified, now, clock_now, notes)
+        status, reason, headers, body, verbatim = _compose(
+            request, resolution, plan, fault, outcome, request_id, allowed, last_modified, now, clock_now,
+            notes)
     except TemplateRenderError as exc:  # the template failed on this request: say so, plainly
+        verbatim = False
         notes.append(f"template failed: {exc}")
         status, reason, fault, outcome = 500, catalogue.reason_phrase(500), None, Outcome.ERROR
         headers = [("Content-Type", "application/json"), ("X-Request-Id", request_id)]
@@ -188,8 +194,11 @@ def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
     if plan.break_protocol and fault is None:
         notes.append("break_protocol: sent as written, then closed")
     decisions = tuple(resolution.decisions) + tuple(notes) if notes else tuple(resolution.decisions)
+    # a plan chaos put in (made for this request) is not worth remembering the bytes of
+    same = verbatim and fault is None and not plan.break_protocol and not resolution.failed and (
+        timed_out or (resolution.rule is not None and not resolution.overridden))
     return Answer(status, reason, tuple(headers), body, outcome, fault, sleep, timed_out,
-                  plan.break_protocol, decisions)
+                  plan.break_protocol, decisions, plan if same else None)
 
 
 def _conditional(headers: Mapping[str, str]) -> bool:
@@ -213,9 +222,10 @@ def _compose(
     request: RequestSnapshot, resolution: Resolution, plan: Plan, fault: Fault | None, outcome: Outcome,
     request_id: str, allowed: Callable[[str], Collection[str]], last_modified: float, now: float,
     clock_now: float, notes: list[str],
-) -> tuple[int, str, list[tuple[str, str]], bytes]:
+) -> tuple[int, str, list[tuple[str, str]], bytes, bool]:
     """Status, reason, headers and body: the plan rendered, chaos headers merged, and the
-    request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416)."""
+    request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416); and
+    whether they are the plan's own, the request id apart (Answer.verbatim)."""
     if plan.templated:
         headers, payload = plan.render(Context(
             request, resolution.params, request_id, now=clock_now, seed=resolution.seed,
@@ -228,6 +238,7 @@ def _compose(
         headers = [h for h in headers if h[0].lower() not in replaced] + resolution.extra_headers
     if plan.templated or resolution.extra_headers:
         _clean(headers, notes)
+    verbatim = not plan.templated and not resolution.extra_headers and plan.retry_after_date is None
     if plan.retry_after_date is not None:
         headers.append(("Retry-After", formatdate(now + plan.retry_after_date, usegmt=True)))
     headers.append(("X-Request-Id", request_id))
@@ -235,11 +246,13 @@ def _compose(
     if status == 405 and not any(h[0].lower() == "allow" for h in headers):
         # RFC 9110 15.5.6: MUST list what the resource allows, computed from the rules
         headers.append(("Allow", ", ".join(sorted({*allowed(request.path), "OPTIONS"}))))
+        verbatim = False
     if 200 <= status < 300 and fault is None and not plan.break_protocol and outcome != Outcome.UNMATCHED:
         request_headers = request.headers
         if plan.validators and not _conditional(request_headers):
             headers.extend(plan.validators)  # the common case: a static 200, nothing to evaluate
-            return status, reason, headers, payload
+            return status, reason, headers, payload, verbatim
+        verbatim = False
         (status, headers, payload), note = conditional_answer(
             request.method, request_headers, status, headers, payload,
             plan.etag or etag_of(payload), plan.last_modified or last_modified)
@@ -250,4 +263,4 @@ def _compose(
                 payload = catalogue.error_body(status, note)
                 headers = [h for h in headers if h[0].lower() != "content-type"]
                 headers.append(("Content-Type", "application/json"))
-    return status, reason, headers, payload
+    return status, reason, headers, payload, verbatim

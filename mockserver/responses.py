@@ -37,6 +37,8 @@ class Plan:
     last_modified: float = 0.0  # when the scenario was loaded: the resource's Last-Modified
     validators: tuple[tuple[str, str], ...] = ()  # ETag, Last-Modified, Accept-Ranges of a static 200
     fault: Fault | None = None  # a sequence item's own fault ("reset, reset, then 429"): wins over the rule's
+    # the wire's memo of this plan's bytes (wire/http1.py), filled on first use; the core never reads it
+    encoded: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def templated(self) -> bool:

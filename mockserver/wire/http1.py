@@ -12,22 +12,26 @@ using ``web.Response``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, cast
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion
 
 from .aiohttp_compat import made_response, mark_sent, rfc822_formatted_time, sent
 
-__all__ = ["Sent", "encode"]
+if TYPE_CHECKING:
+    from ..responses import Plan
+
+__all__ = ["Sent", "encode", "encode_verbatim"]
 
 _SERVER = f"Server: {SERVER_SOFTWARE}\r\n"
 
 
 def encode(version: HttpVersion, status: int, reason: str, headers: Sequence[tuple[str, str]],
-           body: bytes, method: str, keep_alive: bool) -> tuple[bytes, bool] | None:
+           body: bytes, method: str, keep_alive: bool, date: str | None = None) -> tuple[bytes, bool] | None:
     """The answer's bytes, and whether the connection stays open after it; None when the answer
     declares its own framing (Content-Length, Transfer-Encoding), which only aiohttp's writer
-    may honour.
+    may honour. *date* stands in for the Date value (encode_verbatim's template).
 
     Raises ValueError on a CR or LF in a header (response splitting), as aiohttp's serializer does.
     """
@@ -50,7 +54,7 @@ def encode(version: HttpVersion, status: int, reason: str, headers: Sequence[tup
     if body and not empty and "\ncontent-type:" not in names:
         parts.append("Content-Type: application/octet-stream\r\n")  # RFC 9110 8.3: SHOULD send one
     if "\ndate:" not in names:
-        parts.append(f"Date: {rfc822_formatted_time()}\r\n")
+        parts.append(f"Date: {rfc822_formatted_time() if date is None else date}\r\n")
     if "\nserver:" not in names:
         parts.append(_SERVER)
     if not has_connection:
@@ -61,6 +65,52 @@ def encode(version: HttpVersion, status: int, reason: str, headers: Sequence[tup
     parts.append("\r\n")
     data = "".join(parts).encode("utf-8")
     return (data if empty else data + body), keep_alive
+
+
+_ID, _DATE = "\x00id\x00", "\x00date\x00"  # never in a header: encode refuses control characters there
+# before the id, up to the date, after it; None: declared framing (aiohttp's); False: no template
+_Template = tuple[bytes, bytes, bytes | None, bool] | Literal[False] | None
+_date: list[tuple[str, bytes]] = [("", b"")]  # the last Date value and its bytes (one per second)
+
+
+def encode_verbatim(plan: Plan, request_id: str, version: HttpVersion, method: str,
+                    keep_alive: bool) -> tuple[bytes, bool] | None:
+    """``encode`` for an answer that repeats *plan* (``Answer.verbatim``): the same bytes, from a
+    template made once per plan and kind of request, with the request id and Date put in. The
+    header checks and the framing rules ran when the template was made."""
+    key = (version, method == "HEAD", keep_alive)
+    memo = plan.encoded
+    if key in memo:
+        made = cast("_Template", memo[key])
+    else:
+        made = memo[key] = _template(plan, version, method, keep_alive)
+    if made is None:
+        return None
+    if made is False:  # a header of the plan holds a marker: no template, made the long way
+        headers = [*plan.headers, ("X-Request-Id", request_id), *plan.validators]
+        return encode(version, plan.status, plan.reason, headers, plan.body, method, keep_alive)
+    before, middle, after, alive = made
+    if after is None:  # the plan sends its own Date
+        return before + request_id.encode() + middle, alive
+    text, data = _date[0]
+    now = rfc822_formatted_time()
+    if now is not text:
+        data = now.encode()
+        _date[0] = (now, data)
+    return b"".join((before, request_id.encode(), middle, data, after)), alive
+
+
+def _template(plan: Plan, version: HttpVersion, method: str, keep_alive: bool) -> _Template:
+    headers = [*plan.headers, ("X-Request-Id", _ID), *plan.validators]
+    encoded = encode(version, plan.status, plan.reason, headers, plan.body, method, keep_alive, _DATE)
+    if encoded is None:
+        return None
+    data, alive = encoded
+    if data.count(_ID.encode()) != 1 or data.count(_DATE.encode()) > 1:
+        return False
+    before, _, rest = data.partition(_ID.encode())
+    middle, dated, after = rest.partition(_DATE.encode())
+    return before, middle, after if dated else None, alive
 
 
 class Sent(web.StreamResponse):

@@ -56,7 +56,7 @@ from .aiohttp_compat import PARSER_UPPERCASES_METHODS, answer_as_http11
 from .connection import FaithfulHandler, error_response, faithful_runner
 from .effects import send_raw, wait_closed
 from .exchange import apply_fault, read_throttled, upstream_rate
-from .http1 import Sent, encode
+from .http1 import Sent, encode, encode_verbatim
 from .listeners import FaultListeners
 from .proxy import FaultPlan, Forwarder, Upstream, forward
 from .streaming import send_stream, stream_headers, websocket_fault
@@ -813,9 +813,11 @@ class WireServer:
                 and done.outcome is Outcome.ANSWERED and 200 <= status < 300:
             return await self._streamed(request, snapshot, resolution, request_id, done, arrived, pending,
                                         stream, engine)
-        if fault is None and not done.break_protocol and (encoded := encode(
-                request.version, status, reason, headers, payload, request.method,
-                request.keep_alive)) is not None:
+        version, method, keep_alive = request.version, request.method, request.keep_alive
+        if fault is None and not done.break_protocol and (encoded := (
+                encode(version, status, reason, headers, payload, method, keep_alive)
+                if done.verbatim is None
+                else encode_verbatim(done.verbatim, request_id, version, method, keep_alive))) is not None:
             # the common case, journaled finished before the first byte goes out: a client that
             # has its answer finds it journaled (a write that fails replaces it as client_gone)
             if pending is None:

@@ -18,7 +18,8 @@ import pytest
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion10, HttpVersion11
 
-from mockserver.wire.http1 import Sent, encode
+from mockserver.responses import Plan
+from mockserver.wire.http1 import Sent, encode, encode_verbatim
 from tests.conftest import raw_exchange
 
 STATUSES = [(200, "OK"), (201, "Created"), (204, "No Content"), (304, "Not Modified"),
@@ -151,3 +152,30 @@ def test_a_newline_in_a_header_is_refused(value: str) -> None:
 def test_declared_framing_goes_through_aiohttp(headers: list[tuple[str, str]], declared: bool) -> None:
     """A rule's own Content-Length (a lie, for a truncation test) is framed by aiohttp as before."""
     assert (encode(HttpVersion11, 200, "OK", headers, b"abc", "GET", True) is None) is declared
+
+
+VALIDATORS = (("ETag", '"abc"'), ("Accept-Ranges", "bytes"))
+PLANS = [Plan(status, reason, tuple(HEADER_SETS[at]), body, validators=VALIDATORS if status == 200 else ())
+         for (status, reason), body, at in CASES]
+PLANS += [Plan(200, "OK", (("Content-Length", "3"),), b"abc"),  # declared framing: aiohttp's
+          Plan(200, "OK", (("X-Odd", "\x00id\x00"),), b"x")]  # a marker in a header: no template
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=range(len(PLANS)))
+def test_a_verbatim_answer_has_the_bytes_encode_makes(plan: Plan) -> None:
+    """encode_verbatim reuses a template per plan; every version, method, keep-alive and request
+    id gives what encode gives for the same headers (Date aside when the second turns)."""
+    for version, method, keep_alive in itertools.product((HttpVersion10, HttpVersion11),
+                                                          ("GET", "HEAD", "POST"), (True, False)):
+        for request_id in ("first0000000000000001", "second"):
+            headers = [*plan.headers, ("X-Request-Id", request_id), *plan.validators]
+            made = encode_verbatim(plan, request_id, version, method, keep_alive)
+            want = encode(version, plan.status, plan.reason, headers, plan.body, method, keep_alive)
+            if made is not None and want is not None:
+                undated = [(re.sub(rb"Date: [^\r]*", b"Date: -", data), alive)
+                           for data, alive in (made, want)]
+                assert undated[0] == undated[1], (version, method, keep_alive)
+            else:
+                assert made is want is None
+    assert len(plan.encoded) == 8  # one template per version, HEAD or not, and keep-alive
+

@@ -207,6 +207,49 @@ def test_a_deadline_504_replaces_the_fault() -> None:
     assert (timed.outcome, timed.fault, timed.seen_status) == (Outcome.TIMED_OUT, None, 504)
 
 
+# --- verbatim: the answers whose bytes the wire may reuse --------------------------------------------
+
+
+VERBATIM_RULES = [
+    BODY, DELAYED,
+    {"match": {"path": "/busy"}, "respond": {"status": 503, "headers": {"Retry-After": "1"}}},
+    {"match": {"path": "/echo"}, "respond": {"body": "{{ query.q }}"}},
+    {"match": {"path": "/dated"}, "respond": {"status": 429, "retry_after": {"date": "30s"}}},
+    {"match": {"path": "/teapot"}, "respond": {"status": 405}},
+    {"match": {"path": "/gone"}, "fault": "reset"},
+]
+
+
+@pytest.mark.parametrize(("path", "kw", "verbatim"), [
+    ("/x", {}, True),  # a static 200 with its validators
+    ("/busy", {}, True),  # a static 503
+    ("/slow", {"query": {"Timeout": "500ms"}}, True),  # the deadline's 504: the engine's own plan
+    ("/x", {"headers": {"If-None-Match": "*"}}, False),  # a conditional request: 304 made here
+    ("/x", {"headers": {"Range": "bytes=0-1"}}, False),  # a range: 206 made here
+    ("/echo", {"query": {"q": "a"}}, False),  # a template
+    ("/dated", {}, False),  # Retry-After as a date
+    ("/teapot", {}, False),  # Allow computed from the rules
+    ("/gone", {}, False),  # a fault: no bytes to reuse
+    ("/nowhere", {}, False),  # unmatched: a body made for this request
+])
+def test_verbatim_only_when_nothing_was_made_for_this_request(path: str, kw: dict[str, Any],
+                                                             verbatim: bool) -> None:
+    a = answer_to(engine(*VERBATIM_RULES), path=path, **kw)
+    assert (a.verbatim is not None) is verbatim
+    if a.verbatim is not None:  # what the wire rebuilds from the plan is exactly this answer
+        plan = a.verbatim
+        assert (a.status, a.reason, a.body) == (plan.status, plan.reason, plan.body)
+        assert a.headers == (*plan.headers, ("X-Request-Id", "rid1"), *plan.validators)
+
+
+def test_an_answer_chaos_replaced_is_not_verbatim() -> None:
+    e = engine({"match": {"path": "/limited"}, "rate_limit": {"rate": 0.01, "burst": 1},
+                "respond": {"body": "ok"}})
+    first, second = answer_to(e, path="/limited"), answer_to(e, path="/limited")
+    assert (first.status, first.verbatim is not None) == (200, True)
+    assert (second.status, second.verbatim) == (429, None)
+
+
 def test_the_resolution_is_not_changed_by_the_answer() -> None:
     e = engine({"match": {"path": "/t"}, "respond": {"headers": {"X-Echo": "{{query.v}}"}}})
     request = RequestSnapshot("GET", "/t", query={"v": "a\r\nb"})
