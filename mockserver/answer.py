@@ -156,13 +156,13 @@ def unmatched_plan(method: str, path: str, plan: Plan, allowed: Collection[str])
 
 def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
            allowed: Callable[[str], Collection[str]], timeout_plan: Plan, max_delay: float,
-           last_modified: float, now: float, clock_now: float = 0.0) -> Answer:
+           last_modified: float, now: float, clock: Callable[[], float] = lambda: 0.0) -> Answer:
     """The complete answer to *request*: the resolution's plan (or the unmatched answer, or the
     deadline's 504), rendered, with the catalogue's request-time parts.
 
     *allowed* gives the methods rules serve on a path; *now* is when the answer will go out (for
-    Retry-After dates); *last_modified* is the resources' default Last-Modified; *clock_now* is the
-    server clock's reading that templates see as ``now`` (the test clock applies).
+    Retry-After dates); *last_modified* is the resources' default Last-Modified; *clock* reads the
+    server clock that templates see as ``now`` (the test clock applies), only when one renders.
     """
     plan, fault = resolution.plan, resolution.fault
     outcome = Outcome.ANSWERED if resolution.rule is not None else Outcome.UNMATCHED
@@ -179,8 +179,7 @@ def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
     notes: list[str] = []
     try:
         status, reason, headers, body, verbatim = _compose(
-            request, resolution, plan, fault, outcome, request_id, allowed, last_modified, now, clock_now,
-            notes)
+            request, resolution, plan, fault, outcome, request_id, allowed, last_modified, now, clock, notes)
     except TemplateRenderError as exc:  # the template failed on this request: say so, plainly
         verbatim = False
         notes.append(f"template failed: {exc}")
@@ -221,14 +220,14 @@ def _clean(headers: list[tuple[str, str]], notes: list[str]) -> None:
 def _compose(
     request: RequestSnapshot, resolution: Resolution, plan: Plan, fault: Fault | None, outcome: Outcome,
     request_id: str, allowed: Callable[[str], Collection[str]], last_modified: float, now: float,
-    clock_now: float, notes: list[str],
+    clock: Callable[[], float], notes: list[str],
 ) -> tuple[int, str, list[tuple[str, str]], bytes, bool]:
     """Status, reason, headers and body: the plan rendered, chaos headers merged, and the
     request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416); and
     whether they are the plan's own, the request id apart (Answer.verbatim)."""
     if plan.templated:
         headers, payload = plan.render(Context(
-            request, resolution.params, request_id, now=clock_now, seed=resolution.seed,
+            request, resolution.params, request_id, now=clock(), seed=resolution.seed,
             ordinal=resolution.ordinal, key=resolution.counter or "", item=resolution.item,
             collection=resolution.collection))
     else:

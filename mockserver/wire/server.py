@@ -792,12 +792,12 @@ class WireServer:
                       request_id: str, arrived: float, engine: Engine) -> web.StreamResponse:
         """Carry out the core's Answer: sleep, journal, write (or run the fault), journal the end."""
         # counted from arrival: the time spent reading and resolving is part of the delay
-        wait = max(0.0, min(resolution.delay, self.max_delay) * self.time_scale - (time.time() - arrived))
+        now = time.time()
+        wait = max(0.0, min(resolution.delay, self.max_delay) * self.time_scale - (now - arrived))
         done = answer(resolution, snapshot, request_id, allowed=engine.allowed_methods,
                       timeout_plan=engine.timeout_plan, max_delay=self.max_delay,
-                      last_modified=self.started_at, now=time.time() + wait, clock_now=engine.clock())
+                      last_modified=self.started_at, now=now + wait, clock=engine.clock)
         status, reason, payload, fault = done.status, done.reason, done.body, done.fault
-        headers = list(done.headers)
         pending: Entry | None = None
         if done.sleep > 0:
             # journaled on arrival (waiters count arrivals); the finished entry replaces it
@@ -815,7 +815,7 @@ class WireServer:
                                         stream, engine)
         version, method, keep_alive = request.version, request.method, request.keep_alive
         if fault is None and not done.break_protocol and (encoded := (
-                encode(version, status, reason, headers, payload, method, keep_alive)
+                encode(version, status, reason, done.headers, payload, method, keep_alive)
                 if done.verbatim is None
                 else encode_verbatim(done.verbatim, request_id, version, method, keep_alive))) is not None:
             # the common case, journaled finished before the first byte goes out: a client that
