@@ -273,6 +273,11 @@ class Entry:
         return lines
 
 
+# numbering an entry as the journal takes it: the slot's own setter (values.py: Entry is frozen
+# for the type checker only), cheaper than object.__setattr__ on every request
+_set_seq: Callable[[Entry, int], None] = Entry.__dict__["seq"].__set__
+
+
 def _outcome(value: Any) -> Outcome:
     try:
         return Outcome(value)
@@ -552,9 +557,10 @@ class Journal(JournalView):
         with self._lock:
             if not entry.seq:
                 self._seq += 1
-                object.__setattr__(entry, "seq", self._seq)  # not yet visible to any reader
+                _set_seq(entry, self._seq)  # not yet visible to any reader
             self._entries.append(entry)
-        self._wake()
+        if self._listeners:  # only tests that wait pay for waking
+            self._wake()
         return entry
 
     def begin(self, snapshot: Entry) -> Entry:
@@ -569,7 +575,7 @@ class Journal(JournalView):
         if self.scrub is not None:
             entry = self.scrub(entry)
         with self._lock:
-            object.__setattr__(entry, "seq", snapshot.seq)  # not yet visible to any reader
+            _set_seq(entry, snapshot.seq)  # not yet visible to any reader
             entries = self._entries
             # numbers are consecutive here, so the snapshot's place follows from its number: a
             # search would cost one step per exchange in flight (1,000 held answers: 1,000 steps)
@@ -580,7 +586,8 @@ class Journal(JournalView):
                 if at < 0:
                     return entry
             entries[at] = entry
-        self._wake()
+        if self._listeners:
+            self._wake()
         return entry
 
     def _wake(self) -> None:

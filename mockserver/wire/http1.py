@@ -129,7 +129,8 @@ class Sent(web.StreamResponse):
             raise ConnectionResetError("Cannot write to closing transport")
         transport.write(self._data)
         mark_sent(self)
-        await request.writer.drain()  # back-pressure: a big body waits for the socket
+        if transport.get_write_buffer_size():  # back-pressure: a body the socket did not take waits
+            await request.writer.drain()
 
     async def prepare(self, request: web.BaseRequest) -> None:
         if not sent(self):
