@@ -91,7 +91,7 @@ class Answer:
 
 
 def refuse_head(version: tuple[int, int], method: str, target_length: int, content_length: int | None,
-                *, max_uri: int, max_body: int) -> Refusal | None:
+                max_uri: int, max_body: int) -> Refusal | None:
     """Protocol-level refusals that need no rule: 505, 501, 414, 413 (RFC 9110/9112).
 
     *method* is as the client wrote it: methods are case-sensitive, so ``get`` is unknown (501).

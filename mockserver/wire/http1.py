@@ -124,13 +124,19 @@ class Sent(web.StreamResponse):
 
     async def send(self, request: web.BaseRequest) -> None:
         """Write the bytes; ConnectionResetError when the client is already gone."""
+        if self.push(request):
+            await request.writer.drain()
+
+    def push(self, request: web.BaseRequest) -> bool:
+        """Hand the bytes to the transport; True when some are still buffered, so the caller
+        should wait for the socket (``writer.drain``): back-pressure for a body it did not take.
+        ConnectionResetError when the client is already gone."""
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")
         transport.write(self._data)
         mark_sent(self)
-        if transport.get_write_buffer_size():  # back-pressure: a body the socket did not take waits
-            await request.writer.drain()
+        return bool(transport.get_write_buffer_size())
 
     async def prepare(self, request: web.BaseRequest) -> None:
         if not sent(self):

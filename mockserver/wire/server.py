@@ -221,7 +221,8 @@ class WireServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
-        self._id_prefix = secrets.token_hex(4)
+        # request ids: 8 random hex digits for this server, then the number in 12
+        self._id_of: Callable[[int], str] = (secrets.token_hex(4) + "%012x").__mod__
         self._attach()
 
     def _attach(self) -> None:
@@ -622,7 +623,7 @@ class WireServer:
     # --- the handler -----------------------------------------------------------------------------
 
     def _next_request_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids):012x}"
+        return self._id_of(next(self._ids))
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if EXPECT in request.headers:  # what aiohttp's Application would do, before the handler
@@ -718,8 +719,8 @@ class WireServer:
         method = request.method
         if method in KNOWN_METHODS and PARSER_UPPERCASES_METHODS:
             method = _method_as_sent(request, method)
-        refusal = refuse_head((version.major, version.minor), method, len(request.raw_path),
-                              request.content_length, max_uri=self.max_uri, max_body=self.max_body_size)
+        refusal = refuse_head(version, method, len(request.raw_path), request.content_length,
+                              self.max_uri, self.max_body_size)
         if refusal is None:
             return None
         if refusal.status == 505:
@@ -827,7 +828,8 @@ class WireServer:
                 entry = self.journal.finish(pending, pending.settled(done.outcome, first_byte, first_byte))
             sent = Sent(status, reason, *encoded)
             try:
-                await sent.send(request)
+                if sent.push(request):  # no coroutine for the common case: the socket took it all
+                    await request.writer.drain()
             except ConnectionResetError:
                 gone = entry.settled(Outcome.CLIENT_GONE, first_byte, time.time())
                 entry = self.journal.finish(entry, gone)
