@@ -225,7 +225,8 @@ def _compose(
     """Status, reason, headers and body: the plan rendered, chaos headers merged, and the
     request-time parts of the catalogue (Retry-After dates, Allow, ETag, 304/412/206/416); and
     whether they are the plan's own, the request id apart (Answer.verbatim)."""
-    if plan.templated:
+    templated = plan.templated
+    if templated:
         headers, payload = plan.render(Context(
             request, resolution.params, request_id, now=clock(), seed=resolution.seed,
             ordinal=resolution.ordinal, key=resolution.counter or "", item=resolution.item,
@@ -235,9 +236,9 @@ def _compose(
     if resolution.extra_headers:
         replaced = {name.lower() for name, _ in resolution.extra_headers}
         headers = [h for h in headers if h[0].lower() not in replaced] + resolution.extra_headers
-    if plan.templated or resolution.extra_headers:
+    if templated or resolution.extra_headers:
         _clean(headers, notes)
-    verbatim = not plan.templated and not resolution.extra_headers and plan.retry_after_date is None
+    verbatim = not templated and not resolution.extra_headers and plan.retry_after_date is None
     if plan.retry_after_date is not None:
         headers.append(("Retry-After", formatdate(now + plan.retry_after_date, usegmt=True)))
     headers.append(("X-Request-Id", request_id))
