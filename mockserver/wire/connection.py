@@ -119,6 +119,9 @@ def error_response(status: int, message: str, extra: dict[str, str] | None = Non
     return response
 
 
+_parse = compat.RequestHandler.data_received  # aiohttp's own, without super()'s lookup on every read
+
+
 class FaithfulHandler(compat.RequestHandler):
     # aiohttp has no timeout for a request whose headers never complete (slowloris), and closes a
     # connection that never sends a byte only after keepalive_timeout. The header timeout runs
@@ -164,9 +167,10 @@ class FaithfulHandler(compat.RequestHandler):
             status, message = classify_parser_error(None, head)
             self._refuse(self.transport, status, message)
             return
-        super().data_received(data)
+        _parse(self, data)
         if compat.requests_begun(self) != count:  # a request's head is complete, or the parser refused it
-            self._disarm()
+            if self._header_timer is not None:
+                self._disarm()
             self._head, self._last_head = b"", head[:_HEAD_KEPT]  # the same object when shorter
         elif compat.between_requests(self) and self.transport is not None:
             self._head = head[:_HEAD_KEPT]  # still reading a head
