@@ -15,6 +15,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 
+from multidict import istr
+
 from . import catalogue
 from .conditional import conditional_answer, etag_of
 from .engine import Resolution
@@ -200,11 +202,17 @@ def answer(resolution: Resolution, request: RequestSnapshot, request_id: str, *,
                   plan.break_protocol, decisions, plan if same else None)
 
 
+# case-folded once (a multidict folds a plain str on every lookup): this runs for every 2xx answer
+_IF_NONE_MATCH, _IF_MODIFIED_SINCE, _RANGE, _IF_MATCH, _IF_UNMODIFIED_SINCE = (
+    istr("If-None-Match"), istr("If-Modified-Since"), istr("Range"), istr("If-Match"),
+    istr("If-Unmodified-Since"))
+
+
 def _conditional(headers: Mapping[str, str]) -> bool:
     """Whether the request asks anything of the validators (RFC 9110 13.1, and Range); unrolled,
     because this runs for every 2xx answer."""
-    return ("If-None-Match" in headers or "If-Modified-Since" in headers or "Range" in headers
-            or "If-Match" in headers or "If-Unmodified-Since" in headers)
+    return (_IF_NONE_MATCH in headers or _IF_MODIFIED_SINCE in headers or _RANGE in headers
+            or _IF_MATCH in headers or _IF_UNMODIFIED_SINCE in headers)
 
 
 def _clean(headers: list[tuple[str, str]], notes: list[str]) -> None:
