@@ -31,7 +31,9 @@ class Metrics:
     """Counters fed by ``observe(entry)``; ``render(...)`` writes them as Prometheus text."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str, str], int] = {}
+        # by (rule, status, outcome, fault) as the entry has them (None included): labels are made
+        # when the metrics are read, not on every answer
+        self.requests: dict[tuple[str | None, int | None, str, str | None], int] = {}
         self.faults: dict[str, int] = {}
         self.reloads: dict[str, int] = {"ok": 0, "error": 0}
         self.delay_buckets = [0] * (len(DELAY_BUCKETS) + 1)  # the last one is +Inf
@@ -39,20 +41,32 @@ class Metrics:
         self.delay_count = 0
 
     def observe(self, entry: Entry) -> None:
-        # a fault that sent no status line has an empty status label, and its name as fault
-        key = (entry.rule or "", "" if entry.status is None else str(entry.status), entry.outcome,
-               entry.fault or "")
-        self.requests[key] = self.requests.get(key, 0) + 1
+        key = (entry.rule, entry.status, entry.outcome, entry.fault)
+        requests = self.requests
+        requests[key] = requests.get(key, 0) + 1
         # only what chaos injected: a mix that drew the rule's own answer, a conditional 304 or a
         # websocket message is a decision in the journal, not a fault
         for decision in entry.injected:
             kind = decision[:MAX_KIND] or "other"
             label = kind if kind in self.faults or len(self.faults) < MAX_DECISIONS else "other"
             self.faults[label] = self.faults.get(label, 0) + 1
-        delay = entry.delay if math.isfinite(entry.delay) and entry.delay > 0 else 0.0
-        self.delay_buckets[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
-        self.delay_sum += delay
+        delay = entry.delay
+        if delay > 0 and delay != math.inf:  # an unbounded delay counts as none, as a 0
+            self.delay_buckets[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
+            self.delay_sum += delay
+        else:
+            self.delay_buckets[0] += 1
         self.delay_count += 1
+
+    def _request_labels(self) -> list[tuple[str, int]]:
+        """The request counters by label; a fault that sent no status line has an empty status
+        label, and its name as fault."""
+        counted: dict[tuple[str, str, str, str], int] = {}
+        for (rule, status, outcome, fault), n in self.requests.items():
+            key = (rule or "", "" if status is None else str(status), outcome, fault or "")
+            counted[key] = counted.get(key, 0) + n
+        return [(_labels(rule=r, status=s, outcome=o, fault=f), n)
+                for (r, s, o, f), n in sorted(counted.items())]
 
     def reloaded(self, ok: bool) -> None:
         self.reloads["ok" if ok else "error"] += 1
@@ -62,8 +76,7 @@ class Metrics:
         _family(out, "mockserver_requests_total", "counter",
                 "Requests the mock answered (control API requests excluded), by rule, status (empty when "
                 "a fault sent none), outcome and fault.",
-                ((_labels(rule=r, status=s, outcome=o, fault=f), n)
-                 for (r, s, o, f), n in sorted(self.requests.items())))
+                self._request_labels())
         _family(out, "mockserver_faults_injected_total", "counter",
                 "Chaos that changed an answer, by kind (fault, mix, rate_limit, timeline, ...).",
                 ((_labels(decision=d), n) for d, n in sorted(self.faults.items())))
