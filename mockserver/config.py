@@ -195,6 +195,7 @@ class ServerKeywords(TypedDict, total=False):
     header_timeout: float
     keepalive_timeout: float
     max_connections: int
+    backlog: int
     journal_body_limit: int
     time_scale: float
     admin_token: str | None
@@ -254,6 +255,10 @@ class ServerConfig:
     max_connections: int = _s(20_000, "--max-connections", "MOCKSERVER_MAX_CONNECTIONS", LIMITS,
                               "open connections; above: 503",
                               integer(1, None, "a number of connections, 1 or more"))
+    backlog: int = _s(2048, "--backlog", "MOCKSERVER_BACKLOG", LIMITS,
+                      "connections the kernel queues before they are accepted (capped by "
+                      "net.core.somaxconn); a burst beyond it waits for SYN retries, seconds",
+                      integer(1, None, "a number of connections, 1 or more"))
     journal_size: int = _s(10_000, "--journal-size", "MOCKSERVER_JOURNAL_SIZE", LIMITS,
                            "journal entries kept",
                            integer(0, None, "a number of entries, 0 or more (0 keeps none)"))

@@ -472,7 +472,7 @@ class WireServer:
             context = TlsFaults(self.tls_authority, self.tls_fault, self._tls_hosts,
                                 self._record_tls).install(context)
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=context,
-                           reuse_port=self.reuse_port or None)
+                           reuse_port=self.reuse_port or None, backlog=self.config.backlog)
         await site.start()
         self._runner = runner
         address = runner.addresses[0]

@@ -139,6 +139,7 @@ BAD = [
     ("--keepalive-timeout", "MOCKSERVER_KEEPALIVE_TIMEOUT", "-1", "a number of seconds above 0"),
     ("--body-timeout", "MOCKSERVER_BODY_TIMEOUT", "nan", "a number of seconds above 0"),
     ("--max-connections", "MOCKSERVER_MAX_CONNECTIONS", "0", "a number of connections, 1 or more"),
+    ("--backlog", "MOCKSERVER_BACKLOG", "0", "a number of connections, 1 or more"),
     ("--journal-size", "MOCKSERVER_JOURNAL_SIZE", "-3", "a number of entries, 0 or more (0 keeps none)"),
     ("--time-scale", "MOCKSERVER_TIME_SCALE", "-1",
      "a number above 0 (0.01 makes every delay 100 times shorter)"),
