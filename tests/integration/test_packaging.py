@@ -43,3 +43,17 @@ def test_built_in_names_resolve_inside_the_installed_wheel(wheel: Path, tmp_path
     where, result = done.stdout.splitlines()
     assert Path(where) == site / "mockserver" / "scenarios"
     assert result.startswith("ok: 4 scenario(s), ")  # the pack's three files and its overlay
+
+
+def test_every_data_folder_is_named_as_a_package() -> None:
+    """setuptools warns "Package would be ignored" on every install for a folder of data that
+    pyproject.toml leaves out of its package list (a new scenario pack, say)."""
+    import tomllib
+
+    named = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    shipped = ROOT / "scenarios"
+    folders = {".".join(("mockserver.scenarios", *p.relative_to(shipped).parts))
+               for p in [shipped, *shipped.rglob("*")] if p.is_dir()}
+    folders |= {".".join(p.relative_to(ROOT).parts) for p in (ROOT / "mockserver").rglob("*")
+                if p.is_dir() and p.name != "__pycache__"}
+    assert folders - named == set()
