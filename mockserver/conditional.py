@@ -6,15 +6,23 @@ headers and body in, the answer to send out. It runs only for 2xx plans.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 
-__all__ = ["conditional_answer", "etag_of"]
+__all__ = ["conditional_answer", "etag_of", "http_date"]
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
 _NOT_MODIFIED_KEEP = frozenset({"etag", "last-modified", "cache-control", "expires", "vary",
                                 "content-location", "date", "x-request-id"})
+
+
+@functools.lru_cache(maxsize=64)
+def http_date(timestamp: float) -> str:
+    """An IMF-fixdate (RFC 9110 5.6.7), remembered: a resource's Last-Modified is the same on
+    every answer, and formatting it cost a twentieth of a templated answer's CPU."""
+    return formatdate(timestamp, usegmt=True)
 
 
 def etag_of(body: bytes) -> str:
@@ -40,8 +48,7 @@ def _date(value: str | None) -> float | None:
 
 def conditional_answer(method: str, request: Mapping[str, str], status: int,
                        headers: list[tuple[str, str]], body: bytes, etag: str,
-                       last_modified: float, last_modified_text: str | None = None,
-                       ) -> tuple[Answer, str | None]:
+                       last_modified: float) -> tuple[Answer, str | None]:
     """The answer after preconditions and Range, and a note for the journal (None if unchanged).
 
     *etag* and *last_modified* describe the planned 2xx answer; they are added to its headers.
@@ -52,7 +59,7 @@ def conditional_answer(method: str, request: Mapping[str, str], status: int,
     else:
         etag = next(v for n, v in headers if n.lower() == "etag")
     if "last-modified" not in names:
-        headers.append(("Last-Modified", last_modified_text or formatdate(last_modified, usegmt=True)))
+        headers.append(("Last-Modified", http_date(last_modified)))
     safe = method in ("GET", "HEAD")
     if_match = request.get("If-Match")
     if if_match is not None:
