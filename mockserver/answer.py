@@ -71,8 +71,8 @@ class Answer:
     timed_out: bool = False  # the request's own deadline came first: this is the 504
     break_protocol: bool = False
     decisions: tuple[str, ...] = ()
-    # the plan this answer repeats exactly, its request id apart (its status, reason and body; its
-    # headers, X-Request-Id, then its validators): the wire may reuse the plan's bytes. None when
+    # the plan this answer repeats exactly, its request id apart (its status, reason and body, and
+    # Plan.verbatim_headers): the wire may reuse the plan's bytes. None when
     # anything was made for this request (a template, a date, chaos headers, a conditional answer).
     verbatim: Plan | None = None
 

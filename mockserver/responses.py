@@ -44,6 +44,11 @@ class Plan:
     def templated(self) -> bool:
         return bool(self.header_templates) or self.body_template is not None
 
+    def verbatim_headers(self, request_id: str) -> list[tuple[str, str]]:
+        """The headers of an answer that repeats this plan (``Answer.verbatim``), in the order
+        ``answer._compose`` gives them: the plan's own, the request id, then the validators."""
+        return [*self.headers, ("X-Request-Id", request_id), *self.validators]
+
     def render(self, ctx: Context) -> tuple[list[tuple[str, str]], bytes]:
         """Headers and body for one request; templates are filled from *ctx*."""
         headers = list(self.headers)

@@ -87,8 +87,8 @@ def encode_verbatim(plan: Plan, request_id: str, version: HttpVersion, method: s
     if made is None:
         return None
     if made is False:  # a header of the plan holds a marker: no template, made the long way
-        headers = [*plan.headers, ("X-Request-Id", request_id), *plan.validators]
-        return encode(version, plan.status, plan.reason, headers, plan.body, method, keep_alive)
+        return encode(version, plan.status, plan.reason, plan.verbatim_headers(request_id), plan.body,
+                      method, keep_alive)
     before, middle, after, alive = made
     if after is None:  # the plan sends its own Date
         return before + request_id.encode() + middle, alive
@@ -101,8 +101,8 @@ def encode_verbatim(plan: Plan, request_id: str, version: HttpVersion, method: s
 
 
 def _template(plan: Plan, version: HttpVersion, method: str, keep_alive: bool) -> _Template:
-    headers = [*plan.headers, ("X-Request-Id", _ID), *plan.validators]
-    encoded = encode(version, plan.status, plan.reason, headers, plan.body, method, keep_alive, _DATE)
+    encoded = encode(version, plan.status, plan.reason, plan.verbatim_headers(_ID), plan.body, method,
+                     keep_alive, _DATE)
     if encoded is None:
         return None
     data, alive = encoded

@@ -240,6 +240,7 @@ def test_verbatim_only_when_nothing_was_made_for_this_request(path: str, kw: dic
         plan = a.verbatim
         assert (a.status, a.reason, a.body) == (plan.status, plan.reason, plan.body)
         assert a.headers == (*plan.headers, ("X-Request-Id", "rid1"), *plan.validators)
+        assert list(a.headers) == plan.verbatim_headers("rid1")  # the order the wire's template uses
 
 
 def test_an_answer_chaos_replaced_is_not_verbatim() -> None:
