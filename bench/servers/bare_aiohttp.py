@@ -62,10 +62,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--uvloop", action="store_true")
-    # mockserver's default listen queue: case 3 opens 1,000 connections at once, and aiohttp's own
-    # 128 would drop most of the SYNs; wrk times a request from its first write, so the dropped
-    # clients' 1-3 s connect stalls never show, and the baseline's p99 would miss the storm that
-    # mockserver's shows (docs/performance.md, "Case 3's p99")
+    # mockserver's default listen queue, so both servers meet case 3's 1,000 simultaneous connects
+    # the same way: aiohttp's own 128 drops most of their SYNs, and wrk, timing a request from its
+    # first write, never shows the dropped clients' 1-3 s stalls (docs/performance.md, "Case 3's p99")
     parser.add_argument("--backlog", type=int, default=2048)
     args = parser.parse_args()
     if args.uvloop:
